@@ -16,10 +16,11 @@ pub struct ContractError {
 }
 
 /// What exactly was wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The bytes are not JSON.
+    #[error("not valid JSON at line {line} column {column}: {message}")]
     Syntax {
         /// 1-based line of the error.
         line: usize,
@@ -29,13 +30,22 @@ pub enum ErrorKind {
         message: String,
     },
     /// The message has no `type` field, or it is not a string.
+    #[error(
+        "missing string field `type`; expected one of {}",
+        OneOf(MESSAGE_TYPES)
+    )]
     MissingType,
     /// `type` names no variant of the contract.
+    #[error(
+        "unknown message type {found:?}; expected one of {}",
+        OneOf(MESSAGE_TYPES)
+    )]
     UnknownType {
         /// The tag found.
         found: String,
     },
     /// A field the contract does not define.
+    #[error("unknown field {field:?}; expected one of {}", OneOf(expected))]
     UnknownField {
         /// The field name found.
         field: String,
@@ -43,11 +53,13 @@ pub enum ErrorKind {
         expected: Vec<&'static str>,
     },
     /// A required field is absent.
+    #[error("missing required field `{field}`")]
     MissingField {
         /// The field name.
         field: &'static str,
     },
     /// A value of the wrong JSON type.
+    #[error("expected {expected}, found {found}")]
     WrongType {
         /// What the contract wants here.
         expected: &'static str,
@@ -55,6 +67,7 @@ pub enum ErrorKind {
         found: &'static str,
     },
     /// A string outside a closed vocabulary.
+    #[error("unknown value {found:?}; expected one of {}", OneOf(expected))]
     UnknownValue {
         /// The value found.
         found: String,
@@ -62,8 +75,10 @@ pub enum ErrorKind {
         expected: &'static [&'static str],
     },
     /// A list that must not be empty, or an id that must not be empty, is empty.
+    #[error("must not be empty")]
     Empty,
     /// A string longer than the limit, in bytes.
+    #[error("is {len} bytes long; the limit is {limit} bytes")]
     TooLong {
         /// Length found, in bytes.
         len: usize,
@@ -71,6 +86,7 @@ pub enum ErrorKind {
         limit: usize,
     },
     /// A list with more items than the limit, or a `meta` object larger than the limit.
+    #[error("has size {len}; the limit is {limit}")]
     TooLarge {
         /// Items (or bytes, for `meta`) found.
         len: usize,
@@ -78,6 +94,7 @@ pub enum ErrorKind {
         limit: usize,
     },
     /// A flow id that differs from the flow the message is posted to.
+    #[error("must equal the flow the message is posted to ({expected:?}), found {found:?}")]
     FlowMismatch {
         /// The flow the message is posted to.
         expected: String,
@@ -85,11 +102,13 @@ pub enum ErrorKind {
         found: String,
     },
     /// A negative `lag`.
+    #[error("must not be negative, found {value}")]
     Negative {
         /// The value found.
         value: i64,
     },
     /// Any other rejection by the JSON decoder (for example a duplicate field).
+    #[error("{message}")]
     Other {
         /// The decoder's description.
         message: String,
@@ -145,6 +164,16 @@ impl ContractError {
     }
 }
 
+const MESSAGE_TYPES: &[&str] = &[
+    "snapshot",
+    "upsert-flow",
+    "upsert-nodes",
+    "upsert-rels",
+    "delete-nodes",
+    "delete-rels",
+];
+
+/// Renders a list of names as `` `a`, `b` ``.
 struct OneOf<'a>(&'a [&'static str]);
 
 impl fmt::Display for OneOf<'_> {
@@ -156,57 +185,6 @@ impl fmt::Display for OneOf<'_> {
             write!(f, "`{name}`")?;
         }
         Ok(())
-    }
-}
-
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Syntax {
-                line,
-                column,
-                message,
-            } => write!(
-                f,
-                "not valid JSON at line {line} column {column}: {message}"
-            ),
-            Self::MissingType => f.write_str(
-                "missing string field `type`; expected one of `snapshot`, `upsert-flow`, \
-                 `upsert-nodes`, `upsert-rels`, `delete-nodes`, `delete-rels`",
-            ),
-            Self::UnknownType { found } => write!(
-                f,
-                "unknown message type {found:?}; expected one of `snapshot`, `upsert-flow`, \
-                 `upsert-nodes`, `upsert-rels`, `delete-nodes`, `delete-rels`"
-            ),
-            Self::UnknownField { field, expected } => {
-                write!(
-                    f,
-                    "unknown field {field:?}; expected one of {}",
-                    OneOf(expected.as_slice())
-                )
-            }
-            Self::MissingField { field } => write!(f, "missing required field `{field}`"),
-            Self::WrongType { expected, found } => write!(f, "expected {expected}, found {found}"),
-            Self::UnknownValue { found, expected } => {
-                write!(
-                    f,
-                    "unknown value {found:?}; expected one of {}",
-                    OneOf(expected)
-                )
-            }
-            Self::Empty => f.write_str("must not be empty"),
-            Self::TooLong { len, limit } => {
-                write!(f, "is {len} bytes long; the limit is {limit} bytes")
-            }
-            Self::TooLarge { len, limit } => write!(f, "has size {len}; the limit is {limit}"),
-            Self::FlowMismatch { expected, found } => write!(
-                f,
-                "must equal the flow the message is posted to ({expected:?}), found {found:?}"
-            ),
-            Self::Negative { value } => write!(f, "must not be negative, found {value}"),
-            Self::Other { message } => f.write_str(message),
-        }
     }
 }
 

@@ -38,6 +38,9 @@ pub enum FlowIdError {
 /// assert_eq!(validate_flow_id(""), Err(FlowIdError::Empty));
 /// assert!(matches!(validate_flow_id("a/b"), Err(FlowIdError::BadChar { found: '/', at: 1 })));
 /// ```
+///
+/// # Errors
+/// The first rule the id breaks.
 pub fn validate_flow_id(id: &str) -> Result<(), FlowIdError> {
     if id.is_empty() {
         return Err(FlowIdError::Empty);

@@ -40,6 +40,10 @@
 //!
 //! - `schema`: derives `schemars::JsonSchema` for every wire type.
 
+#![warn(clippy::pedantic)]
+// `OpenovaFlow`, `FlowMessage` and `serde_json` in prose are names, not code.
+#![allow(clippy::doc_markdown)]
+
 mod decode;
 mod error;
 mod flow_id;

@@ -131,6 +131,9 @@ impl FlowMessage {
     }
 
     /// Appends the message as compact JSON to `out`.
+    ///
+    /// # Panics
+    /// Never: serialising these types cannot fail (see the comment inside).
     pub fn write_json(&self, out: &mut Vec<u8>) {
         // Serialising these types cannot fail: every map key is a string and writing to a
         // Vec<u8> has no I/O error.

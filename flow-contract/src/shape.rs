@@ -245,7 +245,6 @@ fn wrong(path: &Path<'_>, expected: &'static str, value: &Value) -> Located {
 fn check(value: &Value, shape: &'static Shape, path: &Path<'_>) -> Result<(), Located> {
     match (shape, value) {
         (Shape::Str, Value::String(_)) | (Shape::AnyObject, Value::Object(_)) => Ok(()),
-        (Shape::Str, _) => Err(wrong(path, "a string", value)),
         (Shape::U64, Value::Number(n)) if n.is_u64() => Ok(()),
         (Shape::U64, _) => Err(wrong(
             path,
@@ -267,10 +266,9 @@ fn check(value: &Value, shape: &'static Shape, path: &Path<'_>) -> Result<(), Lo
                 ))
             }
         }
-        (Shape::Enum(_), _) => Err(wrong(path, "a string", value)),
-        (Shape::AnyObject, _) => Err(wrong(path, "a JSON object", value)),
+        (Shape::Str | Shape::Enum(_), _) => Err(wrong(path, "a string", value)),
         (Shape::Struct(fields), Value::Object(map)) => check_fields(map, fields, path, false),
-        (Shape::Struct(_), _) => Err(wrong(path, "a JSON object", value)),
+        (Shape::AnyObject | Shape::Struct(_), _) => Err(wrong(path, "a JSON object", value)),
         (Shape::List(item), Value::Array(items)) => {
             for (i, v) in items.iter().enumerate() {
                 check(v, item, &Path::Index(path, i))?;

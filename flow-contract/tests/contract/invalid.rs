@@ -1,8 +1,8 @@
 //! Every invalid vector is rejected with the error recorded beside it (`<name>.error`).
 
-use flow_contract::{decode, FlowMessage};
+use flow_contract::{FlowMessage, decode};
 
-use crate::{vector_path, vectors, FLOW};
+use crate::{FLOW, vector_path, vectors};
 
 #[test]
 fn invalid_vectors_fail_with_their_recorded_error() {

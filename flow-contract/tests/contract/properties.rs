@@ -2,8 +2,8 @@
 //! agrees with serde's derived decoder on what it accepts.
 
 use flow_contract::{
-    decode, Condition, FlowInstance, FlowMessage, FlowNode, Meta, RelPair, RelType, Relationship,
-    TriggerWhen, Triggerer,
+    Condition, FlowInstance, FlowMessage, FlowNode, Meta, RelPair, RelType, Relationship,
+    TriggerWhen, Triggerer, decode,
 };
 use proptest::prelude::*;
 
@@ -14,9 +14,13 @@ fn id() -> impl Strategy<Value = String> {
 }
 
 fn meta() -> impl Strategy<Value = Option<Meta>> {
-    proptest::option::of(proptest::collection::btree_map("[a-z]{1,6}", any::<i32>(), 0..4).prop_map(
-        |m| m.into_iter().map(|(k, v)| (k, serde_json::Value::from(v))).collect::<Meta>(),
-    ))
+    proptest::option::of(
+        proptest::collection::btree_map("[a-z]{1,6}", any::<i32>(), 0..4).prop_map(|m| {
+            m.into_iter()
+                .map(|(k, v)| (k, serde_json::Value::from(v)))
+                .collect::<Meta>()
+        }),
+    )
 }
 
 fn rel_type() -> impl Strategy<Value = RelType> {
@@ -31,7 +35,14 @@ fn rel_type() -> impl Strategy<Value = RelType> {
 }
 
 fn node() -> impl Strategy<Value = FlowNode> {
-    (id(), "[ -~]{0,12}", "[a-z]{1,9}", proptest::option::of(id()), proptest::option::of(any::<u64>()), meta())
+    (
+        id(),
+        "[ -~]{0,12}",
+        "[a-z]{1,9}",
+        proptest::option::of(id()),
+        proptest::option::of(any::<u64>()),
+        meta(),
+    )
         .prop_map(|(id, label, status, region, started_at, meta)| FlowNode {
             id,
             flow_id: FLOW.to_owned(),
@@ -46,8 +57,14 @@ fn node() -> impl Strategy<Value = FlowNode> {
 }
 
 fn rel() -> impl Strategy<Value = Relationship> {
-    (id(), id(), rel_type(), proptest::option::of(0..i64::MAX), any::<bool>()).prop_map(
-        |(from_id, to_id, rel_type, lag, cross)| Relationship {
+    (
+        id(),
+        id(),
+        rel_type(),
+        proptest::option::of(0..i64::MAX),
+        any::<bool>(),
+    )
+        .prop_map(|(from_id, to_id, rel_type, lag, cross)| Relationship {
             from_id,
             to_id,
             from_flow_id: cross.then(|| "other".to_owned()),
@@ -55,37 +72,58 @@ fn rel() -> impl Strategy<Value = Relationship> {
             rel_type,
             condition: cross.then_some(Condition::OnFailure),
             lag,
-        },
-    )
+        })
 }
 
 fn flow() -> impl Strategy<Value = FlowInstance> {
-    ("[a-z]{1,9}", any::<u64>(), meta(), any::<bool>()).prop_map(|(status, started_at, meta, triggered)| {
-        FlowInstance {
+    ("[a-z]{1,9}", any::<u64>(), meta(), any::<bool>()).prop_map(
+        |(status, started_at, meta, triggered)| FlowInstance {
             id: FLOW.to_owned(),
             definition_id: None,
             parent_flow_id: triggered.then(|| "parent".to_owned()),
-            triggered_by: triggered
-                .then(|| vec![Triggerer { flow_id: "parent".to_owned(), when: TriggerWhen::Failure }]),
+            triggered_by: triggered.then(|| {
+                vec![Triggerer {
+                    flow_id: "parent".to_owned(),
+                    when: TriggerWhen::Failure,
+                }]
+            }),
             status,
             started_at,
             ended_at: None,
             meta,
-        }
-    })
+        },
+    )
 }
 
 fn message() -> impl Strategy<Value = FlowMessage> {
     prop_oneof![
-        (flow(), proptest::collection::vec(node(), 0..4), proptest::collection::vec(rel(), 0..4))
-            .prop_map(|(flow, nodes, relationships)| FlowMessage::Snapshot { flow, nodes, relationships }),
+        (
+            flow(),
+            proptest::collection::vec(node(), 0..4),
+            proptest::collection::vec(rel(), 0..4)
+        )
+            .prop_map(|(flow, nodes, relationships)| FlowMessage::Snapshot {
+                flow,
+                nodes,
+                relationships
+            }),
         flow().prop_map(|flow| FlowMessage::UpsertFlow { flow }),
-        proptest::collection::vec(node(), 1..4).prop_map(|nodes| FlowMessage::UpsertNodes { nodes }),
+        proptest::collection::vec(node(), 1..4)
+            .prop_map(|nodes| FlowMessage::UpsertNodes { nodes }),
         proptest::collection::vec(rel(), 1..4)
             .prop_map(|relationships| FlowMessage::UpsertRels { relationships }),
         proptest::collection::vec(id(), 1..4).prop_map(|ids| FlowMessage::DeleteNodes { ids }),
-        proptest::collection::vec((id(), id(), rel_type()), 1..4).prop_map(|pairs| FlowMessage::DeleteRels {
-            pairs: pairs.into_iter().map(|(from_id, to_id, rel_type)| RelPair { from_id, to_id, rel_type }).collect(),
+        proptest::collection::vec((id(), id(), rel_type()), 1..4).prop_map(|pairs| {
+            FlowMessage::DeleteRels {
+                pairs: pairs
+                    .into_iter()
+                    .map(|(from_id, to_id, rel_type)| RelPair {
+                        from_id,
+                        to_id,
+                        rel_type,
+                    })
+                    .collect(),
+            }
         }),
     ]
 }
@@ -154,5 +192,7 @@ fn collect_objects(value: &serde_json::Value, at: &mut Vec<String>, out: &mut Ve
 
 fn pointer_mut<'a>(value: &'a mut serde_json::Value, at: &[String]) -> &'a mut serde_json::Value {
     let pointer: String = at.iter().map(|k| format!("/{k}")).collect();
-    value.pointer_mut(&pointer).expect("path collected from this value")
+    value
+        .pointer_mut(&pointer)
+        .expect("path collected from this value")
 }

@@ -1,8 +1,8 @@
 //! Every valid vector decodes, validates and re-encodes to identical bytes.
 
-use flow_contract::{decode, FlowMessage, MessageType};
+use flow_contract::{FlowMessage, MessageType, decode};
 
-use crate::{vectors, FLOW};
+use crate::{FLOW, vectors};
 
 #[test]
 fn valid_vectors_round_trip_byte_for_byte() {
@@ -51,19 +51,31 @@ fn valid_vectors_exercise_every_optional_field() {
         assert!(all.contains(field), "no valid vector uses {field}");
     }
     for tag in flow_contract_rel_types() {
-        assert!(all.contains(&format!("\"type\":\"{tag}\"")), "no vector uses {tag}");
+        assert!(
+            all.contains(&format!("\"type\":\"{tag}\"")),
+            "no vector uses {tag}"
+        );
     }
 }
 
 fn flow_contract_rel_types() -> [&'static str; 6] {
     use flow_contract::RelType::*;
-    [Contains, FinishToStart, StartToStart, FinishToFinish, StartToFinish, Triggers].map(|t| t.as_str())
+    [
+        Contains,
+        FinishToStart,
+        StartToStart,
+        FinishToFinish,
+        StartToFinish,
+        Triggers,
+    ]
+    .map(|t| t.as_str())
 }
 
 #[test]
 fn serde_and_decode_agree_on_valid_vectors() {
     for (name, bytes) in vectors("valid") {
-        let via_serde: FlowMessage = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let via_serde: FlowMessage =
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(via_serde, decode(&bytes, FLOW).expect("valid"), "{name}");
     }
 }
@@ -73,7 +85,13 @@ fn message_type_tags_match_serde_tags() {
     for (_, bytes) in vectors("valid") {
         let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
         let message = decode(&bytes, FLOW).expect("valid");
-        assert_eq!(value["type"].as_str(), Some(message.message_type().as_str()));
-        assert_eq!(MessageType::from_wire(message.message_type().as_str()), Some(message.message_type()));
+        assert_eq!(
+            value["type"].as_str(),
+            Some(message.message_type().as_str())
+        );
+        assert_eq!(
+            MessageType::from_wire(message.message_type().as_str()),
+            Some(message.message_type())
+        );
     }
 }
