@@ -1,1 +1,97 @@
-//! The embeddable OpenovaFlow engine: per-flow ring of pre-encoded SSE frames, materialized fold, cursor subscriptions (built in issue 3).
+//! The embeddable OpenovaFlow engine: it accepts [`FlowMessage`](flow_contract::FlowMessage)s
+//! per flow and serves them as Server-Sent Events bytes.
+//!
+//! ```text
+//!   POST body ──► Router::ingest_bytes ──► fold (state) ─┐
+//!                      │                                  ├──► Router::subscribe ──► first bytes
+//!                      └──► frame, encoded once ──► ring ─┴──► Router::poll(cursor) ──► frames
+//! ```
+//!
+//! Per flow the [`Router`] keeps a ring of the last accepted messages, each encoded **once**
+//! as its SSE frame and shared by every subscriber; a materialized fold of the current state
+//! (never derived from the ring, so overflow loses no state); a monotonic seq; and an
+//! [`Epoch`] that is new whenever the flow's state is created anew. SSE ids are
+//! `<epoch>-<seq>` ([`EventId`]).
+//!
+//! ```
+//! use std::time::Instant;
+//! use flow_router::{Polled, Router, RouterConfig, Start};
+//!
+//! let mut router = Router::new(RouterConfig::default(), 0x5eed)?;
+//! let now = Instant::now(); // the shell's clock: the engine never reads one
+//! router.ingest_bytes("demo", br#"{"type":"upsert-nodes","nodes":[
+//!     {"id":"a","flowId":"demo","label":"a","status":"running"}]}"#, now)?;
+//!
+//! // A new subscriber gets a retry hint and a snapshot of the state at seq 1...
+//! let mut sub = router.subscribe("demo", None, now)?;
+//! assert_eq!(sub.start, Start::Snapshot);
+//! let first = String::from_utf8(sub.initial.to_vec())?;
+//! assert!(first.starts_with("retry: 3000\n\nevent: snapshot\nid: 5eed-1\ndata: {\"type\":\"snapshot\""));
+//!
+//! // ...then every later message, as the shared pre-encoded frame.
+//! router.ingest_bytes("demo", br#"{"type":"delete-nodes","ids":["a"]}"#, now)?;
+//! let Polled::Frame(frame) = router.poll(&mut sub.cursor, now) else { unreachable!() };
+//! assert_eq!(&frame[..], b"event: delete-nodes\nid: 5eed-2\ndata: {\"type\":\"delete-nodes\",\"ids\":[\"a\"]}\n\n");
+//! assert_eq!(router.poll(&mut sub.cursor, now), Polled::Pending);
+//!
+//! // A reconnecting client resumes exactly after its Last-Event-ID.
+//! let resumed = router.subscribe("demo", Some("5eed-1"), now)?;
+//! assert_eq!(resumed.start, Start::Resumed { replayed: 1 });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # What this crate does not do
+//!
+//! It does no network I/O, reads no clock, draws no random numbers, spawns no threads and
+//! depends on no async runtime or HTTP framework. Time (`now`) and the epoch seed are inputs;
+//! the shell owns sockets, the heartbeat timer and the idle-eviction timer
+//! ([`Router::poll_timeout`] / [`Router::handle_timeout`]). It does not rate-limit or
+//! authenticate. The [`SharedRouter`] layer adds only a mutex and runtime-agnostic wake-ups.
+//!
+//! # Rules
+//!
+//! - **Subscribing** ([`Router::subscribe`]) takes the raw `Last-Event-ID` (empty = absent).
+//!   From this epoch and still in the ring: exact replay. Otherwise (other epoch, evicted,
+//!   ahead, malformed, bare number): a snapshot frame ([`Start`]). The first bytes and the
+//!   cursor are taken together, so ids are strictly increasing with no gap or duplicate.
+//!   Subscribing to an unknown flow creates its empty state (counted against
+//!   [`RouterConfig::max_flows`], evicted when idle): the client sees an empty snapshot at
+//!   seq 0, then every message.
+//! - **Lag**: a cursor that falls behind the ring gets [`Polled::Resync`] with a snapshot
+//!   frame, never a silent loss. Ingest never waits on a subscriber.
+//! - **Fold**: `snapshot` resets; upserts merge by natural key (nodes by id, relationships
+//!   by `(fromId, toId, type)`); `delete-nodes` also removes every relationship touching a
+//!   deleted node of this flow; `delete-rels` by key; output sorted by key. With no posted
+//!   flow instance, snapshots carry a synthetic one: id = flow id, status rolled up from the
+//!   nodes (failed > running > pending > succeeded; no nodes = pending), `startedAt` = the
+//!   earliest node `startedAt`, or 0.
+//! - **Frames**: `event: <type>`, `id: <epoch>-<seq>`, one `data:` line of compact JSON; a
+//!   `retry:` block opens every subscription; [`HEARTBEAT`] when the shell's timer says so.
+//! - **Bounds** ([`RouterConfig`]): ring capacity, byte budget per flow (a larger single
+//!   message is [`IngestError::TooLarge`]), flows, subscribers, state items, idle eviction.
+//! - **Scale-out seam**: [`Router::apply_ordered`] applies messages whose epoch and seq a
+//!   shared log decided.
+
+#![warn(clippy::pedantic)]
+// Product names in prose (OpenovaFlow) are not code.
+#![allow(clippy::doc_markdown)]
+// Mutators such as `delete` return a bool callers often ignore on purpose.
+#![allow(clippy::must_use_candidate)]
+
+mod config;
+mod cursor;
+mod error;
+mod event_id;
+mod fold;
+mod frame;
+mod ring;
+mod router;
+mod shared;
+
+pub use config::RouterConfig;
+pub use cursor::{Cursor, Polled, ResetReason, Start, Subscription};
+pub use error::{ConfigError, IngestError, SubscribeError};
+pub use event_id::{Epoch, EventId};
+pub use frame::{HEARTBEAT, heartbeat};
+pub use router::{FlowInfo, FlowSnapshot, Ingested, Router, Stats};
+pub use shared::{FrameStream, MAX_BATCH_BYTES, SharedRouter};

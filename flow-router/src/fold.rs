@@ -1,0 +1,257 @@
+//! The materialized state of one flow, kept apart from the ring.
+//!
+//! The fold is never derived from the ring, so ring eviction never loses state.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use flow_contract::{FlowInstance, FlowMessage, FlowNode, RelPair, Relationship};
+
+/// Node and relationship state of one flow, in deterministic (sorted) order.
+#[derive(Debug, Default)]
+pub(crate) struct Fold {
+    flow: Option<FlowInstance>,
+    nodes: BTreeMap<String, FlowNode>,
+    rels: BTreeMap<RelPair, Relationship>,
+}
+
+/// The roll-up of node statuses used for a synthetic flow instance.
+///
+/// `failed` if any node failed, else `running` if any runs, else `pending` if any is pending
+/// or there are no nodes, else `succeeded` if any succeeded, else (only statuses outside the
+/// four known ones) `pending`.
+pub(crate) fn roll_up<'a>(statuses: impl IntoIterator<Item = &'a str>) -> &'static str {
+    let (mut failed, mut running, mut pending, mut succeeded) = (false, false, false, false);
+    let mut any = false;
+    for status in statuses {
+        any = true;
+        match status {
+            "failed" => failed = true,
+            "running" => running = true,
+            "pending" => pending = true,
+            "succeeded" => succeeded = true,
+            _ => {}
+        }
+    }
+    if failed {
+        "failed"
+    } else if running {
+        "running"
+    } else if pending || !any || !succeeded {
+        "pending"
+    } else {
+        "succeeded"
+    }
+}
+
+impl Fold {
+    /// Nodes plus relationships held.
+    pub(crate) fn items(&self) -> usize {
+        self.nodes.len() + self.rels.len()
+    }
+
+    /// Items held after `message` would be applied.
+    pub(crate) fn items_after(&self, message: &FlowMessage) -> usize {
+        match message {
+            FlowMessage::Snapshot {
+                nodes,
+                relationships,
+                ..
+            } => {
+                let nodes: BTreeSet<&str> = nodes.iter().map(|n| n.id.as_str()).collect();
+                let rels: BTreeSet<RelPair> = relationships.iter().map(Relationship::key).collect();
+                nodes.len() + rels.len()
+            }
+            FlowMessage::UpsertNodes { nodes } => {
+                let new: BTreeSet<&str> = nodes
+                    .iter()
+                    .map(|n| n.id.as_str())
+                    .filter(|id| !self.nodes.contains_key(*id))
+                    .collect();
+                self.items() + new.len()
+            }
+            FlowMessage::UpsertRels { relationships } => {
+                let new: BTreeSet<RelPair> = relationships
+                    .iter()
+                    .map(Relationship::key)
+                    .filter(|key| !self.rels.contains_key(key))
+                    .collect();
+                self.items() + new.len()
+            }
+            FlowMessage::UpsertFlow { .. }
+            | FlowMessage::DeleteNodes { .. }
+            | FlowMessage::DeleteRels { .. } => self.items(),
+        }
+    }
+
+    /// Folds one message in. `flow_id` is the flow the fold belongs to.
+    pub(crate) fn apply(&mut self, flow_id: &str, message: FlowMessage) {
+        match message {
+            FlowMessage::Snapshot {
+                flow,
+                nodes,
+                relationships,
+            } => {
+                self.flow = Some(flow);
+                self.nodes = nodes.into_iter().map(|n| (n.id.clone(), n)).collect();
+                self.rels = relationships.into_iter().map(|r| (r.key(), r)).collect();
+            }
+            FlowMessage::UpsertFlow { flow } => self.flow = Some(flow),
+            FlowMessage::UpsertNodes { nodes } => {
+                for node in nodes {
+                    self.nodes.insert(node.id.clone(), node);
+                }
+            }
+            FlowMessage::UpsertRels { relationships } => {
+                for rel in relationships {
+                    self.rels.insert(rel.key(), rel);
+                }
+            }
+            FlowMessage::DeleteNodes { ids } => {
+                let mut removed = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if self.nodes.remove(&id).is_some() {
+                        removed.push(id);
+                    }
+                }
+                if !removed.is_empty() {
+                    removed.sort_unstable();
+                    let gone = |node: &str, node_flow: Option<&String>| {
+                        node_flow.is_none_or(|f| f == flow_id)
+                            && removed.binary_search_by(|r| r.as_str().cmp(node)).is_ok()
+                    };
+                    self.rels.retain(|_, rel| {
+                        !gone(&rel.from_id, rel.from_flow_id.as_ref())
+                            && !gone(&rel.to_id, rel.to_flow_id.as_ref())
+                    });
+                }
+            }
+            FlowMessage::DeleteRels { pairs } => {
+                for pair in pairs {
+                    self.rels.remove(&pair);
+                }
+            }
+        }
+    }
+
+    /// The flow instance: the posted one, or a synthetic one (see the crate docs).
+    pub(crate) fn instance(&self, flow_id: &str) -> FlowInstance {
+        self.flow.clone().unwrap_or_else(|| FlowInstance {
+            id: flow_id.to_owned(),
+            definition_id: None,
+            parent_flow_id: None,
+            triggered_by: None,
+            status: roll_up(self.nodes.values().map(|n| n.status.as_str())).to_owned(),
+            started_at: self
+                .nodes
+                .values()
+                .filter_map(|n| n.started_at)
+                .min()
+                .unwrap_or(0),
+            ended_at: None,
+            meta: None,
+        })
+    }
+
+    pub(crate) fn nodes(&self) -> impl Iterator<Item = &FlowNode> {
+        self.nodes.values()
+    }
+
+    pub(crate) fn rels(&self) -> impl Iterator<Item = &Relationship> {
+        self.rels.values()
+    }
+
+    /// The state as a `snapshot` message (clones everything; for reads, not the hot path).
+    pub(crate) fn to_message(&self, flow_id: &str) -> FlowMessage {
+        FlowMessage::Snapshot {
+            flow: self.instance(flow_id),
+            nodes: self.nodes.values().cloned().collect(),
+            relationships: self.rels.values().cloned().collect(),
+        }
+    }
+
+    /// Writes the state as the compact JSON of a `snapshot` message, byte-identical to
+    /// `to_message(flow_id).write_json(..)` but without cloning the state.
+    pub(crate) fn write_snapshot_json(&self, flow_id: &str, out: &mut Vec<u8>) {
+        out.extend_from_slice(br#"{"type":"snapshot","flow":"#);
+        write_json(out, &self.instance(flow_id));
+        out.extend_from_slice(br#","nodes":["#);
+        for (i, node) in self.nodes.values().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json(out, node);
+        }
+        out.extend_from_slice(br#"],"relationships":["#);
+        for (i, rel) in self.rels.values().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json(out, rel);
+        }
+        out.extend_from_slice(b"]}");
+    }
+}
+
+/// Appends `value` as compact JSON.
+fn write_json(out: &mut Vec<u8>, value: &impl serde::Serialize) {
+    // The wire types have string keys only and a Vec<u8> has no I/O error.
+    serde_json::to_writer(out, value).expect("wire types serialise infallibly to a Vec");
+}
+
+#[cfg(test)]
+mod tests {
+    use flow_contract::decode;
+
+    use super::*;
+
+    fn fold(messages: &[&str]) -> Fold {
+        let mut fold = Fold::default();
+        for m in messages {
+            fold.apply("f", decode(m.as_bytes(), "f").unwrap());
+        }
+        fold
+    }
+
+    #[test]
+    fn roll_up_precedence() {
+        assert_eq!(roll_up([]), "pending");
+        assert_eq!(roll_up(["succeeded", "failed", "running"]), "failed");
+        assert_eq!(roll_up(["succeeded", "pending", "running"]), "running");
+        assert_eq!(roll_up(["succeeded", "pending"]), "pending");
+        assert_eq!(roll_up(["succeeded", "skipped"]), "succeeded");
+        assert_eq!(roll_up(["skipped"]), "pending");
+    }
+
+    #[test]
+    fn delete_nodes_prunes_touching_relationships_of_this_flow_only() {
+        let f = fold(&[
+            r#"{"type":"upsert-nodes","nodes":[{"id":"a","flowId":"f","label":"a","status":"running","startedAt":5},{"id":"b","flowId":"f","label":"b","status":"failed","startedAt":3}]}"#,
+            r#"{"type":"upsert-rels","relationships":[{"fromId":"a","toId":"b","type":"contains"},{"fromId":"b","toId":"c","type":"triggers"},{"fromId":"a","toId":"x","toFlowId":"g","type":"triggers"},{"fromId":"y","fromFlowId":"g","toId":"c","type":"triggers"}]}"#,
+            r#"{"type":"delete-nodes","ids":["b","y"]}"#,
+        ]);
+        let keys: Vec<String> = f
+            .rels()
+            .map(|r| format!("{}>{}", r.from_id, r.to_id))
+            .collect();
+        assert_eq!(keys, ["a>x", "y>c"]);
+        assert_eq!(f.instance("f").status, "running");
+        assert_eq!(f.instance("f").started_at, 5);
+    }
+
+    #[test]
+    fn streamed_snapshot_equals_serialised_message() {
+        let f = fold(&[
+            r#"{"type":"upsert-nodes","nodes":[{"id":"z","flowId":"f","label":"z","status":"ok","meta":{"k":[1,"\n"]}},{"id":"a","flowId":"f","label":"a","status":"failed"}]}"#,
+            r#"{"type":"upsert-rels","relationships":[{"fromId":"z","toId":"a","type":"finish-to-start","condition":"on-success","lag":3}]}"#,
+        ]);
+        let mut streamed = Vec::new();
+        f.write_snapshot_json("f", &mut streamed);
+        assert_eq!(streamed, f.to_message("f").to_json());
+        let mut empty = Vec::new();
+        Fold::default().write_snapshot_json("f", &mut empty);
+        assert_eq!(
+            String::from_utf8(empty).unwrap(),
+            r#"{"type":"snapshot","flow":{"id":"f","status":"pending","startedAt":0},"nodes":[],"relationships":[]}"#
+        );
+    }
+}

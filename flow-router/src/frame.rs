@@ -1,0 +1,74 @@
+//! SSE frame encoding: each message is encoded once into shared [`Bytes`].
+//!
+//! A frame is `event: <type>\nid: <epoch>-<seq>\ndata: <compact json>\n\n`. The event name is
+//! one of the contract's tags, the id is hex digits, a dash and decimal digits, and compact JSON
+//! escapes every control character inside strings, so no CR, LF or NUL can reach a field.
+
+use bytes::Bytes;
+use flow_contract::FlowMessage;
+
+use crate::event_id::EventId;
+
+/// The heartbeat frame the shell sends when its timer says one is due.
+pub const HEARTBEAT: &[u8] = b"event: heartbeat\ndata: {}\n\n";
+
+/// The heartbeat frame as [`Bytes`] (no allocation).
+#[must_use]
+pub fn heartbeat() -> Bytes {
+    Bytes::from_static(HEARTBEAT)
+}
+
+/// The `retry:` block sent first on every subscription.
+pub(crate) fn retry(millis: u128) -> Vec<u8> {
+    format!("retry: {millis}\n\n").into_bytes()
+}
+
+/// Encodes one message as its frame.
+pub(crate) fn encode(message: &FlowMessage, id: EventId) -> Bytes {
+    let event = message.message_type().as_str();
+    encode_with(event, id, |out| message.write_json(out))
+}
+
+/// Encodes a frame whose data is written by `data`.
+pub(crate) fn encode_with(event: &str, id: EventId, data: impl FnOnce(&mut Vec<u8>)) -> Bytes {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(event.as_bytes());
+    out.extend_from_slice(b"\nid: ");
+    out.extend_from_slice(id.to_string().as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    let data_at = out.len();
+    data(&mut out);
+    debug_assert!(
+        !out[data_at..]
+            .iter()
+            .any(|b| matches!(b, b'\r' | b'\n' | 0)),
+        "compact JSON holds no CR, LF or NUL"
+    );
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use flow_contract::decode;
+
+    use super::*;
+    use crate::event_id::Epoch;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let message = decode(br#"{"type":"delete-nodes","ids":["a\nb\r\u0000c"]}"#, "f").unwrap();
+        let frame = encode(
+            &message,
+            EventId {
+                epoch: Epoch(10),
+                seq: 3,
+            },
+        );
+        assert_eq!(
+            &frame[..],
+            &b"event: delete-nodes\nid: a-3\ndata: {\"type\":\"delete-nodes\",\"ids\":[\"a\\nb\\r\\u0000c\"]}\n\n"[..]
+        );
+    }
+}

@@ -1,0 +1,556 @@
+//! The engine: flows, ingest, subscribe, poll, eviction.
+
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use flow_contract::{FlowMessage, validate_flow_id};
+
+use crate::config::RouterConfig;
+use crate::cursor::{Cursor, Polled, ResetReason, Start, Subscription};
+use crate::error::{ConfigError, IngestError, SubscribeError};
+use crate::event_id::{Epoch, EventId};
+use crate::fold::Fold;
+use crate::frame;
+use crate::ring::Ring;
+
+/// The sans-I/O engine. See the [crate docs](crate) for the model.
+#[derive(Debug)]
+pub struct Router {
+    config: RouterConfig,
+    epoch_seed: u64,
+    epochs_issued: u64,
+    flows: HashMap<Arc<str>, Flow>,
+    all_cursors: Arc<()>,
+    counters: Counters,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counters {
+    ingested: u64,
+    delivered: u64,
+    resyncs: u64,
+    evicted_flows: u64,
+}
+
+#[derive(Debug)]
+struct Flow {
+    id: Arc<str>,
+    epoch: Epoch,
+    seq: u64,
+    ring: Ring,
+    fold: Fold,
+    incarnation: Arc<()>,
+    last_event: Option<Instant>,
+    last_active: Instant,
+    /// The snapshot frame at `seq`, built on first demand after a change.
+    snapshot: Option<Bytes>,
+}
+
+impl Flow {
+    fn new(id: Arc<str>, epoch: Epoch, config: &RouterConfig, now: Instant) -> Self {
+        Self {
+            id,
+            epoch,
+            seq: 0,
+            ring: Ring::new(config.ring_capacity, config.flow_byte_budget),
+            fold: Fold::default(),
+            incarnation: Arc::new(()),
+            last_event: None,
+            last_active: now,
+            snapshot: None,
+        }
+    }
+
+    fn subscribers(&self) -> usize {
+        Arc::strong_count(&self.incarnation) - 1
+    }
+
+    fn snapshot_frame(&mut self) -> Bytes {
+        let (id, fold) = (&self.id, &self.fold);
+        let at = EventId {
+            epoch: self.epoch,
+            seq: self.seq,
+        };
+        self.snapshot
+            .get_or_insert_with(|| {
+                frame::encode_with("snapshot", at, |out| fold.write_snapshot_json(id, out))
+            })
+            .clone()
+    }
+}
+
+/// A message accepted by [`Router::ingest`] and friends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Ingested {
+    /// The flow's epoch.
+    pub epoch: Epoch,
+    /// The seq assigned to the message.
+    pub seq: u64,
+    /// The flow's state was created by this message (a new epoch).
+    pub created: bool,
+    /// Frames evicted from the ring to make room.
+    pub evicted: usize,
+}
+
+impl Ingested {
+    /// The SSE id of the message's frame.
+    #[must_use]
+    pub fn id(&self) -> EventId {
+        EventId {
+            epoch: self.epoch,
+            seq: self.seq,
+        }
+    }
+}
+
+/// The folded state of a flow, as a `snapshot` message, and the position it reflects.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct FlowSnapshot {
+    /// Always [`FlowMessage::Snapshot`].
+    pub message: FlowMessage,
+    /// The flow's epoch.
+    pub epoch: Epoch,
+    /// The seq of the last message folded in.
+    pub seq: u64,
+}
+
+/// One flow, as listed by [`Router::flows`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FlowInfo {
+    /// The flow id.
+    pub id: Arc<str>,
+    /// The flow's epoch.
+    pub epoch: Epoch,
+    /// The seq of the last message folded in (0: nothing yet).
+    pub seq: u64,
+    /// Node count by status (an open vocabulary).
+    pub nodes_by_status: BTreeMap<String, usize>,
+    /// Relationships held.
+    pub relationships: usize,
+    /// Live subscriptions.
+    pub subscribers: usize,
+    /// When the last message was accepted.
+    pub last_event: Option<Instant>,
+    /// Frames held in the ring.
+    pub ring_frames: usize,
+    /// Bytes held in the ring.
+    pub ring_bytes: usize,
+}
+
+/// Totals for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Flows held.
+    pub flows: usize,
+    /// Live subscriptions.
+    pub subscribers: usize,
+    /// Messages accepted since start.
+    pub ingested: u64,
+    /// Frames handed to subscribers since start (initial frames and polled ones).
+    pub delivered: u64,
+    /// Snapshot frames sent to cursors that fell behind, and to resets on subscribe.
+    pub resyncs: u64,
+    /// Flows evicted for idleness.
+    pub evicted_flows: u64,
+}
+
+impl Router {
+    /// A router with `config`. `epoch_seed` must differ between process starts (the shell
+    /// takes it from the wall clock or an RNG); each flow state created anew gets the epoch
+    /// `epoch_seed + n` for the n-th creation.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when a bound is unusable.
+    pub fn new(config: RouterConfig, epoch_seed: u64) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            epoch_seed,
+            epochs_issued: 0,
+            flows: HashMap::new(),
+            all_cursors: Arc::new(()),
+            counters: Counters::default(),
+        })
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &RouterConfig {
+        &self.config
+    }
+
+    /// Validates `message` against `flow_id`, assigns the next seq, folds it and keeps its
+    /// frame for subscribers. Creates the flow (new epoch) when absent.
+    ///
+    /// # Errors
+    /// [`IngestError`]; the router is unchanged.
+    pub fn ingest(
+        &mut self,
+        flow_id: &str,
+        message: FlowMessage,
+        now: Instant,
+    ) -> Result<Ingested, IngestError> {
+        validate_flow_id(flow_id).map_err(IngestError::FlowId)?;
+        message
+            .validate(flow_id, &self.config.limits)
+            .map_err(IngestError::Contract)?;
+        self.accept(flow_id, None, message, now)
+    }
+
+    /// [`ingest`](Self::ingest) of a JSON body, decoded strictly with
+    /// [`RouterConfig::limits`].
+    ///
+    /// # Errors
+    /// As [`ingest`](Self::ingest); a body that breaks the contract gives
+    /// [`IngestError::Contract`].
+    pub fn ingest_bytes(
+        &mut self,
+        flow_id: &str,
+        body: &[u8],
+        now: Instant,
+    ) -> Result<Ingested, IngestError> {
+        validate_flow_id(flow_id).map_err(IngestError::FlowId)?;
+        let message = self
+            .config
+            .limits
+            .decode(body, flow_id)
+            .map_err(IngestError::Contract)?;
+        self.accept(flow_id, None, message, now)
+    }
+
+    /// Applies a message whose `epoch` and `seq` were decided by a shared, ordered log (the
+    /// scale-out seam): replicas applying the same log produce the same ids and frames.
+    ///
+    /// A different `epoch` than the flow's replaces the flow's state (its cursors close, as
+    /// after [`delete`](Self::delete)). Seqs must increase but may skip.
+    ///
+    /// # Errors
+    /// [`IngestError::Stale`] for a seq at or below the flow's current seq (a redelivery the
+    /// shell may ignore), otherwise as [`ingest`](Self::ingest).
+    pub fn apply_ordered(
+        &mut self,
+        flow_id: &str,
+        epoch: Epoch,
+        seq: u64,
+        message: FlowMessage,
+        now: Instant,
+    ) -> Result<Ingested, IngestError> {
+        validate_flow_id(flow_id).map_err(IngestError::FlowId)?;
+        message
+            .validate(flow_id, &self.config.limits)
+            .map_err(IngestError::Contract)?;
+        let current = self
+            .flows
+            .get(flow_id)
+            .map(|flow| (flow.epoch == epoch).then_some(flow.seq));
+        match current {
+            Some(Some(current)) if seq <= current => Err(IngestError::Stale { seq, current }),
+            _ if seq == 0 => Err(IngestError::Stale { seq, current: 0 }),
+            Some(None) => {
+                self.flows.remove(flow_id);
+                self.accept(flow_id, Some((epoch, seq)), message, now)
+            }
+            _ => self.accept(flow_id, Some((epoch, seq)), message, now),
+        }
+    }
+
+    fn accept(
+        &mut self,
+        flow_id: &str,
+        ordered: Option<(Epoch, u64)>,
+        message: FlowMessage,
+        now: Instant,
+    ) -> Result<Ingested, IngestError> {
+        let existing = self.flows.get(flow_id);
+        if existing.is_none() && self.flows.len() >= self.config.max_flows {
+            return Err(IngestError::TooManyFlows {
+                limit: self.config.max_flows,
+            });
+        }
+        let (epoch, seq) = match (existing, ordered) {
+            (_, Some(position)) => position,
+            (Some(flow), None) => (
+                flow.epoch,
+                flow.seq.checked_add(1).ok_or(IngestError::Stale {
+                    seq: flow.seq,
+                    current: flow.seq,
+                })?,
+            ),
+            (None, None) => (self.next_epoch(), 1),
+        };
+        let items = match existing {
+            Some(flow) => flow.fold.items_after(&message),
+            None => Fold::default().items_after(&message),
+        };
+        if items > self.config.max_state_items {
+            return Err(IngestError::StateFull {
+                items,
+                limit: self.config.max_state_items,
+            });
+        }
+        let encoded = frame::encode(&message, EventId { epoch, seq });
+        if encoded.len() > self.config.flow_byte_budget {
+            return Err(IngestError::TooLarge {
+                len: encoded.len(),
+                budget: self.config.flow_byte_budget,
+            });
+        }
+
+        let created = existing.is_none();
+        if created {
+            self.create(flow_id, epoch, now);
+        }
+        let flow = self
+            .flows
+            .get_mut(flow_id)
+            .expect("the flow exists or was just created");
+        flow.fold.apply(flow_id, message);
+        let evicted = flow.ring.push(seq, encoded);
+        flow.seq = seq;
+        flow.snapshot = None;
+        flow.last_event = Some(now);
+        flow.last_active = now;
+        self.counters.ingested += 1;
+        Ok(Ingested {
+            epoch,
+            seq,
+            created,
+            evicted,
+        })
+    }
+
+    /// Live cursors: every one holds a clone of `all_cursors`.
+    fn subscriber_count(&self) -> usize {
+        Arc::strong_count(&self.all_cursors) - 1
+    }
+
+    fn next_epoch(&self) -> Epoch {
+        Epoch(self.epoch_seed.wrapping_add(self.epochs_issued))
+    }
+
+    /// Creates a flow's state; every creation consumes one epoch of the seed's sequence.
+    fn create(&mut self, flow_id: &str, epoch: Epoch, now: Instant) {
+        self.epochs_issued += 1;
+        let id: Arc<str> = Arc::from(flow_id);
+        let flow = Flow::new(Arc::clone(&id), epoch, &self.config, now);
+        self.flows.insert(id, flow);
+    }
+
+    /// Subscribes to a flow with the client's raw `Last-Event-ID` (an empty header counts as
+    /// absent). The returned [`Subscription`] holds the first bytes to send and a cursor that
+    /// continues exactly after them.
+    ///
+    /// Subscribing to a flow that does not exist creates its empty state (seq 0, a new epoch),
+    /// so the client gets an empty snapshot and then every message from the first one on.
+    ///
+    /// # Errors
+    /// [`SubscribeError`] for a bad flow id or a reached bound.
+    pub fn subscribe(
+        &mut self,
+        flow_id: &str,
+        last_event_id: Option<&str>,
+        now: Instant,
+    ) -> Result<Subscription, SubscribeError> {
+        validate_flow_id(flow_id).map_err(SubscribeError::FlowId)?;
+        if self.subscriber_count() >= self.config.max_subscribers {
+            return Err(SubscribeError::TooManySubscribers {
+                limit: self.config.max_subscribers,
+            });
+        }
+        if !self.flows.contains_key(flow_id) && self.flows.len() >= self.config.max_flows {
+            return Err(SubscribeError::TooManyFlows {
+                limit: self.config.max_flows,
+            });
+        }
+        let retry = self.config.retry.as_millis();
+        let flow = match self.flows.entry(Arc::from(flow_id)) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let epoch = Epoch(self.epoch_seed.wrapping_add(self.epochs_issued));
+                self.epochs_issued += 1;
+                let id = Arc::clone(entry.key());
+                entry.insert(Flow::new(id, epoch, &self.config, now))
+            }
+        };
+        flow.last_active = now;
+
+        let (start, resume_after) = match last_event_id.filter(|text| !text.is_empty()) {
+            None => (Start::Snapshot, None),
+            Some(text) => match EventId::parse(text) {
+                None => (Start::Reset(ResetReason::Malformed), None),
+                Some(id) if id.epoch != flow.epoch => (Start::Reset(ResetReason::OtherEpoch), None),
+                Some(id) if id.seq > flow.seq => (Start::Reset(ResetReason::Ahead), None),
+                Some(id) if flow.ring.lost_after(id.seq) => {
+                    (Start::Reset(ResetReason::Evicted), None)
+                }
+                Some(id) => {
+                    let replayed = flow.ring.iter_after(id.seq).count();
+                    (Start::Resumed { replayed }, Some(id.seq))
+                }
+            },
+        };
+        let mut initial = frame::retry(retry);
+        let mut delivered = 1;
+        if let Some(after) = resume_after {
+            delivered = 0;
+            for frame in flow.ring.iter_after(after) {
+                initial.extend_from_slice(frame);
+                delivered += 1;
+            }
+        } else {
+            initial.extend_from_slice(&flow.snapshot_frame());
+        }
+        self.counters.delivered += delivered;
+        if matches!(start, Start::Reset(_)) {
+            self.counters.resyncs += 1;
+        }
+        let cursor = Cursor {
+            flow_id: Arc::clone(&flow.id),
+            incarnation: Arc::clone(&flow.incarnation),
+            _all: Arc::clone(&self.all_cursors),
+            epoch: flow.epoch,
+            seen: flow.seq,
+        };
+        Ok(Subscription {
+            cursor,
+            initial: Bytes::from(initial),
+            start,
+        })
+    }
+
+    /// The next output for `cursor`: one frame, a resync snapshot, nothing yet, or the end.
+    /// Call until [`Polled::Pending`], then wait for the flow to advance.
+    pub fn poll(&mut self, cursor: &mut Cursor, now: Instant) -> Polled {
+        let Some(flow) = self.flows.get_mut(&*cursor.flow_id) else {
+            return Polled::Closed;
+        };
+        if !Arc::ptr_eq(&flow.incarnation, &cursor.incarnation) {
+            return Polled::Closed;
+        }
+        flow.last_active = now;
+        if flow.ring.lost_after(cursor.seen) {
+            cursor.seen = flow.seq;
+            self.counters.resyncs += 1;
+            self.counters.delivered += 1;
+            return Polled::Resync(flow.snapshot_frame());
+        }
+        match flow.ring.next_after(cursor.seen) {
+            Some((seq, frame)) => {
+                cursor.seen = *seq;
+                self.counters.delivered += 1;
+                Polled::Frame(frame.clone())
+            }
+            None => Polled::Pending,
+        }
+    }
+
+    /// The folded state of a flow; `None` when the flow is unknown or nothing was ingested
+    /// into it yet.
+    #[must_use]
+    pub fn snapshot(&self, flow_id: &str) -> Option<FlowSnapshot> {
+        let flow = self.flows.get(flow_id).filter(|flow| flow.seq > 0)?;
+        Some(FlowSnapshot {
+            message: flow.fold.to_message(flow_id),
+            epoch: flow.epoch,
+            seq: flow.seq,
+        })
+    }
+
+    /// Deletes a flow: its state is gone, its cursors poll [`Polled::Closed`], and a later
+    /// ingest starts a new epoch. Returns whether the flow existed.
+    pub fn delete(&mut self, flow_id: &str) -> bool {
+        self.flows.remove(flow_id).is_some()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next run, if any flow is held.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.flows
+            .values()
+            .filter_map(|flow| flow.last_active.checked_add(self.config.idle_timeout))
+            .min()
+    }
+
+    /// Evicts every flow with no subscriber and no activity for
+    /// [`idle_timeout`](RouterConfig::idle_timeout); returns the evicted ids.
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Arc<str>> {
+        let idle = self.config.idle_timeout;
+        let mut evicted = Vec::new();
+        self.flows.retain(|id, flow| {
+            let due = flow
+                .last_active
+                .checked_add(idle)
+                .is_some_and(|deadline| deadline <= now);
+            if !due {
+                return true;
+            }
+            if flow.subscribers() > 0 {
+                // Subscribed flows are active by definition.
+                flow.last_active = now;
+                return true;
+            }
+            evicted.push(Arc::clone(id));
+            false
+        });
+        self.counters.evicted_flows += evicted.len() as u64;
+        evicted
+    }
+
+    /// Whether a flow is held (ingested into or subscribed to, and not deleted or evicted).
+    #[must_use]
+    pub fn contains(&self, flow_id: &str) -> bool {
+        self.flows.contains_key(flow_id)
+    }
+
+    /// One flow's listing entry.
+    #[must_use]
+    pub fn flow(&self, flow_id: &str) -> Option<FlowInfo> {
+        self.flows.get(flow_id).map(info)
+    }
+
+    /// Every flow held, sorted by id.
+    #[must_use]
+    pub fn flows(&self) -> Vec<FlowInfo> {
+        let mut flows: Vec<FlowInfo> = self.flows.values().map(info).collect();
+        flows.sort_by(|a, b| a.id.cmp(&b.id));
+        flows
+    }
+
+    /// Totals for metrics.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        Stats {
+            flows: self.flows.len(),
+            subscribers: self.subscriber_count(),
+            ingested: self.counters.ingested,
+            delivered: self.counters.delivered,
+            resyncs: self.counters.resyncs,
+            evicted_flows: self.counters.evicted_flows,
+        }
+    }
+}
+
+fn info(flow: &Flow) -> FlowInfo {
+    let mut nodes_by_status = BTreeMap::new();
+    for node in flow.fold.nodes() {
+        *nodes_by_status.entry(node.status.clone()).or_insert(0) += 1;
+    }
+    FlowInfo {
+        id: Arc::clone(&flow.id),
+        epoch: flow.epoch,
+        seq: flow.seq,
+        nodes_by_status,
+        relationships: flow.fold.rels().count(),
+        subscribers: flow.subscribers(),
+        last_event: flow.last_event,
+        ring_frames: flow.ring.len(),
+        ring_bytes: flow.ring.bytes(),
+    }
+}

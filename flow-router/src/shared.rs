@@ -1,0 +1,343 @@
+//! The async layer: a [`Router`] behind a mutex, with runtime-agnostic wake-ups, and each
+//! subscription as a [`futures_core::Stream`] of [`Bytes`].
+//!
+//! Works with any executor: wake-ups use [`event_listener`], time comes from the clock
+//! closure the shell supplies, and heartbeats come from a tick stream the shell supplies.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use event_listener::{Event, EventListener};
+use flow_contract::FlowMessage;
+use futures_core::Stream;
+
+use crate::cursor::{Cursor, Polled, Start};
+use crate::error::{IngestError, SubscribeError};
+use crate::event_id::{Epoch, EventId};
+use crate::frame;
+use crate::router::{FlowInfo, FlowSnapshot, Ingested, Router, Stats};
+
+/// Most bytes a [`FrameStream`] gathers into one item when several frames are ready.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// A cloneable handle to a [`Router`] shared by request handlers.
+///
+/// The lock is held only while the engine runs, never while a consumer writes to a socket:
+/// streams copy frames out (reference-count bumps) and release it before yielding.
+#[derive(Clone)]
+pub struct SharedRouter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    clock: Box<dyn Fn() -> Instant + Send + Sync>,
+}
+
+struct State {
+    router: Router,
+    /// One wake-up per flow that has (or had) a subscriber.
+    wakers: HashMap<Arc<str>, Arc<Event>>,
+}
+
+impl fmt::Debug for SharedRouter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedRouter").finish_non_exhaustive()
+    }
+}
+
+impl SharedRouter {
+    /// Shares `router`; `clock` supplies `now` for every call (`std::time::Instant::now` in
+    /// production, a simulated clock in tests).
+    pub fn new(router: Router, clock: impl Fn() -> Instant + Send + Sync + 'static) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    router,
+                    wakers: HashMap::new(),
+                }),
+                clock: Box::new(clock),
+            }),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        (self.inner.clock)()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.inner)
+    }
+
+    /// Runs `f` on the router under the lock, then wakes `flow_id`'s subscribers.
+    fn write<R>(&self, flow_id: &str, f: impl FnOnce(&mut Router, Instant) -> R) -> R {
+        let now = self.now();
+        let (result, waker) = {
+            let mut state = self.lock();
+            let result = f(&mut state.router, now);
+            (result, state.wakers.get(flow_id).cloned())
+        };
+        if let Some(waker) = waker {
+            waker.notify(usize::MAX);
+        }
+        result
+    }
+
+    /// [`Router::ingest`], then wakes the flow's subscribers.
+    ///
+    /// # Errors
+    /// As [`Router::ingest`].
+    pub fn ingest(&self, flow_id: &str, message: FlowMessage) -> Result<Ingested, IngestError> {
+        self.write(flow_id, |router, now| router.ingest(flow_id, message, now))
+    }
+
+    /// [`Router::ingest_bytes`], then wakes the flow's subscribers.
+    ///
+    /// # Errors
+    /// As [`Router::ingest_bytes`].
+    pub fn ingest_bytes(&self, flow_id: &str, body: &[u8]) -> Result<Ingested, IngestError> {
+        self.write(flow_id, |router, now| {
+            router.ingest_bytes(flow_id, body, now)
+        })
+    }
+
+    /// [`Router::apply_ordered`], then wakes the flow's subscribers.
+    ///
+    /// # Errors
+    /// As [`Router::apply_ordered`].
+    pub fn apply_ordered(
+        &self,
+        flow_id: &str,
+        epoch: Epoch,
+        seq: u64,
+        message: FlowMessage,
+    ) -> Result<Ingested, IngestError> {
+        self.write(flow_id, |router, now| {
+            router.apply_ordered(flow_id, epoch, seq, message, now)
+        })
+    }
+
+    /// [`Router::subscribe`], as a stream that yields the initial bytes, then batches of live
+    /// frames, and ends when the flow is deleted or evicted.
+    ///
+    /// # Errors
+    /// As [`Router::subscribe`].
+    pub fn subscribe(
+        &self,
+        flow_id: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<FrameStream, SubscribeError> {
+        let now = self.now();
+        let mut state = self.lock();
+        let subscription = state.router.subscribe(flow_id, last_event_id, now)?;
+        let waker = Arc::clone(
+            state
+                .wakers
+                .entry(Arc::clone(&subscription.cursor.flow_id))
+                .or_default(),
+        );
+        Ok(FrameStream {
+            inner: Arc::clone(&self.inner),
+            cursor: subscription.cursor,
+            start: subscription.start,
+            initial: Some(subscription.initial),
+            waker,
+            listener: None,
+            heartbeat: None,
+            closed: false,
+        })
+    }
+
+    /// [`Router::delete`]; open streams of the flow end.
+    pub fn delete(&self, flow_id: &str) -> bool {
+        let (existed, waker) = {
+            let mut state = self.lock();
+            (state.router.delete(flow_id), state.wakers.remove(flow_id))
+        };
+        if let Some(waker) = waker {
+            waker.notify(usize::MAX);
+        }
+        existed
+    }
+
+    /// [`Router::handle_timeout`] at the clock's `now`; evicted flows' streams end. Returns
+    /// when to call again ([`Router::poll_timeout`]).
+    pub fn handle_timeout(&self) -> Option<Instant> {
+        let now = self.now();
+        let (next, wakers) = {
+            let mut state = self.lock();
+            let evicted = state.router.handle_timeout(now);
+            let wakers: Vec<Arc<Event>> = evicted
+                .iter()
+                .filter_map(|id| state.wakers.remove(id))
+                .collect();
+            (state.router.poll_timeout(), wakers)
+        };
+        for waker in wakers {
+            waker.notify(usize::MAX);
+        }
+        next
+    }
+
+    /// [`Router::snapshot`].
+    #[must_use]
+    pub fn snapshot(&self, flow_id: &str) -> Option<FlowSnapshot> {
+        self.lock().router.snapshot(flow_id)
+    }
+
+    /// [`Router::flows`].
+    #[must_use]
+    pub fn flows(&self) -> Vec<FlowInfo> {
+        self.lock().router.flows()
+    }
+
+    /// [`Router::stats`].
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.lock().router.stats()
+    }
+
+    /// Runs `f` with read access to the router under the lock (keep it short).
+    pub fn with<R>(&self, f: impl FnOnce(&Router) -> R) -> R {
+        f(&self.lock().router)
+    }
+}
+
+fn lock(inner: &Inner) -> MutexGuard<'_, State> {
+    // The engine keeps its invariants across a panicking caller (it does not panic on
+    // input), so a poisoned lock still guards consistent state.
+    inner.state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One subscription as a stream of SSE bytes, ready to be a response body.
+///
+/// Yields the initial bytes (`retry:` plus a snapshot or a replay) first, then, on each
+/// wake-up, every ready frame concatenated into one [`Bytes`] (up to [`MAX_BATCH_BYTES`]):
+/// one socket write per wake-up. Ends when the flow is deleted or evicted. Dropping it
+/// unsubscribes.
+pub struct FrameStream {
+    inner: Arc<Inner>,
+    cursor: Cursor,
+    start: Start,
+    initial: Option<Bytes>,
+    waker: Arc<Event>,
+    listener: Option<EventListener>,
+    heartbeat: Option<Pin<Box<dyn Stream<Item = ()> + Send>>>,
+    closed: bool,
+}
+
+impl fmt::Debug for FrameStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameStream")
+            .field("cursor", &self.cursor)
+            .field("start", &self.start)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Drained {
+    Ready(Bytes),
+    Pending,
+    Closed,
+}
+
+impl FrameStream {
+    /// How the subscription started (snapshot, resume, or reset and why).
+    #[must_use]
+    pub fn start(&self) -> Start {
+        self.start
+    }
+
+    /// The id of the last frame yielded.
+    #[must_use]
+    pub fn position(&self) -> EventId {
+        self.cursor.position()
+    }
+
+    /// Yields a heartbeat frame whenever `ticks` yields and no frame is ready. The shell
+    /// passes its timer, for example an interval stream of 15 s mapped to `()`.
+    #[must_use]
+    pub fn with_heartbeat(mut self, ticks: impl Stream<Item = ()> + Send + 'static) -> Self {
+        self.heartbeat = Some(Box::pin(ticks));
+        self
+    }
+
+    /// Polls the router for every ready frame; the lock is released before concatenating.
+    fn drain(&mut self) -> Drained {
+        let now = (self.inner.clock)();
+        let mut frames = Vec::new();
+        let mut bytes = 0;
+        {
+            let mut state = lock(&self.inner);
+            while bytes < MAX_BATCH_BYTES {
+                match state.router.poll(&mut self.cursor, now) {
+                    Polled::Frame(frame) | Polled::Resync(frame) => {
+                        bytes += frame.len();
+                        frames.push(frame);
+                    }
+                    Polled::Pending => break,
+                    Polled::Closed => {
+                        self.closed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        match frames.len() {
+            0 if self.closed => Drained::Closed,
+            0 => Drained::Pending,
+            1 => Drained::Ready(frames.swap_remove(0)),
+            _ => {
+                let mut batch = BytesMut::with_capacity(bytes);
+                for frame in &frames {
+                    batch.extend_from_slice(frame);
+                }
+                Drained::Ready(batch.freeze())
+            }
+        }
+    }
+}
+
+impl Stream for FrameStream {
+    type Item = Bytes;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let this = self.get_mut();
+        if let Some(initial) = this.initial.take() {
+            return Poll::Ready(Some(initial));
+        }
+        if this.closed {
+            return Poll::Ready(None);
+        }
+        loop {
+            match this.drain() {
+                Drained::Ready(batch) => return Poll::Ready(Some(batch)),
+                Drained::Closed => return Poll::Ready(None),
+                Drained::Pending => {}
+            }
+            match &mut this.listener {
+                // Register first, then re-check: a notification between the two is not lost.
+                None => this.listener = Some(this.waker.listen()),
+                Some(listener) => match Pin::new(listener).poll(cx) {
+                    Poll::Ready(()) => this.listener = None,
+                    Poll::Pending => break,
+                },
+            }
+        }
+        if let Some(ticks) = &mut this.heartbeat {
+            match ticks.as_mut().poll_next(cx) {
+                Poll::Ready(Some(())) => return Poll::Ready(Some(frame::heartbeat())),
+                Poll::Ready(None) => this.heartbeat = None,
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    }
+}
