@@ -1,0 +1,284 @@
+//! The sans-I/O reconciler: watcher events in, the FlowMessages to send out.
+//!
+//! The kube shell feeds every watcher event to [`Reconciler::handle`] and, whenever it wants to
+//! post (after a burst, on its emit interval), drains [`Reconciler::flush`]. The reconciler
+//! remembers what it has sent, so a flush carries only what a user would see change, and
+//! nothing at all when nothing did. It never emits `snapshot`: several regions share a flow.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use flow_contract::{FlowMessage, FlowNode, RelPair, Relationship};
+use serde_json::Value;
+
+use crate::error::MapError;
+use crate::foreign::{Identity, ObjectKey};
+use crate::helmchart::{HELM_CHART_GROUP, HelmChart};
+use crate::helmrelease::{HELM_RELEASE_GROUP, HelmRelease};
+use crate::map::{Config, Graph, chunked, map_release, upsert_nodes, upsert_rels};
+
+/// The Flux kinds the reconciler watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// `helm.toolkit.fluxcd.io` HelmRelease.
+    HelmRelease,
+    /// `source.toolkit.fluxcd.io` HelmChart.
+    HelmChart,
+}
+
+impl Kind {
+    /// The kind of a Kubernetes object, from its identity fields.
+    ///
+    /// # Errors
+    /// [`MapError`] when the identity fields are missing or name another kind.
+    pub fn of(object: &Value) -> Result<Self, MapError> {
+        let identity = Identity::read(object)?;
+        kind_of(&identity)
+    }
+}
+
+fn kind_of(identity: &Identity<'_>) -> Result<Kind, MapError> {
+    match (identity.kind, identity.group()) {
+        ("HelmRelease", HELM_RELEASE_GROUP) => Ok(Kind::HelmRelease),
+        ("HelmChart", HELM_CHART_GROUP) => Ok(Kind::HelmChart),
+        _ => Err(identity.unsupported()),
+    }
+}
+
+/// A watcher event (kube-runtime's `watcher::Event`, one watcher per [`Kind`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A (re)list of `Kind` starts.
+    InitStarted(Kind),
+    /// An object seen during the (re)list.
+    InitObject(Value),
+    /// The (re)list of `Kind` is complete: every object of that kind not seen since
+    /// [`Event::InitStarted`] is gone.
+    InitDone(Kind),
+    /// An object was created or changed.
+    Applied(Value),
+    /// An object was deleted.
+    Deleted(Value),
+}
+
+/// Turns watcher events into coalesced FlowMessages for one region.
+///
+/// ```
+/// use flow_flux_mapper::{Config, Event, Kind, Reconciler};
+/// use serde_json::json;
+///
+/// let mut reconciler = Reconciler::new(Config::new("rollout", "fsn1", "flux-system")?);
+/// reconciler.handle(Event::InitStarted(Kind::HelmRelease))?;
+/// reconciler.handle(Event::InitObject(json!({
+///     "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+///     "metadata": {"name": "bp-cilium", "namespace": "flux-system", "generation": 1},
+/// })))?;
+/// reconciler.handle(Event::InitDone(Kind::HelmRelease))?;
+/// let first = reconciler.flush();
+/// assert_eq!(first.len(), 2); // upsert-nodes (region + release), upsert-rels (contains)
+/// assert!(reconciler.flush().is_empty()); // nothing changed
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Reconciler {
+    config: Config,
+    releases: BTreeMap<ObjectKey, HelmRelease>,
+    charts: BTreeMap<ObjectKey, HelmChart>,
+    relisting: BTreeMap<Kind, BTreeSet<ObjectKey>>,
+    sent: Graph,
+}
+
+impl Reconciler {
+    /// A reconciler that has sent nothing yet (its first flush carries the region node).
+    #[must_use]
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            releases: BTreeMap::new(),
+            charts: BTreeMap::new(),
+            relisting: BTreeMap::new(),
+            sent: Graph::default(),
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub const fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// How many HelmReleases and HelmCharts are known.
+    #[must_use]
+    pub fn object_counts(&self) -> (usize, usize) {
+        (self.releases.len(), self.charts.len())
+    }
+
+    /// Takes one watcher event. Nothing is sent until [`flush`](Self::flush).
+    ///
+    /// # Errors
+    /// [`MapError`] for an object without identity fields, of another kind, or whose node id
+    /// would be too long; the state is then unchanged.
+    pub fn handle(&mut self, event: Event) -> Result<(), MapError> {
+        match event {
+            Event::InitStarted(kind) => {
+                self.relisting.insert(kind, BTreeSet::new());
+            }
+            Event::InitObject(object) | Event::Applied(object) => self.apply(&object)?,
+            Event::InitDone(kind) => {
+                let seen = self.relisting.remove(&kind).unwrap_or_default();
+                match kind {
+                    Kind::HelmRelease => self.releases.retain(|key, _| seen.contains(key)),
+                    Kind::HelmChart => self.charts.retain(|key, _| seen.contains(key)),
+                }
+            }
+            Event::Deleted(object) => {
+                let identity = Identity::read(&object)?;
+                let kind = kind_of(&identity)?;
+                let key = self.key(&identity);
+                match kind {
+                    Kind::HelmRelease => {
+                        self.releases.remove(&key);
+                    }
+                    Kind::HelmChart => {
+                        self.charts.remove(&key);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn key(&self, identity: &Identity<'_>) -> ObjectKey {
+        let mut key = identity.key();
+        if key.namespace.is_empty() {
+            key.namespace = self.config.default_namespace().to_owned();
+        }
+        key
+    }
+
+    fn apply(&mut self, object: &Value) -> Result<(), MapError> {
+        let identity = Identity::read(object)?;
+        let kind = kind_of(&identity)?;
+        let key = self.key(&identity);
+        match kind {
+            Kind::HelmRelease => {
+                let release = HelmRelease::read(&identity, object);
+                map_release(&self.config, &release, None)?;
+                self.releases.insert(key.clone(), release);
+            }
+            Kind::HelmChart => {
+                self.charts
+                    .insert(key.clone(), HelmChart::read(&identity, object));
+            }
+        }
+        if let Some(seen) = self.relisting.get_mut(&kind) {
+            seen.insert(key);
+        }
+        Ok(())
+    }
+
+    /// The graph of everything known now.
+    #[must_use]
+    pub fn graph(&self) -> Graph {
+        Graph::build(&self.config, self.releases.values(), &self.charts)
+    }
+
+    /// The messages that bring the server from what was last sent to what is known now, in
+    /// this order: `upsert-nodes` (changed nodes, region node included), `upsert-rels` (new or
+    /// changed), `delete-rels` (gone, between nodes that remain), `delete-nodes` (gone releases;
+    /// the server prunes their edges). Empty when nothing a user would see changed.
+    #[must_use]
+    pub fn flush(&mut self) -> Vec<FlowMessage> {
+        let desired = self.graph();
+        let out = diff(&self.sent.nodes, &self.sent.relationships, &desired);
+        self.sent = desired;
+        out
+    }
+
+    /// Everything known now as `upsert-nodes` and `upsert-rels` (region node included), for a
+    /// server that lost its state; marks it all as sent. Never a `snapshot`.
+    #[must_use]
+    pub fn full_state(&mut self) -> Vec<FlowMessage> {
+        let desired = self.graph();
+        let out = desired.messages();
+        self.sent = desired;
+        out
+    }
+
+    /// Brings a server whose state is `snapshot` (its `GET .../snapshot` of this flow) in line
+    /// with what is known now, touching only this region: upserts for nodes and relationships
+    /// it lacks or holds differently, `delete-rels` for this region's relationships it should
+    /// not hold, and `delete-nodes` for nodes of this region (id `{region}` or `{region}/...`,
+    /// or a `contains` child of the region node) that no longer exist. Marks the result as
+    /// sent. A message other than `snapshot` counts as an empty server.
+    #[must_use]
+    pub fn heal(&mut self, snapshot: &FlowMessage) -> Vec<FlowMessage> {
+        let (nodes, relationships) = match snapshot {
+            FlowMessage::Snapshot {
+                nodes,
+                relationships,
+                ..
+            } => (nodes.as_slice(), relationships.as_slice()),
+            _ => (&[][..], &[][..]),
+        };
+        let region = self.config.region();
+        let children: BTreeSet<&str> = relationships
+            .iter()
+            .filter(|r| r.rel_type == flow_contract::RelType::Contains && r.to_id == region)
+            .map(|r| r.from_id.as_str())
+            .collect();
+        let held_nodes: BTreeMap<String, FlowNode> = nodes
+            .iter()
+            .filter(|n| self.config.owns_id(&n.id) || children.contains(n.id.as_str()))
+            .map(|n| (n.id.clone(), n.clone()))
+            .collect();
+        let held_rels: BTreeMap<RelPair, Relationship> = relationships
+            .iter()
+            .filter(|r| self.config.owns_id(&r.from_id) && self.config.owns_id(&r.to_id))
+            .map(|r| (r.key(), r.clone()))
+            .collect();
+        let desired = self.graph();
+        let out = diff(&held_nodes, &held_rels, &desired);
+        self.sent = desired;
+        out
+    }
+}
+
+fn diff(
+    nodes: &BTreeMap<String, FlowNode>,
+    relationships: &BTreeMap<RelPair, Relationship>,
+    desired: &Graph,
+) -> Vec<FlowMessage> {
+    let changed_nodes: Vec<FlowNode> = desired
+        .nodes
+        .iter()
+        .filter(|(id, node)| nodes.get(*id) != Some(node))
+        .map(|(_, node)| node.clone())
+        .collect();
+    let changed_rels: Vec<Relationship> = desired
+        .relationships
+        .iter()
+        .filter(|(key, rel)| relationships.get(*key) != Some(rel))
+        .map(|(_, rel)| rel.clone())
+        .collect();
+    let gone_rels: Vec<RelPair> = relationships
+        .keys()
+        .filter(|key| {
+            !desired.relationships.contains_key(*key)
+                && desired.nodes.contains_key(&key.from_id)
+                && desired.nodes.contains_key(&key.to_id)
+        })
+        .cloned()
+        .collect();
+    let gone_nodes: Vec<String> = nodes
+        .keys()
+        .filter(|id| !desired.nodes.contains_key(*id))
+        .cloned()
+        .collect();
+    let mut out = upsert_nodes(changed_nodes);
+    out.extend(upsert_rels(changed_rels));
+    out.extend(chunked(gone_rels, |pairs| FlowMessage::DeleteRels {
+        pairs,
+    }));
+    out.extend(chunked(gone_nodes, |ids| FlowMessage::DeleteNodes { ids }));
+    out
+}
