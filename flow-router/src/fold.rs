@@ -106,24 +106,21 @@ impl Fold {
                     self.rels.insert(rel.key(), rel);
                 }
             }
-            FlowMessage::DeleteNodes { ids } => {
-                let mut removed = Vec::with_capacity(ids.len());
-                for id in ids {
-                    if self.nodes.remove(&id).is_some() {
-                        removed.push(id);
-                    }
+            FlowMessage::DeleteNodes { mut ids } => {
+                for id in &ids {
+                    self.nodes.remove(id);
                 }
-                if !removed.is_empty() {
-                    removed.sort_unstable();
-                    let gone = |node: &str, node_flow: Option<&String>| {
-                        node_flow.is_none_or(|f| f == flow_id)
-                            && removed.binary_search_by(|r| r.as_str().cmp(node)).is_ok()
-                    };
-                    self.rels.retain(|_, rel| {
-                        !gone(&rel.from_id, rel.from_flow_id.as_ref())
-                            && !gone(&rel.to_id, rel.to_flow_id.as_ref())
-                    });
-                }
+                // Relationships touching a deleted id of this flow go too, even when the
+                // node itself was never upserted: no relationship may dangle on it.
+                ids.sort_unstable();
+                let gone = |node: &str, node_flow: Option<&String>| {
+                    node_flow.is_none_or(|f| f == flow_id)
+                        && ids.binary_search_by(|id| id.as_str().cmp(node)).is_ok()
+                };
+                self.rels.retain(|_, rel| {
+                    !gone(&rel.from_id, rel.from_flow_id.as_ref())
+                        && !gone(&rel.to_id, rel.to_flow_id.as_ref())
+                });
             }
             FlowMessage::DeleteRels { pairs } => {
                 for pair in pairs {

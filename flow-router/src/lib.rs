@@ -60,8 +60,8 @@
 //! - **Lag**: a cursor that falls behind the ring gets [`Polled::Resync`] with a snapshot
 //!   frame, never a silent loss. Ingest never waits on a subscriber.
 //! - **Fold**: `snapshot` resets; upserts merge by natural key (nodes by id, relationships
-//!   by `(fromId, toId, type)`); `delete-nodes` also removes every relationship touching a
-//!   deleted node of this flow; `delete-rels` by key; output sorted by key. With no posted
+//!   by `(fromId, toId, type)`); `delete-nodes` also removes every relationship with an
+//!   endpoint among the deleted ids in this flow (no `fromFlowId`/`toFlowId`, or this flow's); `delete-rels` by key; output sorted by key. With no posted
 //!   flow instance, snapshots carry a synthetic one: id = flow id, status rolled up from the
 //!   nodes (failed > running > pending > succeeded; no nodes = pending), `startedAt` = the
 //!   earliest node `startedAt`, or 0.

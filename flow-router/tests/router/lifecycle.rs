@@ -1,0 +1,354 @@
+//! Subscribe, resume, lag, delete, bounds and eviction on the simulated clock.
+
+use std::time::Duration;
+
+use flow_contract::FlowMessage;
+use flow_router::{Epoch, IngestError, Polled, ResetReason, Start, SubscribeError};
+
+use crate::sim::{Sim, events, ids, node};
+
+#[test]
+fn fresh_subscriber_gets_snapshot_then_live_frames() {
+    let mut sim = Sim::with(|_| {});
+    sim.ingest("f", &node("f", "a", "running"));
+    let mut sub = sim.subscribe("f", None);
+    assert_eq!(sub.start, Start::Snapshot);
+    let initial = std::str::from_utf8(&sub.initial).unwrap().to_owned();
+    assert!(initial.starts_with("retry: 3000\n\n"));
+    assert_eq!(ids(&initial), ["e0-1"]);
+    sim.ingest("f", &node("f", "b", "pending"));
+    sim.ingest("f", &node("f", "a", "succeeded"));
+    let live = sim.drain(&mut sub.cursor);
+    assert_eq!(ids(live.text()), ["e0-2", "e0-3"]);
+    assert_eq!(events(live.text()), ["upsert-nodes", "upsert-nodes"]);
+    assert_eq!(sub.cursor.position().to_string(), "e0-3");
+}
+
+#[test]
+fn empty_last_event_id_is_absent() {
+    let mut sim = Sim::with(|_| {});
+    sim.ingest("f", &node("f", "a", "running"));
+    assert_eq!(sim.subscribe("f", Some("")).start, Start::Snapshot);
+}
+
+#[test]
+fn subscribing_to_an_unknown_flow_creates_an_empty_one() {
+    let mut sim = Sim::with(|_| {});
+    let mut sub = sim.subscribe("new", None);
+    let initial = std::str::from_utf8(&sub.initial).unwrap().to_owned();
+    assert!(initial.ends_with(
+        "event: snapshot\nid: e0-0\ndata: {\"type\":\"snapshot\",\"flow\":{\"id\":\"new\",\"status\":\"pending\",\"startedAt\":0},\"nodes\":[],\"relationships\":[]}\n\n"
+    ));
+    assert!(sim.router.snapshot("new").is_none(), "nothing ingested yet");
+    sim.ingest("new", &node("new", "a", "running"));
+    assert_eq!(ids(sim.drain(&mut sub.cursor).text()), ["e0-1"]);
+    assert_eq!(
+        sim.subscribe("new", Some("e0-0")).start,
+        Start::Resumed { replayed: 1 }
+    );
+}
+
+#[test]
+fn resume_replays_exactly_what_followed() {
+    let mut sim = Sim::with(|_| {});
+    for i in 0..5 {
+        sim.ingest("f", &node("f", &format!("n{i}"), "running"));
+    }
+    let mut sub = sim.subscribe("f", Some("e0-2"));
+    assert_eq!(sub.start, Start::Resumed { replayed: 3 });
+    let initial = std::str::from_utf8(&sub.initial).unwrap().to_owned();
+    assert!(initial.starts_with("retry: 3000\n\nevent: upsert-nodes\n"));
+    assert_eq!(ids(&initial), ["e0-3", "e0-4", "e0-5"]);
+    assert_eq!(sim.drain(&mut sub.cursor), Default::default());
+
+    let caught_up = sim.subscribe("f", Some("e0-5"));
+    assert_eq!(caught_up.start, Start::Resumed { replayed: 0 });
+    assert_eq!(&caught_up.initial[..], b"retry: 3000\n\n");
+}
+
+#[test]
+fn unresumable_ids_reset_to_a_snapshot() {
+    let mut sim = Sim::with(|c| c.ring_capacity = 2);
+    for i in 0..4 {
+        sim.ingest("f", &node("f", &format!("n{i}"), "running"));
+    }
+    let cases = [
+        ("3", ResetReason::Malformed),
+        ("e0-x", ResetReason::Malformed),
+        ("E0-3", ResetReason::Malformed),
+        ("e1-3", ResetReason::OtherEpoch),
+        ("e0-9", ResetReason::Ahead),
+        ("e0-1", ResetReason::Evicted),
+    ];
+    for (id, reason) in cases {
+        let sub = sim.subscribe("f", Some(id));
+        assert_eq!(sub.start, Start::Reset(reason), "{id}");
+        let initial = std::str::from_utf8(&sub.initial).unwrap().to_owned();
+        assert_eq!(events(&initial), ["snapshot"], "{id}");
+        assert_eq!(ids(&initial), ["e0-4"], "{id}");
+    }
+    // The oldest id still in the ring resumes.
+    assert_eq!(
+        sim.subscribe("f", Some("e0-2")).start,
+        Start::Resumed { replayed: 2 }
+    );
+}
+
+#[test]
+fn a_lagging_cursor_is_resynchronised_with_a_snapshot() {
+    let mut sim = Sim::with(|c| c.ring_capacity = 3);
+    let mut sub = sim.subscribe("f", None);
+    for i in 0..10 {
+        sim.ingest("f", &node("f", &format!("n{}", i % 4), &format!("s{i}")));
+    }
+    let out = sim.drain(&mut sub.cursor);
+    assert_eq!(out.resyncs, 1);
+    assert_eq!(events(out.text()), ["snapshot"]);
+    assert_eq!(ids(out.text()), ["e0-10"]);
+    for status in ["s6", "s7", "s8", "s9"] {
+        assert!(out.text().contains(status), "{status}");
+    }
+    sim.ingest("f", &node("f", "n0", "done"));
+    assert_eq!(ids(sim.drain(&mut sub.cursor).text()), ["e0-11"]);
+    assert_eq!(sim.router.stats().resyncs, 1);
+}
+
+#[test]
+fn delete_closes_cursors_and_the_next_ingest_starts_a_new_epoch() {
+    let mut sim = Sim::with(|_| {});
+    sim.ingest("f", &node("f", "a", "running"));
+    let mut sub = sim.subscribe("f", None);
+    assert!(sim.router.delete("f"));
+    assert!(!sim.router.delete("f"), "idempotent");
+    assert!(sim.drain(&mut sub.cursor).closed);
+    assert!(sim.router.snapshot("f").is_none());
+
+    let again = sim.ingest("f", &node("f", "b", "running"));
+    assert_eq!(
+        (again.epoch, again.seq, again.created),
+        (Epoch(0xe1), 1, true)
+    );
+    assert_eq!(sim.router.poll(&mut sub.cursor, sim.now), Polled::Closed);
+    let old = sim.subscribe("f", Some("e0-1"));
+    assert_eq!(old.start, Start::Reset(ResetReason::OtherEpoch));
+    let snapshot = sim.router.snapshot("f").unwrap();
+    let FlowMessage::Snapshot { nodes, .. } = snapshot.message else {
+        unreachable!()
+    };
+    assert_eq!(nodes.len(), 1, "state before the delete is gone");
+}
+
+#[test]
+fn synthetic_flow_instance_rolls_up_node_statuses() {
+    let mut sim = Sim::with(|_| {});
+    sim.ingest(
+        "f",
+        r#"{"type":"upsert-nodes","nodes":[
+            {"id":"a","flowId":"f","label":"a","status":"succeeded","startedAt":20},
+            {"id":"b","flowId":"f","label":"b","status":"running","startedAt":10}]}"#,
+    );
+    let flow = |sim: &Sim| {
+        let FlowMessage::Snapshot { flow, .. } = sim.router.snapshot("f").unwrap().message else {
+            unreachable!()
+        };
+        flow
+    };
+    assert_eq!(
+        (flow(&sim).status.as_str(), flow(&sim).started_at),
+        ("running", 10)
+    );
+    sim.ingest("f", &node("f", "c", "failed"));
+    assert_eq!(flow(&sim).status, "failed");
+    sim.ingest(
+        "f",
+        r#"{"type":"upsert-flow","flow":{"id":"f","status":"succeeded","startedAt":1}}"#,
+    );
+    assert_eq!(flow(&sim).status, "succeeded", "a posted instance wins");
+}
+
+#[test]
+fn bounds_are_typed_errors_and_leave_state_unchanged() {
+    let mut sim = Sim::with(|c| {
+        c.max_flows = 1;
+        c.max_subscribers = 2;
+        c.max_state_items = 2;
+        c.flow_byte_budget = 400;
+    });
+    sim.ingest("f", &node("f", "a", "running"));
+    let err = sim
+        .router
+        .ingest_bytes("g", node("g", "a", "running").as_bytes(), sim.now)
+        .unwrap_err();
+    assert_eq!(err, IngestError::TooManyFlows { limit: 1 });
+    assert!(err.is_overload());
+    assert!(!sim.router.contains("g"));
+    assert_eq!(
+        sim.router.subscribe("g", None, sim.now).unwrap_err(),
+        SubscribeError::TooManyFlows { limit: 1 }
+    );
+
+    let three = r#"{"type":"upsert-nodes","nodes":[{"id":"b","flowId":"f","label":"b","status":"x"},{"id":"c","flowId":"f","label":"c","status":"x"}]}"#;
+    let err = sim
+        .router
+        .ingest_bytes("f", three.as_bytes(), sim.now)
+        .unwrap_err();
+    assert_eq!(err, IngestError::StateFull { items: 3, limit: 2 });
+
+    let big = node("f", &"x".repeat(250), "running");
+    let err = sim
+        .router
+        .ingest_bytes("f", big.as_bytes(), sim.now)
+        .unwrap_err();
+    assert!(
+        matches!(err, IngestError::TooLarge { budget: 400, .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_overload());
+
+    let err = sim.router.ingest_bytes("f", b"{}", sim.now).unwrap_err();
+    assert!(matches!(err, IngestError::Contract(_)));
+    let err = sim.router.ingest_bytes("a/b", b"{}", sim.now).unwrap_err();
+    assert!(matches!(err, IngestError::FlowId(_)));
+    assert_eq!(
+        sim.router.flow("f").unwrap().seq,
+        1,
+        "no rejected message was applied"
+    );
+
+    let first = sim.subscribe("f", None);
+    let second = sim.subscribe("f", None);
+    assert_eq!(
+        sim.router.subscribe("f", None, sim.now).unwrap_err(),
+        SubscribeError::TooManySubscribers { limit: 2 }
+    );
+    drop(first);
+    assert_eq!(sim.router.stats().subscribers, 1);
+    let _third = sim.subscribe("f", None);
+    drop(second);
+}
+
+#[test]
+fn byte_budget_bounds_the_ring() {
+    let mut sim = Sim::with(|c| c.flow_byte_budget = 1000);
+    for i in 0..50 {
+        sim.ingest("f", &node("f", &format!("n{i}"), "running"));
+        let info = sim.router.flow("f").unwrap();
+        assert!(info.ring_bytes <= 1000, "{}", info.ring_bytes);
+    }
+    let info = sim.router.flow("f").unwrap();
+    assert!(info.ring_frames < 50 && info.ring_frames > 1);
+    assert_eq!(
+        info.nodes_by_status["running"], 50,
+        "the fold keeps every node"
+    );
+}
+
+#[test]
+fn idle_flows_are_evicted_only_without_subscribers() {
+    let mut sim = Sim::with(|c| c.idle_timeout = Duration::from_secs(60));
+    assert_eq!(sim.router.poll_timeout(), None);
+    sim.ingest("quiet", &node("quiet", "a", "running"));
+    sim.ingest("watched", &node("watched", "a", "running"));
+    let mut sub = sim.subscribe("watched", None);
+    let deadline = sim.router.poll_timeout().unwrap();
+    assert_eq!(deadline, sim.now + Duration::from_secs(60));
+
+    sim.advance(Duration::from_secs(59));
+    assert!(sim.router.handle_timeout(sim.now).is_empty());
+    sim.advance(Duration::from_secs(1));
+    let evicted: Vec<String> = sim
+        .router
+        .handle_timeout(sim.now)
+        .iter()
+        .map(|id| id.to_string())
+        .collect();
+    assert_eq!(evicted, ["quiet"]);
+    assert!(sim.router.contains("watched"));
+    assert_eq!(
+        sim.router.poll_timeout(),
+        Some(sim.now + Duration::from_secs(60))
+    );
+
+    drop(sub.cursor);
+    sim.advance(Duration::from_secs(60));
+    assert_eq!(sim.router.handle_timeout(sim.now).len(), 1);
+    assert_eq!(sim.router.stats().flows, 0);
+    assert_eq!(sim.router.stats().evicted_flows, 2);
+    sub = sim.subscribe("watched", None);
+    assert_eq!(
+        sub.cursor.position().epoch,
+        Epoch(0xe2),
+        "state created anew"
+    );
+}
+
+#[test]
+fn apply_ordered_takes_epoch_and_seq_from_the_log() {
+    let mut sim = Sim::with(|_| {});
+    let msg = |id: &str| flow_contract::decode(node("f", id, "running").as_bytes(), "f").unwrap();
+    let applied = sim
+        .router
+        .apply_ordered("f", Epoch(7), 10, msg("a"), sim.now)
+        .unwrap();
+    assert_eq!(
+        (applied.id().to_string(), applied.created),
+        ("7-10".to_owned(), true)
+    );
+    let mut sub = sim.subscribe("f", None);
+    assert_eq!(
+        sim.router
+            .apply_ordered("f", Epoch(7), 10, msg("a"), sim.now),
+        Err(IngestError::Stale {
+            seq: 10,
+            current: 10
+        })
+    );
+    sim.router
+        .apply_ordered("f", Epoch(7), 15, msg("b"), sim.now)
+        .unwrap();
+    assert_eq!(ids(sim.drain(&mut sub.cursor).text()), ["7-15"]);
+    assert_eq!(
+        sim.subscribe("f", Some("7-12")).start,
+        Start::Resumed { replayed: 1 }
+    );
+
+    sim.router
+        .apply_ordered("f", Epoch(8), 1, msg("c"), sim.now)
+        .unwrap();
+    assert!(
+        sim.drain(&mut sub.cursor).closed,
+        "a new epoch replaces the state"
+    );
+    assert_eq!(sim.router.flow("f").unwrap().nodes_by_status["running"], 1);
+}
+
+#[test]
+fn flows_listing_and_stats() {
+    let mut sim = Sim::with(|_| {});
+    sim.ingest("b", &node("b", "x", "failed"));
+    sim.ingest("a", &node("a", "x", "running"));
+    sim.ingest("a", &node("a", "y", "running"));
+    sim.ingest(
+        "a",
+        r#"{"type":"upsert-rels","relationships":[{"fromId":"x","toId":"y","type":"contains"}]}"#,
+    );
+    let _sub = sim.subscribe("a", None);
+    let flows = sim.router.flows();
+    let listed: Vec<(&str, u64, usize, usize)> = flows
+        .iter()
+        .map(|f| (&*f.id, f.seq, f.subscribers, f.relationships))
+        .collect();
+    assert_eq!(listed, [("a", 3, 1, 1), ("b", 1, 0, 0)]);
+    assert_eq!(flows[0].nodes_by_status["running"], 2);
+    assert_eq!(flows[0].last_event, Some(sim.now));
+    let stats = sim.router.stats();
+    assert_eq!(
+        (
+            stats.flows,
+            stats.subscribers,
+            stats.ingested,
+            stats.delivered
+        ),
+        (2, 1, 4, 1)
+    );
+}

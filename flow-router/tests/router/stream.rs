@@ -1,0 +1,144 @@
+//! The async layer: batching, wake-ups, heartbeats and the end of a stream, polled by hand.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use flow_router::{FrameStream, Router, RouterConfig, SharedRouter, Start};
+use futures::Stream;
+use futures::task::ArcWake;
+
+use crate::sim::{SEED, events, ids, node, origin};
+
+#[derive(Default)]
+struct Wakes(AtomicUsize);
+
+impl ArcWake for Wakes {
+    fn wake_by_ref(this: &Arc<Self>) {
+        this.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+struct Harness {
+    shared: SharedRouter,
+    wakes: Arc<Wakes>,
+    waker: Waker,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let now = origin();
+        let router = Router::new(RouterConfig::default(), SEED).unwrap();
+        let wakes = Arc::new(Wakes::default());
+        Self {
+            shared: SharedRouter::new(router, move || now),
+            waker: futures::task::waker(Arc::clone(&wakes)),
+            wakes,
+        }
+    }
+
+    fn next(&self, stream: &mut FrameStream) -> Poll<Option<Bytes>> {
+        Pin::new(stream).poll_next(&mut Context::from_waker(&self.waker))
+    }
+
+    fn text(&self, stream: &mut FrameStream) -> String {
+        match self.next(stream) {
+            Poll::Ready(Some(bytes)) => String::from_utf8(bytes.to_vec()).unwrap(),
+            other => panic!("expected bytes, got {other:?}"),
+        }
+    }
+
+    fn wakes(&self) -> usize {
+        self.wakes.0.load(Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn batches_ready_frames_wakes_on_ingest_and_ends_on_delete() {
+    let h = Harness::new();
+    h.shared
+        .ingest_bytes("f", node("f", "a", "running").as_bytes())
+        .unwrap();
+    let mut stream = h.shared.subscribe("f", None).unwrap();
+    assert_eq!(stream.start(), Start::Snapshot);
+    let initial = h.text(&mut stream);
+    assert!(initial.starts_with("retry: 3000\n\nevent: snapshot\nid: e0-1\n"));
+    assert_eq!(h.next(&mut stream), Poll::Pending);
+
+    for id in ["b", "c", "d"] {
+        h.shared
+            .ingest_bytes("f", node("f", id, "running").as_bytes())
+            .unwrap();
+    }
+    assert!(h.wakes() >= 1, "ingest wakes the pending stream");
+    let batch = h.text(&mut stream);
+    assert_eq!(
+        ids(&batch),
+        ["e0-2", "e0-3", "e0-4"],
+        "one item per wake-up"
+    );
+    assert_eq!(stream.position().to_string(), "e0-4");
+    assert_eq!(h.next(&mut stream), Poll::Pending);
+
+    let before = h.wakes();
+    assert!(h.shared.delete("f"));
+    assert!(h.wakes() > before, "delete wakes the stream");
+    assert_eq!(h.next(&mut stream), Poll::Ready(None));
+    assert_eq!(h.next(&mut stream), Poll::Ready(None), "stays ended");
+    assert_eq!(h.shared.stats().subscribers, 1);
+    drop(stream);
+    assert_eq!(h.shared.stats().subscribers, 0);
+}
+
+#[test]
+fn heartbeats_fill_idle_time_only() {
+    let h = Harness::new();
+    let mut stream = h
+        .shared
+        .subscribe("f", Some("e0-0"))
+        .unwrap()
+        .with_heartbeat(futures::stream::iter([(), ()]));
+    assert_eq!(h.text(&mut stream), "retry: 3000\n\n");
+    h.shared
+        .ingest_bytes("f", node("f", "a", "running").as_bytes())
+        .unwrap();
+    assert_eq!(
+        events(&h.text(&mut stream)),
+        ["upsert-nodes"],
+        "frames before ticks"
+    );
+    assert_eq!(h.text(&mut stream), "event: heartbeat\ndata: {}\n\n");
+    assert_eq!(h.text(&mut stream), "event: heartbeat\ndata: {}\n\n");
+    assert_eq!(
+        h.next(&mut stream),
+        Poll::Pending,
+        "ticks ended; still subscribed"
+    );
+}
+
+#[test]
+fn handle_timeout_evicts_idle_flows_on_the_shell_clock() {
+    let origin = origin();
+    let elapsed = Arc::new(AtomicU64::new(0));
+    let clock = Arc::clone(&elapsed);
+    let shared = SharedRouter::new(
+        Router::new(RouterConfig::default(), SEED).unwrap(),
+        move || origin + Duration::from_secs(clock.load(Ordering::SeqCst)),
+    );
+    shared
+        .ingest_bytes("f", node("f", "a", "running").as_bytes())
+        .unwrap();
+    let idle = RouterConfig::default().idle_timeout;
+    assert_eq!(shared.handle_timeout(), Some(origin + idle));
+    elapsed.store(idle.as_secs(), Ordering::SeqCst);
+    assert_eq!(
+        shared.handle_timeout(),
+        None,
+        "evicted; nothing left to time"
+    );
+    assert!(shared.snapshot("f").is_none());
+    assert_eq!(shared.stats().evicted_flows, 1);
+}
