@@ -40,7 +40,7 @@ where
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
-    /// `metadata.name` (checked non-empty by [`Identity::read`]).
+    /// `metadata.name` (always present and non-empty on a mapped object).
     #[serde(default, deserialize_with = "lenient")]
     pub name: Option<String>,
     /// `metadata.namespace`; absent on hand-written objects.

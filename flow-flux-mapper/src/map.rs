@@ -249,7 +249,11 @@ pub fn map_release(
     }
     fit(&mut meta);
 
-    let started_at = reconciling.and_then(|c| c.transition_ms());
+    // Only a running node has started something; a routine re-check of a succeeded release
+    // must not make its node flicker.
+    let started_at = reconciling
+        .filter(|_| decision.status == NodeStatus::Running)
+        .and_then(|c| c.transition_ms());
     let ended_at = match decision.status {
         NodeStatus::Succeeded | NodeStatus::Failed => explaining.and_then(|c| c.transition_ms()),
         NodeStatus::Pending | NodeStatus::Running => None,
