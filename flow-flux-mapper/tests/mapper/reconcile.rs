@@ -467,3 +467,39 @@ fn dependency_graph_from_documents() {
         "document 0: identity field `apiVersion` is missing, empty or not a string"
     );
 }
+
+#[test]
+fn unreadable_times_are_left_out_and_unknown_reasons_forwarded() {
+    let mut object = release("a", "flux-system", "False", &[]);
+    object["status"]["conditions"][0]["reason"] = "BrandNewReason".into();
+    object["status"]["conditions"][0]["lastTransitionTime"] = "yesterday".into();
+    object["status"]["conditions"].as_array_mut().unwrap().push(
+        json!({"type": "Stalled", "status": "True", "reason": "RetriesExceeded",
+            "message": "m", "lastTransitionTime": 17}),
+    );
+    let mut reconciler = started(&[object]);
+    let out = flush(&mut reconciler);
+    let FlowMessage::UpsertNodes { nodes } = &out[0] else {
+        panic!("{out:?}")
+    };
+    let node = &nodes[1];
+    assert_eq!(node.status, "failed");
+    assert_eq!(node.ended_at, None);
+    let meta = node.meta.as_ref().unwrap();
+    assert_eq!(meta.get("since"), None);
+    assert_eq!(meta["rule"], "stalled");
+
+    let mut unknown = release("b", "flux-system", "False", &[]);
+    unknown["status"]["conditions"][0]["reason"] = "BrandNewReason".into();
+    reconciler.handle(Event::Applied(unknown)).unwrap();
+    let out = flush(&mut reconciler);
+    let FlowMessage::UpsertNodes { nodes } = &out[0] else {
+        panic!("{out:?}")
+    };
+    let meta = nodes[1].meta.as_ref().unwrap();
+    assert_eq!(
+        (nodes[1].status.as_str(), &meta["reason"]),
+        ("running", &json!("BrandNewReason"))
+    );
+    assert_eq!(meta["rule"], "unknown-reason");
+}
