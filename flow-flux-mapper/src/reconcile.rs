@@ -85,6 +85,8 @@ pub struct Reconciler {
     charts: BTreeMap<ObjectKey, HelmChart>,
     relisting: BTreeMap<Kind, BTreeSet<ObjectKey>>,
     sent: Graph,
+    /// Whether any object changed since the last flush (true until the first one).
+    changed: bool,
 }
 
 impl Reconciler {
@@ -97,6 +99,7 @@ impl Reconciler {
             charts: BTreeMap::new(),
             relisting: BTreeMap::new(),
             sent: Graph::default(),
+            changed: true,
         }
     }
 
@@ -125,23 +128,22 @@ impl Reconciler {
             Event::InitObject(object) | Event::Applied(object) => self.apply(&object)?,
             Event::InitDone(kind) => {
                 let seen = self.relisting.remove(&kind).unwrap_or_default();
+                let before = self.object_counts();
                 match kind {
                     Kind::HelmRelease => self.releases.retain(|key, _| seen.contains(key)),
                     Kind::HelmChart => self.charts.retain(|key, _| seen.contains(key)),
                 }
+                self.changed |= self.object_counts() != before;
             }
             Event::Deleted(object) => {
                 let identity = Identity::read(&object)?;
                 let kind = kind_of(&identity)?;
                 let key = self.key(&identity);
-                match kind {
-                    Kind::HelmRelease => {
-                        self.releases.remove(&key);
-                    }
-                    Kind::HelmChart => {
-                        self.charts.remove(&key);
-                    }
-                }
+                let removed = match kind {
+                    Kind::HelmRelease => self.releases.remove(&key).is_some(),
+                    Kind::HelmChart => self.charts.remove(&key).is_some(),
+                };
+                self.changed |= removed;
             }
         }
         Ok(())
@@ -173,6 +175,7 @@ impl Reconciler {
         if let Some(seen) = self.relisting.get_mut(&kind) {
             seen.insert(key);
         }
+        self.changed = true;
         Ok(())
     }
 
@@ -188,10 +191,18 @@ impl Reconciler {
     /// the server prunes their edges). Empty when nothing a user would see changed.
     #[must_use]
     pub fn flush(&mut self) -> Vec<FlowMessage> {
+        if !self.changed {
+            return Vec::new();
+        }
         let desired = self.graph();
         let out = diff(&self.sent.nodes, &self.sent.relationships, &desired);
-        self.sent = desired;
+        self.mark_sent(desired);
         out
+    }
+
+    fn mark_sent(&mut self, graph: Graph) {
+        self.sent = graph;
+        self.changed = false;
     }
 
     /// Everything known now as `upsert-nodes` and `upsert-rels` (region node included), for a
@@ -200,7 +211,7 @@ impl Reconciler {
     pub fn full_state(&mut self) -> Vec<FlowMessage> {
         let desired = self.graph();
         let out = desired.messages();
-        self.sent = desired;
+        self.mark_sent(desired);
         out
     }
 
@@ -238,7 +249,7 @@ impl Reconciler {
             .collect();
         let desired = self.graph();
         let out = diff(&held_nodes, &held_rels, &desired);
-        self.sent = desired;
+        self.mark_sent(desired);
         out
     }
 }
