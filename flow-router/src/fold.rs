@@ -49,6 +49,22 @@ impl Fold {
         self.nodes.len() + self.rels.len()
     }
 
+    /// An upper bound of the items held after `message` would be applied, without lookups.
+    pub(crate) fn items_at_most(&self, message: &FlowMessage) -> usize {
+        match message {
+            FlowMessage::Snapshot {
+                nodes,
+                relationships,
+                ..
+            } => nodes.len() + relationships.len(),
+            FlowMessage::UpsertNodes { nodes } => self.items() + nodes.len(),
+            FlowMessage::UpsertRels { relationships } => self.items() + relationships.len(),
+            FlowMessage::UpsertFlow { .. }
+            | FlowMessage::DeleteNodes { .. }
+            | FlowMessage::DeleteRels { .. } => self.items(),
+        }
+    }
+
     /// Items held after `message` would be applied.
     pub(crate) fn items_after(&self, message: &FlowMessage) -> usize {
         match message {

@@ -285,9 +285,12 @@ impl Router {
             ),
             (None, None) => (self.next_epoch(), 1),
         };
-        let items = match existing {
-            Some(flow) => flow.fold.items_after(&message),
-            None => Fold::default().items_after(&message),
+        let empty = Fold::default();
+        let fold = existing.map_or(&empty, |flow| &flow.fold);
+        // The exact count needs lookups; only pay for them near the bound.
+        let items = match fold.items_at_most(&message) {
+            at_most if at_most <= self.config.max_state_items => at_most,
+            _ => fold.items_after(&message),
         };
         if items > self.config.max_state_items {
             return Err(IngestError::StateFull {

@@ -352,3 +352,10 @@ fn flows_listing_and_stats() {
         (2, 1, 4, 1)
     );
 }
+
+#[test]
+fn an_idle_subscriber_costs_a_few_words() {
+    // A cursor owns no queue: two shared counters, the flow id and a position.
+    assert!(size_of::<flow_router::Cursor>() <= 64);
+    assert!(size_of::<flow_router::FrameStream>() <= 256);
+}
