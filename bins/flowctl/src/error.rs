@@ -1,0 +1,129 @@
+//! Everything that makes `flowctl` fail, and the exit code each failure maps to.
+
+use std::io;
+
+use reqwest::StatusCode;
+
+use crate::input::InputError;
+
+/// A failed command.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum CtlError {
+    /// Arguments that parse but make no sense (a bad URL or flow id).
+    #[error("{0}")]
+    Usage(String),
+    /// The input file could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// The path given (`-` for standard input).
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The input holds no valid messages.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// No HTTP exchange with the server (connection refused, DNS, TLS, timeout, reset).
+    #[error("{what}: cannot reach the server")]
+    Transport {
+        /// The request, as `GET <url>`.
+        what: String,
+        /// The client's error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with an error status.
+    #[error("{what}: the server answered {status}: {detail}")]
+    Status {
+        /// The request, as `GET <url>`.
+        what: String,
+        /// The HTTP status.
+        status: StatusCode,
+        /// The `message` of the JSON error body, or the body's text.
+        detail: String,
+    },
+    /// The server answered something that is not what the API promises.
+    #[error("{what}: unexpected response: {detail}")]
+    Protocol {
+        /// The request, as `GET <url>`.
+        what: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// Standard output could not be written.
+    #[error("cannot write to standard output")]
+    Output(#[source] io::Error),
+}
+
+/// Documented exit codes (also in `--help`).
+pub(crate) mod exit {
+    /// Success.
+    pub(crate) const OK: u8 = 0;
+    /// The server failed, was unreachable, or answered unexpectedly.
+    pub(crate) const SERVER: u8 = 1;
+    /// Bad command line (also clap's own code for usage errors).
+    pub(crate) const USAGE: u8 = 2;
+    /// The input is not valid FlowMessages; nothing was sent.
+    pub(crate) const INVALID: u8 = 3;
+    /// The server refused the token (401 or 403).
+    pub(crate) const UNAUTHORIZED: u8 = 4;
+    /// The flow does not exist on the server (404).
+    pub(crate) const NOT_FOUND: u8 = 5;
+}
+
+impl CtlError {
+    /// The process exit code for this failure.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => exit::USAGE,
+            Self::Read { .. } | Self::Input(_) => exit::INVALID,
+            Self::Status { status, .. }
+                if matches!(*status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) =>
+            {
+                exit::UNAUTHORIZED
+            }
+            Self::Status { status, .. } if *status == StatusCode::NOT_FOUND => exit::NOT_FOUND,
+            Self::Output(err) if err.kind() == io::ErrorKind::BrokenPipe => exit::OK,
+            Self::Transport { .. }
+            | Self::Status { .. }
+            | Self::Protocol { .. }
+            | Self::Output(_) => exit::SERVER,
+        }
+    }
+
+    /// Whether retrying cannot help (a refused token).
+    pub(crate) fn is_fatal(&self) -> bool {
+        self.exit_code() == exit::UNAUTHORIZED
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> CtlError {
+        CtlError::Status {
+            what: "GET x".into(),
+            status: StatusCode::from_u16(code).unwrap(),
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_documented_codes() {
+        assert_eq!(status(401).exit_code(), 4);
+        assert_eq!(status(403).exit_code(), 4);
+        assert_eq!(status(404).exit_code(), 5);
+        assert_eq!(status(429).exit_code(), 1);
+        assert_eq!(status(503).exit_code(), 1);
+        assert_eq!(CtlError::Usage(String::new()).exit_code(), 2);
+        assert_eq!(CtlError::Input(InputError::Empty).exit_code(), 3);
+        assert_eq!(
+            CtlError::Output(io::Error::from(io::ErrorKind::BrokenPipe)).exit_code(),
+            0
+        );
+        assert!(status(401).is_fatal() && !status(503).is_fatal());
+    }
+}
