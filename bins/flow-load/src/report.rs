@@ -1,0 +1,327 @@
+//! The run report: JSON for machines, a short table for people, and the math behind both.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::plan::Plan;
+use crate::tally::Settled;
+
+/// Nearest-rank percentiles of a set of samples (microseconds).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) struct Percentiles {
+    /// Number of samples.
+    pub(crate) samples: usize,
+    /// Median.
+    pub(crate) p50: u64,
+    /// 99th percentile.
+    pub(crate) p99: u64,
+    /// Largest sample.
+    pub(crate) max: u64,
+}
+
+impl Percentiles {
+    /// Computes the percentiles; sorts `samples` in place. All zero for no samples.
+    pub(crate) fn of(samples: &mut [u64]) -> Self {
+        samples.sort_unstable();
+        Self {
+            samples: samples.len(),
+            p50: rank(samples, 50),
+            p99: rank(samples, 99),
+            max: samples.last().copied().unwrap_or(0),
+        }
+    }
+}
+
+/// The nearest-rank `pct` percentile of sorted samples.
+fn rank(sorted: &[u64], pct: usize) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let index = (pct * sorted.len()).div_ceil(100).max(1) - 1;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+/// A count per second over `seconds` (0 for an empty interval).
+pub(crate) fn per_second(count: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
+/// `part / whole`, 1 when nothing was expected.
+pub(crate) fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        1.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// What the publishers achieved.
+#[derive(Debug, Default, Clone, Serialize)]
+pub(crate) struct PublishReport {
+    /// POSTs answered 200.
+    pub(crate) accepted: u64,
+    /// POSTs that failed (any status other than 200, or an I/O error).
+    pub(crate) failed: u64,
+    /// Accepted events per second over the publish window.
+    pub(crate) accepted_per_s: f64,
+    /// The publish window in seconds.
+    pub(crate) window_s: f64,
+    /// Round-trip time of accepted POSTs.
+    pub(crate) post_rtt_us: Percentiles,
+}
+
+/// What the subscribers received.
+#[derive(Debug, Default, Clone, Serialize)]
+pub(crate) struct DeliveryReport {
+    /// Subscribers asked for.
+    pub(crate) subscribers: usize,
+    /// Subscribers whose stream opened and sent its first frame.
+    pub(crate) connected: usize,
+    /// Seconds until every subscriber had its first frame.
+    pub(crate) connect_s: f64,
+    /// Event frames delivered (snapshots and heartbeats excluded).
+    pub(crate) frames: u64,
+    /// Frames per second from the start of publishing until the last subscriber was drained.
+    pub(crate) frames_per_s: f64,
+    /// Seconds from the start of publishing until every subscriber had the final seq.
+    pub(crate) delivery_s: f64,
+    /// True if every subscriber reached its flow's final seq before the drain deadline.
+    pub(crate) drained: bool,
+    /// Events the subscribers should have received, summed.
+    pub(crate) expected: u64,
+    /// `frames / expected`.
+    pub(crate) delivered_ratio: f64,
+    /// Events neither delivered nor covered by a resync snapshot.
+    pub(crate) lost: u64,
+    /// Resync snapshots received after the first frame.
+    pub(crate) resyncs: u64,
+    /// Events covered by resync snapshots instead of frames.
+    pub(crate) resync_covered: u64,
+    /// Frames whose seq was not above the previous one.
+    pub(crate) duplicates: u64,
+    /// Heartbeat frames.
+    pub(crate) heartbeats: u64,
+}
+
+impl DeliveryReport {
+    /// Adds one settled subscriber.
+    pub(crate) fn add(&mut self, settled: Settled) {
+        self.frames += settled.delivered;
+        self.expected += settled.expected;
+        self.lost += settled.lost;
+        self.resyncs += settled.resyncs;
+        self.resync_covered += settled.resync_covered;
+        self.duplicates += settled.duplicates;
+        self.heartbeats += settled.heartbeats;
+    }
+
+    /// Fills the rates once the totals and the delivery time are known.
+    pub(crate) fn finish(&mut self, delivery_s: f64) {
+        self.delivery_s = delivery_s;
+        self.frames_per_s = per_second(self.frames, delivery_s);
+        self.delivered_ratio = ratio(self.frames, self.expected);
+    }
+}
+
+/// Resident memory of the server process, from `/proc/<pid>/status` `VmRSS`.
+#[derive(Debug, Default, Clone, Serialize)]
+pub(crate) struct RssReport {
+    /// Before any subscriber connected (flows already created).
+    pub(crate) before_kib: u64,
+    /// Once every subscriber had its first frame.
+    pub(crate) connected_kib: u64,
+    /// After publishing stopped.
+    pub(crate) after_kib: u64,
+    /// `(connected - before) / subscribers`, in bytes.
+    pub(crate) per_subscriber_bytes: u64,
+}
+
+impl RssReport {
+    /// Fills `per_subscriber_bytes`.
+    pub(crate) fn finish(&mut self, subscribers: usize) {
+        let grown = self.connected_kib.saturating_sub(self.before_kib) * 1024;
+        self.per_subscriber_bytes = u64::try_from(subscribers)
+            .ok()
+            .filter(|s| *s > 0)
+            .map_or(0, |s| grown / s);
+    }
+}
+
+/// The raw TCP baseline measured in the same invocation.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct BaselineComparison {
+    /// The baseline's frames per second.
+    pub(crate) frames_per_s: f64,
+    /// The baseline's loss (must be 0).
+    pub(crate) lost: u64,
+    /// Our frames per second as a fraction of the baseline's.
+    pub(crate) fraction: f64,
+}
+
+/// The whole report of one run.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Report {
+    /// The preset (or `custom`, `baseline`).
+    pub(crate) scenario: String,
+    /// The server URL, or `baseline` for the raw TCP writer.
+    pub(crate) target: String,
+    /// The parameters the run used.
+    pub(crate) plan: Plan,
+    /// Publisher figures.
+    pub(crate) publish: PublishReport,
+    /// Subscriber figures.
+    pub(crate) delivery: DeliveryReport,
+    /// End-to-end latency from `meta.publishedAt` to receipt, sampled subscribers only.
+    pub(crate) latency_us: Percentiles,
+    /// Server memory, when its pid is known.
+    pub(crate) server_rss: Option<RssReport>,
+    /// Errors by kind.
+    pub(crate) errors: BTreeMap<String, u64>,
+    /// The baseline of the same shape, when `--baseline` was given.
+    pub(crate) baseline: Option<BaselineComparison>,
+}
+
+impl Report {
+    /// Events lost plus failed POSTs plus errors: zero for a clean run.
+    pub(crate) fn is_clean(&self) -> bool {
+        self.delivery.lost == 0
+            && self.publish.failed == 0
+            && self.errors.is_empty()
+            && self.delivery.connected == self.delivery.subscribers
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.delivery;
+        let p = &self.publish;
+        let l = &self.latency_us;
+        writeln!(
+            f,
+            "scenario {}  target {}  P={} F={} S={}/flow size={}B rate={} duration={:.1}s",
+            self.scenario,
+            self.target,
+            self.plan.publishers,
+            self.plan.flows,
+            self.plan.subscribers_per_flow,
+            self.plan.size,
+            if self.plan.rate == 0 {
+                "max".to_owned()
+            } else {
+                format!("{}/s", self.plan.rate)
+            },
+            self.plan.duration.as_secs_f64(),
+        )?;
+        writeln!(
+            f,
+            "  accepted   {:>12.0} events/s  ({} ok, {} failed, POST rtt p50 {} us p99 {} us)",
+            p.accepted_per_s, p.accepted, p.failed, p.post_rtt_us.p50, p.post_rtt_us.p99
+        )?;
+        writeln!(
+            f,
+            "  delivered  {:>12.0} frames/s  ({} / {} expected = {:.6}, lost {}, resyncs {}, drained {})",
+            d.frames_per_s, d.frames, d.expected, d.delivered_ratio, d.lost, d.resyncs, d.drained
+        )?;
+        writeln!(
+            f,
+            "  latency    p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} samples)",
+            l.p50 as f64 / 1000.0,
+            l.p99 as f64 / 1000.0,
+            l.max as f64 / 1000.0,
+            l.samples
+        )?;
+        writeln!(
+            f,
+            "  subscribers {} / {} connected in {:.2}s",
+            d.connected, d.subscribers, d.connect_s
+        )?;
+        if let Some(rss) = &self.server_rss {
+            writeln!(
+                f,
+                "  server RSS before {} KiB, connected {} KiB, after {} KiB ({} B per subscriber)",
+                rss.before_kib, rss.connected_kib, rss.after_kib, rss.per_subscriber_bytes
+            )?;
+        }
+        if let Some(b) = &self.baseline {
+            writeln!(
+                f,
+                "  baseline   {:>12.0} frames/s  (ours = {:.1}% of it, baseline lost {})",
+                b.frames_per_s,
+                b.fraction * 100.0,
+                b.lost
+            )?;
+        }
+        if !self.errors.is_empty() {
+            let list: Vec<String> = self
+                .errors
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            writeln!(f, "  errors     {}", list.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut samples: Vec<u64> = (1..=100).rev().collect();
+        let p = Percentiles::of(&mut samples);
+        assert_eq!((p.samples, p.p50, p.p99, p.max), (100, 50, 99, 100));
+        let mut one = vec![7];
+        let p = Percentiles::of(&mut one);
+        assert_eq!((p.p50, p.p99, p.max), (7, 7, 7));
+        assert_eq!(Percentiles::of(&mut []), Percentiles::default());
+        let mut ten: Vec<u64> = (1..=10).collect();
+        assert_eq!(Percentiles::of(&mut ten).p99, 10);
+    }
+
+    #[test]
+    fn rates_and_ratios() {
+        assert!((per_second(500, 0.5) - 1000.0).abs() < 1e-9);
+        assert!(per_second(5, 0.0).abs() < f64::EPSILON);
+        assert!((ratio(0, 0) - 1.0).abs() < f64::EPSILON);
+        assert!((ratio(3, 4) - 0.75).abs() < 1e-12);
+    }
+
+    #[test]
+    fn delivery_sums_subscribers() {
+        let mut d = DeliveryReport::default();
+        let s = Settled {
+            expected: 10,
+            delivered: 9,
+            lost: 1,
+            ..Settled::default()
+        };
+        d.add(s);
+        d.add(s);
+        d.finish(2.0);
+        assert_eq!((d.frames, d.expected, d.lost), (18, 20, 2));
+        assert!((d.frames_per_s - 9.0).abs() < 1e-9);
+        assert!((d.delivered_ratio - 0.9).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rss_per_subscriber() {
+        let mut r = RssReport {
+            before_kib: 10_000,
+            connected_kib: 20_000,
+            after_kib: 0,
+            per_subscriber_bytes: 0,
+        };
+        r.finish(1000);
+        assert_eq!(r.per_subscriber_bytes, 10_240);
+        r.finish(0);
+        assert_eq!(r.per_subscriber_bytes, 0);
+    }
+}

@@ -1,0 +1,228 @@
+//! One run, start to end: warm up, connect subscribers, publish for the window, drain, settle.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, timeout_at};
+
+use crate::baseline::Baseline;
+use crate::board::Board;
+use crate::payload::{Payload, unix_micros};
+use crate::plan::Plan;
+use crate::publisher::{run_publisher, warm_up};
+use crate::report::{DeliveryReport, Percentiles, PublishReport, Report, RssReport, per_second};
+use crate::server::rss_kib;
+use crate::subscriber::{SubscriberOutcome, SubscriberSpec, run_subscriber};
+use crate::target::Target;
+
+/// Streams being opened at once (the rest wait), so the listen backlog never overflows.
+const CONNECT_CONCURRENCY: usize = 256;
+
+/// What the run loads.
+#[derive(Debug)]
+pub(crate) enum Mode {
+    /// A real server.
+    Server {
+        /// Its address.
+        target: Target,
+        /// Its pid, for RSS.
+        pid: Option<u32>,
+    },
+    /// The in-process raw baseline writer (one stream shared by every subscriber).
+    Baseline,
+}
+
+/// Runs `plan` against `mode`.
+pub(crate) async fn run(plan: Arc<Plan>, mode: Mode, quiet: bool) -> anyhow::Result<Report> {
+    let flows = match mode {
+        Mode::Server { .. } => plan.flows,
+        Mode::Baseline => 1,
+    };
+    let board = Arc::new(Board::new(flows));
+    let run_id = format!("{:x}", unix_micros());
+    let flow_ids: Arc<[Arc<str>]> = (0..flows)
+        .map(|i| Arc::from(format!("load-{run_id}-{i}")))
+        .collect();
+    let (target, pid, baseline, label) = match mode {
+        Mode::Server { target, pid } => {
+            warm_up(&target, &flow_ids, &Payload::new(plan.size), &board)
+                .await
+                .with_context(|| format!("warm-up POST to {}", target.host))?;
+            let label = format!("http://{}", target.host);
+            (Arc::new(target), pid, None, label)
+        }
+        Mode::Baseline => {
+            let baseline = Baseline::start(Arc::clone(&board))
+                .await
+                .context("binding the baseline listener")?;
+            let target = Arc::new(Target::local(baseline.addr));
+            (target, None, Some(baseline), "baseline".to_owned())
+        }
+    };
+    let rss_before = pid.and_then(rss_kib);
+
+    let total_subscribers = plan.subscribers();
+    let connect_started = Instant::now();
+    let gate = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
+    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
+    let mut subscribers = JoinSet::new();
+    for index in 0..total_subscribers {
+        let flow = index % flows;
+        let spec = SubscriberSpec {
+            index,
+            flow,
+            flow_id: Arc::clone(&flow_ids[flow]),
+            sample: plan.samples(index),
+            churn: plan.churn,
+        };
+        subscribers.spawn(run_subscriber(
+            Arc::clone(&target),
+            spec,
+            Arc::clone(&board),
+            Arc::clone(&gate),
+            ready_tx.clone(),
+        ));
+    }
+    drop(ready_tx);
+    let connect_deadline = connect_started + plan.connect_timeout;
+    let mut connected = 0_usize;
+    let mut answered = 0_usize;
+    while answered < total_subscribers {
+        match timeout_at(connect_deadline, ready_rx.recv()).await {
+            Ok(Some(ok)) => {
+                answered += 1;
+                connected += usize::from(ok);
+            }
+            Ok(None) => break,
+            Err(_) => {
+                board.error("subscriber connect timeout");
+                break;
+            }
+        }
+    }
+    let connect_s = connect_started.elapsed().as_secs_f64();
+    if total_subscribers > 0 && connected == 0 {
+        let errors = board.errors();
+        bail!("no subscriber could connect: {errors:?}");
+    }
+    let rss_connected = pid.and_then(rss_kib);
+
+    let start = Instant::now();
+    let deadline = start + plan.duration;
+    let progress = (!quiet).then(|| tokio::spawn(progress(Arc::clone(&board), start)));
+    let mut rtts = Vec::new();
+    if let Some(baseline) = baseline {
+        baseline
+            .produce(&board, plan.size, plan.rate, deadline)
+            .await;
+    } else if plan.publishers == 0 {
+        tokio::time::sleep_until(deadline).await;
+    } else {
+        let mut publishers = JoinSet::new();
+        for index in 0..plan.publishers {
+            publishers.spawn(run_publisher(
+                Arc::clone(&target),
+                index,
+                Arc::clone(&plan),
+                Arc::clone(&flow_ids),
+                Arc::clone(&board),
+                start,
+                deadline,
+            ));
+        }
+        while let Some(done) = publishers.join_next().await {
+            rtts.extend(done.context("publisher task")?);
+        }
+    }
+    let window_s = start.elapsed().as_secs_f64();
+    let rss_after = pid.and_then(rss_kib);
+    let drain_deadline = Instant::now() + plan.drain;
+    board.publish_finals(drain_deadline);
+
+    let mut delivery = DeliveryReport {
+        subscribers: total_subscribers,
+        connected,
+        connect_s,
+        drained: true,
+        ..DeliveryReport::default()
+    };
+    let mut latencies = Vec::new();
+    let mut last_finish = start;
+    while let Some(done) = subscribers.join_next().await {
+        let outcome: SubscriberOutcome = done.context("subscriber task")?;
+        delivery.add(outcome.settled);
+        latencies.extend(outcome.latencies);
+        match outcome.finished_at {
+            Some(at) => last_finish = last_finish.max(at),
+            None => {
+                delivery.drained = false;
+                last_finish = last_finish.max(drain_deadline.min(Instant::now()));
+            }
+        }
+    }
+    if let Some(task) = progress {
+        task.abort();
+    }
+    let delivery_s = if total_subscribers == 0 {
+        window_s
+    } else {
+        (last_finish - start).as_secs_f64()
+    };
+    delivery.finish(delivery_s);
+
+    let accepted = board.accepted.load(Ordering::SeqCst);
+    let publish = PublishReport {
+        accepted,
+        failed: board.failed.load(Ordering::SeqCst),
+        accepted_per_s: per_second(accepted, window_s),
+        window_s,
+        post_rtt_us: Percentiles::of(&mut rtts),
+    };
+    let server_rss = rss_before.map(|before_kib| {
+        let mut rss = RssReport {
+            before_kib,
+            connected_kib: rss_connected.unwrap_or(0),
+            after_kib: rss_after.unwrap_or(0),
+            per_subscriber_bytes: 0,
+        };
+        rss.finish(connected);
+        rss
+    });
+    Ok(Report {
+        scenario: format!("{:?}", plan.preset).to_lowercase(),
+        target: label,
+        plan: (*plan).clone(),
+        publish,
+        delivery,
+        latency_us: Percentiles::of(&mut latencies),
+        server_rss,
+        errors: board.errors(),
+        baseline: None,
+    })
+}
+
+/// Prints one line per second to stderr.
+async fn progress(board: Arc<Board>, start: Instant) {
+    let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+    let (mut accepted, mut frames) = (0, 0);
+    loop {
+        tick.tick().await;
+        let (a, f) = (
+            board.accepted.load(Ordering::Relaxed),
+            board.frames.load(Ordering::Relaxed),
+        );
+        eprintln!(
+            "[{:>6.1}s] accepted {:>9}/s  frames {:>10}/s  open streams {:>6}  errors {}",
+            start.elapsed().as_secs_f64(),
+            a - accepted,
+            f - frames,
+            board.open_streams.load(Ordering::Relaxed),
+            board.error_count()
+        );
+        (accepted, frames) = (a, f);
+    }
+}
