@@ -43,6 +43,12 @@ fn ingest(c: &mut Criterion) {
             black_box(router.ingest_bytes("bench", bodies[i].as_bytes(), at)).expect("valid body")
         });
     });
+    group.bench_function("contract_decode_only", |b| {
+        b.iter(|| {
+            i = (i + 1) % bodies.len();
+            black_box(flow_contract::decode(bodies[i].as_bytes(), "bench")).expect("valid body")
+        });
+    });
     group.finish();
 }
 

@@ -10,6 +10,8 @@ use crate::event_id::{Epoch, EventId};
 /// unsubscribe. A cursor is small (no queue): frames stay in the flow's ring.
 #[derive(Debug)]
 pub struct Cursor {
+    /// Where the flow lives in the router's table (checked against `incarnation`).
+    pub(crate) slot: usize,
     pub(crate) flow_id: Arc<str>,
     /// The incarnation of the flow this cursor follows; its strong count is the flow's
     /// subscriber count.

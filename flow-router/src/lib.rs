@@ -87,6 +87,7 @@ mod frame;
 mod ring;
 mod router;
 mod shared;
+mod table;
 
 pub use config::RouterConfig;
 pub use cursor::{Cursor, Polled, ResetReason, Start, Subscription};

@@ -1,7 +1,6 @@
 //! The engine: flows, ingest, subscribe, poll, eviction.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,6 +14,7 @@ use crate::event_id::{Epoch, EventId};
 use crate::fold::Fold;
 use crate::frame;
 use crate::ring::Ring;
+use crate::table::Table;
 
 /// The sans-I/O engine. See the [crate docs](crate) for the model.
 #[derive(Debug)]
@@ -22,7 +22,7 @@ pub struct Router {
     config: RouterConfig,
     epoch_seed: u64,
     epochs_issued: u64,
-    flows: HashMap<Arc<str>, Flow>,
+    flows: Table<Flow>,
     all_cursors: Arc<()>,
     counters: Counters,
 }
@@ -174,7 +174,7 @@ impl Router {
             config,
             epoch_seed,
             epochs_issued: 0,
-            flows: HashMap::new(),
+            flows: Table::new(),
             all_cursors: Arc::new(()),
             counters: Counters::default(),
         })
@@ -254,6 +254,8 @@ impl Router {
             Some(Some(current)) if seq <= current => Err(IngestError::Stale { seq, current }),
             _ if seq == 0 => Err(IngestError::Stale { seq, current: 0 }),
             Some(None) => {
+                // A new epoch from the log: the state is created anew; the old cursors close
+                // (the new incarnation is not theirs).
                 self.flows.remove(flow_id);
                 self.accept(flow_id, Some((epoch, seq)), message, now)
             }
@@ -268,7 +270,8 @@ impl Router {
         message: FlowMessage,
         now: Instant,
     ) -> Result<Ingested, IngestError> {
-        let existing = self.flows.get(flow_id);
+        let slot = self.flows.slot(flow_id);
+        let existing = slot.and_then(|slot| self.flows.at(slot));
         if existing.is_none() && self.flows.len() >= self.config.max_flows {
             return Err(IngestError::TooManyFlows {
                 limit: self.config.max_flows,
@@ -307,13 +310,14 @@ impl Router {
         }
 
         let created = existing.is_none();
-        if created {
-            self.create(flow_id, epoch, now);
-        }
+        let slot = match slot {
+            Some(slot) => slot,
+            None => self.create(flow_id, epoch, now),
+        };
         let flow = self
             .flows
-            .get_mut(flow_id)
-            .expect("the flow exists or was just created");
+            .at_mut(slot)
+            .expect("the slot was just looked up or created");
         flow.fold.apply(flow_id, message);
         let evicted = flow.ring.push(seq, encoded);
         flow.seq = seq;
@@ -339,11 +343,12 @@ impl Router {
     }
 
     /// Creates a flow's state; every creation consumes one epoch of the seed's sequence.
-    fn create(&mut self, flow_id: &str, epoch: Epoch, now: Instant) {
+    /// Returns the flow's slot.
+    fn create(&mut self, flow_id: &str, epoch: Epoch, now: Instant) -> usize {
         self.epochs_issued += 1;
         let id: Arc<str> = Arc::from(flow_id);
         let flow = Flow::new(Arc::clone(&id), epoch, &self.config, now);
-        self.flows.insert(id, flow);
+        self.flows.insert(id, flow).0
     }
 
     /// Subscribes to a flow with the client's raw `Last-Event-ID` (an empty header counts as
@@ -367,21 +372,29 @@ impl Router {
                 limit: self.config.max_subscribers,
             });
         }
-        if !self.flows.contains_key(flow_id) && self.flows.len() >= self.config.max_flows {
-            return Err(SubscribeError::TooManyFlows {
-                limit: self.config.max_flows,
-            });
-        }
-        let retry = self.config.retry.as_millis();
-        let flow = match self.flows.entry(Arc::from(flow_id)) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => {
-                let epoch = Epoch(self.epoch_seed.wrapping_add(self.epochs_issued));
-                self.epochs_issued += 1;
-                let id = Arc::clone(entry.key());
-                entry.insert(Flow::new(id, epoch, &self.config, now))
+        let slot = match self.flows.slot(flow_id) {
+            Some(slot) => slot,
+            None if self.flows.len() >= self.config.max_flows => {
+                return Err(SubscribeError::TooManyFlows {
+                    limit: self.config.max_flows,
+                });
             }
+            None => self.create(flow_id, self.next_epoch(), now),
         };
+        Ok(self.subscribe_at(slot, last_event_id, now))
+    }
+
+    fn subscribe_at(
+        &mut self,
+        slot: usize,
+        last_event_id: Option<&str>,
+        now: Instant,
+    ) -> Subscription {
+        let retry = self.config.retry.as_millis();
+        let flow = self
+            .flows
+            .at_mut(slot)
+            .expect("the slot was just looked up or created");
         flow.last_active = now;
 
         let (start, resume_after) = match last_event_id.filter(|text| !text.is_empty()) {
@@ -415,23 +428,24 @@ impl Router {
             self.counters.resyncs += 1;
         }
         let cursor = Cursor {
+            slot,
             flow_id: Arc::clone(&flow.id),
             incarnation: Arc::clone(&flow.incarnation),
             _all: Arc::clone(&self.all_cursors),
             epoch: flow.epoch,
             seen: flow.seq,
         };
-        Ok(Subscription {
+        Subscription {
             cursor,
             initial: Bytes::from(initial),
             start,
-        })
+        }
     }
 
     /// The next output for `cursor`: one frame, a resync snapshot, nothing yet, or the end.
     /// Call until [`Polled::Pending`], then wait for the flow to advance.
     pub fn poll(&mut self, cursor: &mut Cursor, now: Instant) -> Polled {
-        let Some(flow) = self.flows.get_mut(&*cursor.flow_id) else {
+        let Some(flow) = self.flows.at_mut(cursor.slot) else {
             return Polled::Closed;
         };
         if !Arc::ptr_eq(&flow.incarnation, &cursor.incarnation) {
@@ -485,22 +499,17 @@ impl Router {
     /// [`idle_timeout`](RouterConfig::idle_timeout); returns the evicted ids.
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Arc<str>> {
         let idle = self.config.idle_timeout;
-        let mut evicted = Vec::new();
-        self.flows.retain(|id, flow| {
+        let evicted = self.flows.retain(|flow| {
             let due = flow
                 .last_active
                 .checked_add(idle)
                 .is_some_and(|deadline| deadline <= now);
-            if !due {
-                return true;
-            }
-            if flow.subscribers() > 0 {
+            if due && flow.subscribers() > 0 {
                 // Subscribed flows are active by definition.
                 flow.last_active = now;
                 return true;
             }
-            evicted.push(Arc::clone(id));
-            false
+            !due
         });
         self.counters.evicted_flows += evicted.len() as u64;
         evicted
@@ -509,7 +518,7 @@ impl Router {
     /// Whether a flow is held (ingested into or subscribed to, and not deleted or evicted).
     #[must_use]
     pub fn contains(&self, flow_id: &str) -> bool {
-        self.flows.contains_key(flow_id)
+        self.flows.slot(flow_id).is_some()
     }
 
     /// One flow's listing entry.
