@@ -1,4 +1,96 @@
-//! `openova-flow-server`: the warp HTTP + SSE shell around `flow-router` (built in issue 4).
-//! Until then it checks the contract's golden vectors, see README.
+//! `openova-flow-server`: read the configuration, build the state, serve until SIGTERM or
+//! SIGINT, drain. Exit 64 on bad configuration, 1 on a runtime failure, 0 after a drain.
 
-fn main() {}
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use openova_flow_server::{App, Config, Drained, serve};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let config = match Config::try_from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("openova-flow-server: {err}");
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(64));
+        }
+    };
+    init_tracing(config.log.as_deref());
+    match run(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "exiting");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// JSON logs filtered by `FLOW_SERVER_LOG`, else `RUST_LOG`, else `info` without warp's
+/// per-connection errors (a client closing a stream is normal for SSE).
+fn init_tracing(filter: Option<&str>) {
+    let filter = filter
+        .map(EnvFilter::new)
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("info,warp::server=off"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .init();
+}
+
+#[tokio::main]
+async fn run(config: &Config) -> anyhow::Result<()> {
+    let app = App::new(config, epoch_seed()).context("engine configuration")?;
+    warn_if_open(&app);
+    let listener = tokio::net::TcpListener::bind(config.listen_addr)
+        .await
+        .with_context(|| format!("binding FLOW_SERVER_LISTEN_ADDR={}", config.listen_addr))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%addr, "listening");
+    let signal = shutdown_signal().context("installing signal handlers")?;
+    match serve(app, listener, signal, config.shutdown_grace).await {
+        Drained::Clean => tracing::info!("drained, exiting"),
+        Drained::GraceExpired => {
+            tracing::warn!("FLOW_SERVER_SHUTDOWN_GRACE expired with connections open; exiting");
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Microseconds since the Unix epoch plus the process id: differs between starts, so ids
+/// from an earlier process never resume in this one.
+fn epoch_seed() -> u64 {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |age| u64::try_from(age.as_micros()).unwrap_or(u64::MAX));
+    micros.wrapping_add(u64::from(std::process::id()))
+}
+
+fn warn_if_open(app: &App) {
+    if app.ingest_is_open() {
+        tracing::warn!(
+            "FLOW_SERVER_INGEST_TOKENS is unset: anyone who reaches the server may post and delete"
+        );
+    }
+    if app.reads_are_open() {
+        tracing::warn!(
+            "FLOW_SERVER_READ_TOKENS is unset: anyone who reaches the server may read flows"
+        );
+    }
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!(signal = "SIGTERM", "signal received"),
+            _ = interrupt.recv() => tracing::info!(signal = "SIGINT", "signal received"),
+        }
+    })
+}

@@ -1,0 +1,489 @@
+//! Settings: every one an environment variable `FLOW_SERVER_*` and a `--flag`, parsed in two
+//! levels (raw [`Args`] from clap, then the validated [`Config`]).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use clap::Parser;
+use flow_router::RouterConfig;
+
+/// The command line and environment, as clap parses them. Defaults are shown by `--help` and
+/// listed in `docs/OPERATIONS.md`.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "openova-flow-server", version, about, long_about = None)]
+#[non_exhaustive]
+pub struct Args {
+    /// Address to listen on: `host:port`, `[v6]:port`, or `:port` for every IPv4 interface.
+    #[arg(long, env = "FLOW_SERVER_LISTEN_ADDR", default_value = ":8080", value_parser = parse_listen_addr)]
+    pub listen_addr: SocketAddr,
+
+    /// Messages kept per flow for `Last-Event-ID` replay.
+    #[arg(long, env = "FLOW_SERVER_RING_CAPACITY", default_value_t = RouterConfig::DEFAULT.ring_capacity)]
+    pub ring_capacity: usize,
+
+    /// Bytes of encoded frames kept per flow for replay; a larger single message is refused (413).
+    #[arg(long, env = "FLOW_SERVER_FLOW_BYTE_BUDGET", default_value_t = RouterConfig::DEFAULT.flow_byte_budget)]
+    pub flow_byte_budget: usize,
+
+    /// Flows held at most (ingested or subscribed to); beyond it new flows get 503.
+    #[arg(long, env = "FLOW_SERVER_MAX_FLOWS", default_value_t = RouterConfig::DEFAULT.max_flows)]
+    pub max_flows: usize,
+
+    /// Open streams at most, across all flows; beyond it new streams get 503.
+    #[arg(long, env = "FLOW_SERVER_MAX_SUBSCRIBERS", default_value_t = RouterConfig::DEFAULT.max_subscribers)]
+    pub max_subscribers: usize,
+
+    /// Nodes plus relationships one flow may hold; a message growing it beyond gets 429.
+    #[arg(long, env = "FLOW_SERVER_MAX_STATE_ITEMS", default_value_t = RouterConfig::DEFAULT.max_state_items)]
+    pub max_state_items: usize,
+
+    /// A flow with no subscriber and no activity for this long is evicted (e.g. `30m`, `1h`).
+    #[arg(long, env = "FLOW_SERVER_IDLE_FLOW_TIMEOUT", default_value = "1h", value_parser = parse_duration)]
+    pub idle_flow_timeout: Duration,
+
+    /// Interval between SSE heartbeat frames on an idle stream.
+    #[arg(long, env = "FLOW_SERVER_HEARTBEAT_INTERVAL", default_value = "15s", value_parser = parse_positive_duration)]
+    pub heartbeat_interval: Duration,
+
+    /// Largest accepted POST body, in bytes; larger bodies get 413.
+    #[arg(long, env = "FLOW_SERVER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Ingested messages per second per flow (a decimal such as `2.5`); `0` turns rate limiting off.
+    #[arg(long, env = "FLOW_SERVER_INGEST_RATE", default_value_t = 50.0, value_parser = parse_rate)]
+    pub ingest_rate: f64,
+
+    /// Messages a flow may send at once above the rate.
+    #[arg(long, env = "FLOW_SERVER_INGEST_BURST", default_value_t = NonZeroU32::new(200).expect("200 is not zero"))]
+    pub ingest_burst: NonZeroU32,
+
+    /// Browser origins allowed by CORS, comma-separated (`*` for any); empty = same origin only.
+    #[arg(long, env = "FLOW_SERVER_CORS_ORIGINS", default_value = "", value_parser = parse_list, hide_default_value = true)]
+    pub cors_origins: List,
+
+    /// Bearer tokens accepted for POST and DELETE, comma-separated; unset = open (warned at start).
+    #[arg(long, env = "FLOW_SERVER_INGEST_TOKENS", value_parser = parse_list, hide_env_values = true)]
+    pub ingest_tokens: Option<List>,
+
+    /// Bearer tokens accepted for GET of flows, snapshots and streams; unset = open (warned at start).
+    #[arg(long, env = "FLOW_SERVER_READ_TOKENS", value_parser = parse_list, hide_env_values = true)]
+    pub read_tokens: Option<List>,
+
+    /// After SIGTERM/SIGINT, how long open connections may take to close before exit.
+    #[arg(long, env = "FLOW_SERVER_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Log filter (`info`, `openova_flow_server=debug`, ...); `RUST_LOG` is read when unset.
+    #[arg(long, env = "FLOW_SERVER_LOG")]
+    pub log: Option<String>,
+}
+
+/// A comma-separated list; blank items are dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct List(pub Vec<String>);
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Where to listen.
+    pub listen_addr: SocketAddr,
+    /// The engine's bounds.
+    pub router: RouterConfig,
+    /// SSE heartbeat interval.
+    pub heartbeat_interval: Duration,
+    /// Largest accepted POST body, in bytes.
+    pub max_body_bytes: usize,
+    /// Per-flow ingest rate limit; `None` = off.
+    pub ingest_limit: Option<IngestLimit>,
+    /// CORS allow-list.
+    pub cors_origins: Vec<String>,
+    /// Tokens for POST and DELETE; `None` = open.
+    pub ingest_tokens: Option<Vec<String>>,
+    /// Tokens for reads; `None` = open.
+    pub read_tokens: Option<Vec<String>>,
+    /// Drain time after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Log filter; `None` = `RUST_LOG`, else `info`.
+    pub log: Option<String>,
+}
+
+/// A per-flow ingest rate: `per_second` on average, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct IngestLimit {
+    /// Messages per second per flow (positive).
+    pub per_second: f64,
+    /// Messages accepted at once.
+    pub burst: NonZeroU32,
+}
+
+impl IngestLimit {
+    /// A limit of `per_second` (must be positive and finite) with `burst`.
+    #[must_use]
+    pub fn new(per_second: f64, burst: NonZeroU32) -> Option<Self> {
+        (per_second.is_finite() && per_second > 0.0).then_some(Self { per_second, burst })
+    }
+}
+
+/// Why the configuration was refused. The message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A value clap could not parse (or `--help`/`--version`, which clap prints).
+    #[error("{0}")]
+    Parse(clap::Error),
+    /// A value that parsed but is unusable.
+    #[error("invalid value for {variable}: {message}")]
+    Invalid {
+        /// The environment variable.
+        variable: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// The process exit code: 0 for `--help`/`--version`, 64 (`EX_USAGE`) otherwise.
+    #[must_use]
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Parse(err) if !err.use_stderr() => 0,
+            _ => 64,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process's arguments and environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable of the first malformed value.
+    pub fn try_from_env() -> Result<Self, ConfigError> {
+        Self::try_from_args(std::env::args_os())
+    }
+
+    /// Reads `args` (the first is the program name) and the process environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable of the first malformed value.
+    pub fn try_from_args<I, T>(args: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let args =
+            Args::try_parse_from(args).map_err(|err| ConfigError::Parse(name_variable(err)))?;
+        Self::try_from(args)
+    }
+}
+
+impl TryFrom<Args> for Config {
+    type Error = ConfigError;
+
+    fn try_from(args: Args) -> Result<Self, ConfigError> {
+        let mut router = RouterConfig::default();
+        router.ring_capacity = args.ring_capacity;
+        router.flow_byte_budget = args.flow_byte_budget;
+        router.max_flows = args.max_flows;
+        router.max_subscribers = args.max_subscribers;
+        router.max_state_items = args.max_state_items;
+        router.idle_timeout = args.idle_flow_timeout;
+        router.validate().map_err(|err| {
+            let flow_router::ConfigError::Zero { field } = err else {
+                return invalid("FLOW_SERVER_*", err.to_string());
+            };
+            let variable = match field {
+                "ring_capacity" => "FLOW_SERVER_RING_CAPACITY",
+                "flow_byte_budget" => "FLOW_SERVER_FLOW_BYTE_BUDGET",
+                "max_flows" => "FLOW_SERVER_MAX_FLOWS",
+                "max_state_items" => "FLOW_SERVER_MAX_STATE_ITEMS",
+                "idle_timeout" => "FLOW_SERVER_IDLE_FLOW_TIMEOUT",
+                _ => "FLOW_SERVER_*",
+            };
+            invalid(variable, "must be greater than zero".to_owned())
+        })?;
+        if args.max_subscribers == 0 {
+            return Err(invalid(
+                "FLOW_SERVER_MAX_SUBSCRIBERS",
+                "must be greater than zero".to_owned(),
+            ));
+        }
+        if args.max_body_bytes == 0 {
+            return Err(invalid(
+                "FLOW_SERVER_MAX_BODY_BYTES",
+                "must be greater than zero".to_owned(),
+            ));
+        }
+        Ok(Self {
+            listen_addr: args.listen_addr,
+            router,
+            heartbeat_interval: args.heartbeat_interval,
+            max_body_bytes: args.max_body_bytes,
+            ingest_limit: IngestLimit::new(args.ingest_rate, args.ingest_burst),
+            cors_origins: args.cors_origins.0,
+            ingest_tokens: args.ingest_tokens.map(|list| list.0),
+            read_tokens: args.read_tokens.map(|list| list.0),
+            shutdown_grace: args.shutdown_grace,
+            log: args.log,
+        })
+    }
+}
+
+impl Default for Config {
+    /// The documented defaults (what the binary runs with and no environment).
+    fn default() -> Self {
+        Self::try_from_args(["openova-flow-server"]).expect("the defaults are valid")
+    }
+}
+
+fn invalid(variable: &'static str, message: String) -> ConfigError {
+    ConfigError::Invalid { variable, message }
+}
+
+/// Rewrites clap's "invalid value for '--flag <X>'" so it also names the environment variable.
+fn name_variable(err: clap::Error) -> clap::Error {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return err;
+    };
+    let command = Args::command();
+    let variable = command.get_arguments().find_map(|candidate| {
+        let long = candidate.get_long()?;
+        let flag = format!("--{long} ");
+        (arg.starts_with(&flag) || arg == &format!("--{long}"))
+            .then(|| candidate.get_env())
+            .flatten()
+            .map(|env| env.to_string_lossy().into_owned())
+    });
+    match (variable, err.kind()) {
+        (Some(variable), ErrorKind::ValueValidation | ErrorKind::InvalidValue) => {
+            let mut command = command;
+            let detail = err
+                .get(ContextKind::InvalidValue)
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let source = std::error::Error::source(&err)
+                .map(|source| format!(": {source}"))
+                .unwrap_or_default();
+            command.error(
+                err.kind(),
+                format!("invalid value {detail:?} for {variable} ({arg}){source}"),
+            )
+        }
+        _ => err,
+    }
+}
+
+/// Parses a duration written as a whole number and a unit: `ms`, `s`, `m` or `h`
+/// (`200ms`, `15s`, `5m`, `1h`). `0` alone is zero.
+///
+/// # Errors
+/// A message saying what was expected.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit; write it like 200ms, 15s, 5m or 1h"))?;
+    let (digits, unit) = text.split_at(split);
+    let value: u64 = digits.parse().map_err(|_| {
+        format!("{text:?} does not start with a whole number; write it like 200ms, 15s, 5m or 1h")
+    })?;
+    let millis_per_unit = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60 * 1000,
+        "h" => 60 * 60 * 1000,
+        _ => {
+            return Err(format!(
+                "{text:?} has unknown unit {unit:?}; use ms, s, m or h"
+            ));
+        }
+    };
+    value
+        .checked_mul(millis_per_unit)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err("must be greater than zero".to_owned());
+    }
+    Ok(duration)
+}
+
+/// Parses a listen address: `host:port` with an IP host, `[v6]:port`, or `:port` (every IPv4
+/// interface).
+///
+/// # Errors
+/// A message saying what was expected.
+pub fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    let expected = "expected :PORT, IP:PORT or [IPv6]:PORT";
+    if let Some(port) = text.strip_prefix(':') {
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| format!("{text:?} has no valid port; {expected}"))?;
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+    }
+    text.parse()
+        .map_err(|_| format!("{text:?} is not an address; {expected}"))
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if !rate.is_finite() || rate < 0.0 {
+        return Err(format!("{text:?} must be a non-negative number"));
+    }
+    Ok(rate)
+}
+
+fn parse_list(text: &str) -> Result<List, String> {
+    Ok(List(
+        text.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        for (text, millis) in [
+            ("0", 0),
+            ("200ms", 200),
+            ("15s", 15_000),
+            ("5m", 300_000),
+            ("1h", 3_600_000),
+            (" 7s ", 7000),
+            ("0s", 0),
+        ] {
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_millis(millis)),
+                "{text}"
+            );
+        }
+        for text in [
+            "",
+            "15",
+            "s",
+            "1.5s",
+            "-1s",
+            "10 s",
+            "3d",
+            "5sec",
+            "18446744073709551615h",
+        ] {
+            assert!(parse_duration(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(
+            parse_listen_addr(":8080"),
+            Ok("0.0.0.0:8080".parse().expect("literal"))
+        );
+        assert_eq!(
+            parse_listen_addr("127.0.0.1:0"),
+            Ok("127.0.0.1:0".parse().expect("literal"))
+        );
+        assert_eq!(
+            parse_listen_addr("[::1]:9"),
+            Ok("[::1]:9".parse().expect("literal"))
+        );
+        for text in ["", ":", ":http", ":70000", "localhost:80", "8080"] {
+            assert!(parse_listen_addr(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let config = Config::try_from_args(["x"]).expect("defaults parse");
+        assert_eq!(config.listen_addr, "0.0.0.0:8080".parse().expect("literal"));
+        assert_eq!(config.router.ring_capacity, 4096);
+        assert_eq!(config.heartbeat_interval, Duration::from_secs(15));
+        assert_eq!(config.max_body_bytes, 1 << 20);
+        assert_eq!(config.shutdown_grace, Duration::from_secs(10));
+        assert_eq!(
+            config.ingest_limit,
+            IngestLimit::new(50.0, NonZeroU32::new(200).expect("literal"))
+        );
+        assert!(config.cors_origins.is_empty());
+        assert_eq!(config.ingest_tokens, None);
+        assert_eq!(config.read_tokens, None);
+    }
+
+    #[test]
+    fn flags_override() {
+        let config = Config::try_from_args([
+            "x",
+            "--ingest-rate",
+            "0",
+            "--cors-origins",
+            "https://a.example, https://b.example,",
+            "--ingest-tokens",
+            "t1,t2",
+            "--idle-flow-timeout",
+            "5m",
+        ])
+        .expect("valid flags");
+        assert_eq!(config.ingest_limit, None);
+        assert_eq!(
+            config.cors_origins,
+            ["https://a.example", "https://b.example"]
+        );
+        assert_eq!(
+            config.ingest_tokens,
+            Some(vec!["t1".to_owned(), "t2".to_owned()])
+        );
+        assert_eq!(config.router.idle_timeout, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        for (flag, value, variable) in [
+            ("--ring-capacity", "many", "FLOW_SERVER_RING_CAPACITY"),
+            (
+                "--heartbeat-interval",
+                "15",
+                "FLOW_SERVER_HEARTBEAT_INTERVAL",
+            ),
+            ("--listen-addr", "localhost", "FLOW_SERVER_LISTEN_ADDR"),
+            ("--ingest-rate", "-1", "FLOW_SERVER_INGEST_RATE"),
+            ("--ring-capacity", "0", "FLOW_SERVER_RING_CAPACITY"),
+            ("--max-subscribers", "0", "FLOW_SERVER_MAX_SUBSCRIBERS"),
+        ] {
+            let arg = format!("{flag}={value}");
+            let err = Config::try_from_args(["x", arg.as_str()]).expect_err(flag);
+            assert_eq!(err.exit_code(), 64, "{flag}");
+            assert!(err.to_string().contains(variable), "{flag}: {err}");
+        }
+    }
+
+    #[test]
+    fn help_exits_zero() {
+        let err = Config::try_from_args(["x", "--help"]).expect_err("help is an early exit");
+        assert_eq!(err.exit_code(), 0);
+        let help = err.to_string();
+        assert!(help.contains("FLOW_SERVER_LISTEN_ADDR"), "{help}");
+        assert!(help.contains("[default: :8080]"), "{help}");
+    }
+}

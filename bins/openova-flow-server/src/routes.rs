@@ -1,0 +1,424 @@
+//! Every route. Handlers only translate: they read the request, call the engine and map its
+//! typed outcome to a response ([`crate::http_error`] owns the statuses of errors).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+
+use bytes::{Buf, Bytes, BytesMut};
+use flow_contract::validate_flow_id;
+use futures::{Stream, StreamExt};
+use serde_json::json;
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use crate::app::{App, Phase, unix_millis};
+use crate::http_error::{self, ApiError};
+use crate::{metrics, sse};
+
+/// Query parameters: `lastEventId` (stream) and `access_token` (any GET).
+type Query = HashMap<String, String>;
+
+/// Every route of the server, with JSON errors, CORS and request logging, ready for
+/// `warp::serve` or `warp::test`.
+pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let cors = app.inner.cors.clone();
+    let api = preflight(&app)
+        .or(root(&app))
+        .unify()
+        .or(healthz())
+        .unify()
+        .or(readyz(&app))
+        .unify()
+        .or(metrics_route(&app))
+        .unify()
+        .or(list(&app))
+        .unify()
+        .or(ingest(&app))
+        .unify()
+        .or(snapshot(&app))
+        .unify()
+        .or(stream(&app))
+        .unify()
+        .or(delete(&app))
+        .unify()
+        .recover(http_error::recover)
+        .unify();
+    warp::header::headers_cloned()
+        .and(api)
+        .map(move |headers: HeaderMap, response| cors.decorate(&headers, response))
+        .with(warp::log::custom(|info| {
+            tracing::debug!(
+                method = %info.method(),
+                path = info.path(),
+                status = info.status().as_u16(),
+                elapsed_us = u64::try_from(info.elapsed().as_micros()).unwrap_or(u64::MAX),
+                "request"
+            );
+        }))
+}
+
+fn with_app(app: &App) -> impl Filter<Extract = (App,), Error = Infallible> + Clone + use<> {
+    let app = app.clone();
+    warp::any().map(move || app.clone())
+}
+
+fn respond(result: Result<Response, ApiError>) -> Response {
+    result.unwrap_or_else(Reply::into_response)
+}
+
+/// `OPTIONS` with an `Origin`: a CORS preflight on any path. Other requests fall through as
+/// "not found" (not "method not allowed", which would hide a 404 behind a 405).
+fn preflight(app: &App) -> BoxedFilter<(Response,)> {
+    warp::method()
+        .and(warp::header::headers_cloned())
+        .and_then(|method: Method, headers: HeaderMap| async move {
+            if method == Method::OPTIONS && headers.contains_key(header::ORIGIN) {
+                Ok(headers)
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
+        .and(with_app(app))
+        .map(|headers: HeaderMap, app: App| respond(app.inner.cors.preflight(&headers)))
+        .boxed()
+}
+
+fn root(app: &App) -> BoxedFilter<(Response,)> {
+    warp::path::end()
+        .and(warp::get())
+        .and(with_app(app))
+        .map(|app: App| {
+            warp::reply::json(&json!({
+                "name": "openova-flow-server",
+                "version": env!("CARGO_PKG_VERSION"),
+                "auth": {
+                    "ingest": if app.ingest_is_open() { "open" } else { "bearer" },
+                    "read": if app.reads_are_open() { "open" } else { "bearer or access_token" },
+                },
+                "endpoints": [
+                    {"method": "GET", "path": "/", "description": "this descriptor"},
+                    {"method": "GET", "path": "/healthz", "description": "liveness"},
+                    {"method": "GET", "path": "/readyz", "description": "readiness: 503 while starting or draining"},
+                    {"method": "GET", "path": "/metrics", "description": "Prometheus metrics"},
+                    {"method": "GET", "path": "/v1/flows", "description": "flows held: id, epoch, seq, nodes by status, subscribers, last event time"},
+                    {"method": "POST", "path": "/v1/flows/{flowId}/events", "description": "ingest one FlowMessage (application/json); 200 {seq, epoch}"},
+                    {"method": "GET", "path": "/v1/flows/{flowId}/snapshot", "description": "the folded state as a snapshot FlowMessage; Flow-Seq and Flow-Epoch headers"},
+                    {"method": "GET", "path": "/v1/flows/{flowId}/stream", "description": "Server-Sent Events: snapshot or Last-Event-ID replay, then live frames and heartbeats"},
+                    {"method": "DELETE", "path": "/v1/flows/{flowId}", "description": "purge a flow (idempotent); its streams end"},
+                ],
+                "flowId": "1 to 128 bytes of ASCII letters, digits, '.', '_', ':' and '-'",
+            }))
+            .into_response()
+        })
+        .boxed()
+}
+
+fn healthz() -> BoxedFilter<(Response,)> {
+    warp::path!("healthz")
+        .and(warp::get())
+        .map(|| warp::reply::json(&json!({"status": "ok"})).into_response())
+        .boxed()
+}
+
+fn readyz(app: &App) -> BoxedFilter<(Response,)> {
+    warp::path!("readyz")
+        .and(warp::get())
+        .and(with_app(app))
+        .map(|app: App| {
+            let phase = app.phase();
+            let status = if phase == Phase::Ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            warp::reply::with_status(
+                warp::reply::json(&json!({"status": phase.as_str()})),
+                status,
+            )
+            .into_response()
+        })
+        .boxed()
+}
+
+fn metrics_route(app: &App) -> BoxedFilter<(Response,)> {
+    warp::path!("metrics")
+        .and(warp::get())
+        .and(with_app(app))
+        .map(|app: App| {
+            warp::reply::with_header(
+                app.inner.metrics.encode(),
+                header::CONTENT_TYPE,
+                metrics::CONTENT_TYPE,
+            )
+            .into_response()
+        })
+        .boxed()
+}
+
+fn list(app: &App) -> BoxedFilter<(Response,)> {
+    warp::path!("v1" / "flows")
+        .and(warp::get())
+        .and(with_app(app))
+        .and(warp::header::headers_cloned())
+        .and(warp::query::<Query>())
+        .map(|app: App, headers: HeaderMap, query: Query| {
+            respond(authorize_read(&app, &headers, &query).map(|()| {
+                let flows: Vec<_> = app
+                    .router()
+                    .flows()
+                    .into_iter()
+                    .map(|flow| {
+                        json!({
+                            "id": &*flow.id,
+                            "epoch": flow.epoch.to_string(),
+                            "seq": flow.seq,
+                            "nodes": flow.nodes_by_status.values().sum::<usize>(),
+                            "nodesByStatus": flow.nodes_by_status,
+                            "relationships": flow.relationships,
+                            "subscribers": flow.subscribers,
+                            "lastEventAt": flow.last_event.map(unix_millis),
+                        })
+                    })
+                    .collect();
+                warp::reply::json(&json!({ "flows": flows })).into_response()
+            }))
+        })
+        .boxed()
+}
+
+fn ingest(app: &App) -> BoxedFilter<(Response,)> {
+    warp::path!("v1" / "flows" / String / "events")
+        .and(warp::post())
+        .and(with_app(app))
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(
+            |flow_id: String, app: App, headers: HeaderMap, body| async move {
+                let result = ingest_message(&app, &flow_id, &headers, body).await;
+                if let Err(err) = &result {
+                    app.inner.metrics.rejected(err.code());
+                }
+                respond(result)
+            },
+        )
+        .boxed()
+}
+
+async fn ingest_message<B: Buf>(
+    app: &App,
+    flow_id: &str,
+    headers: &HeaderMap,
+    body: impl Stream<Item = Result<B, warp::Error>> + Unpin,
+) -> Result<Response, ApiError> {
+    if !app
+        .inner
+        .ingest_tokens
+        .allows(header_str(headers, header::AUTHORIZATION), None)
+    {
+        return Err(ApiError::Unauthorized {
+            query_allowed: false,
+        });
+    }
+    validate_flow_id(flow_id).map_err(ApiError::FlowId)?;
+    check_json(headers)?;
+    let limit = app.inner.max_body_bytes;
+    let declared =
+        header_str(headers, header::CONTENT_LENGTH).and_then(|text| text.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    if let Some(limiter) = &app.inner.limiter {
+        limiter.check(flow_id).map_err(|retry_after| {
+            app.inner.metrics.rate_limited();
+            ApiError::RateLimited { retry_after }
+        })?;
+    }
+    let body = read_body(body, limit).await?;
+    let ingested = app
+        .router()
+        .ingest_bytes(flow_id, &body)
+        .map_err(ApiError::Ingest)?;
+    Ok(warp::reply::json(&json!({
+        "seq": ingested.seq,
+        "epoch": ingested.epoch.to_string(),
+        "id": ingested.id().to_string(),
+    }))
+    .into_response())
+}
+
+/// Reads at most `limit` bytes; more is [`ApiError::PayloadTooLarge`] (also for bodies sent
+/// without a `content-length`).
+async fn read_body<B: Buf>(
+    mut body: impl Stream<Item = Result<B, warp::Error>> + Unpin,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let mut out = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|err| ApiError::BodyRead(err.to_string()))?;
+        if out.len() + chunk.remaining() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            out.extend_from_slice(part);
+            let len = part.len();
+            chunk.advance(len);
+        }
+    }
+    Ok(out.freeze())
+}
+
+/// `application/json`, optionally with `charset=utf-8` (any case, quoted or not).
+fn check_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let found = headers
+        .get(header::CONTENT_TYPE)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    let ok = found.as_deref().is_some_and(|text| {
+        let mut parts = text.split(';');
+        let essence = parts.next().unwrap_or_default().trim();
+        essence.eq_ignore_ascii_case("application/json")
+            && parts.all(|param| match param.split_once('=') {
+                Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
+                    value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+                }
+                _ => true,
+            })
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType { found })
+    }
+}
+
+fn snapshot(app: &App) -> BoxedFilter<(Response,)> {
+    warp::path!("v1" / "flows" / String / "snapshot")
+        .and(warp::get())
+        .and(with_app(app))
+        .and(warp::header::headers_cloned())
+        .and(warp::query::<Query>())
+        .map(
+            |flow_id: String, app: App, headers: HeaderMap, query: Query| {
+                respond(snapshot_of(&app, &flow_id, &headers, &query))
+            },
+        )
+        .boxed()
+}
+
+fn snapshot_of(
+    app: &App,
+    flow_id: &str,
+    headers: &HeaderMap,
+    query: &Query,
+) -> Result<Response, ApiError> {
+    authorize_read(app, headers, query)?;
+    validate_flow_id(flow_id).map_err(ApiError::FlowId)?;
+    let snapshot = app
+        .router()
+        .snapshot(flow_id)
+        .ok_or_else(|| ApiError::FlowNotFound {
+            flow_id: flow_id.to_owned(),
+        })?;
+    let mut response = Response::new(snapshot.message.to_json().into());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("flow-seq", HeaderValue::from(snapshot.seq));
+    headers.insert(
+        "flow-epoch",
+        HeaderValue::from_str(&snapshot.epoch.to_string())
+            .expect("hex digits are a valid header value"),
+    );
+    Ok(response)
+}
+
+fn stream(app: &App) -> BoxedFilter<(Response,)> {
+    warp::path!("v1" / "flows" / String / "stream")
+        .and(warp::get())
+        .and(with_app(app))
+        .and(warp::header::headers_cloned())
+        .and(warp::query::<Query>())
+        .map(
+            |flow_id: String, app: App, headers: HeaderMap, query: Query| {
+                respond(subscribe(&app, &flow_id, &headers, &query))
+            },
+        )
+        .boxed()
+}
+
+fn subscribe(
+    app: &App,
+    flow_id: &str,
+    headers: &HeaderMap,
+    query: &Query,
+) -> Result<Response, ApiError> {
+    authorize_read(app, headers, query)?;
+    validate_flow_id(flow_id).map_err(ApiError::FlowId)?;
+    if app.phase() == Phase::Draining {
+        return Err(ApiError::ShuttingDown);
+    }
+    // The header wins: a browser reconnecting sends its newest id there, while the URL keeps
+    // the query parameter it was opened with.
+    let last_event_id = header_str(headers, "last-event-id")
+        .or_else(|| query.get("lastEventId").map(String::as_str));
+    let frames = app
+        .router()
+        .subscribe(flow_id, last_event_id)
+        .map_err(ApiError::Subscribe)?;
+    tracing::debug!(flow_id, start = ?frames.start(), "stream opened");
+    Ok(sse::response(
+        frames,
+        app.inner.heartbeat,
+        app.shutdown_signal(),
+    ))
+}
+
+fn delete(app: &App) -> BoxedFilter<(Response,)> {
+    warp::path!("v1" / "flows" / String)
+        .and(warp::delete())
+        .and(with_app(app))
+        .and(warp::header::headers_cloned())
+        .map(|flow_id: String, app: App, headers: HeaderMap| {
+            respond(delete_flow(&app, &flow_id, &headers))
+        })
+        .boxed()
+}
+
+fn delete_flow(app: &App, flow_id: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
+    if !app
+        .inner
+        .ingest_tokens
+        .allows(header_str(headers, header::AUTHORIZATION), None)
+    {
+        return Err(ApiError::Unauthorized {
+            query_allowed: false,
+        });
+    }
+    validate_flow_id(flow_id).map_err(ApiError::FlowId)?;
+    let existed = app.router().delete(flow_id);
+    tracing::debug!(flow_id, existed, "flow deleted");
+    Ok(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response())
+}
+
+fn authorize_read(app: &App, headers: &HeaderMap, query: &Query) -> Result<(), ApiError> {
+    let query_token = query.get("access_token").map(String::as_str);
+    if app
+        .inner
+        .read_tokens
+        .allows(header_str(headers, header::AUTHORIZATION), query_token)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized {
+            query_allowed: true,
+        })
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}

@@ -1,0 +1,132 @@
+//! Building apps and servers under test, and the messages they are fed.
+
+use std::net::SocketAddr;
+
+use openova_flow_server::{App, Config, Drained, serve};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::event_stream::{EventReader, WAIT};
+
+/// A configuration from flags (the environment is not read for flags given here).
+pub(crate) fn config(flags: &[&str]) -> Config {
+    let args = std::iter::once("openova-flow-server").chain(flags.iter().copied());
+    Config::try_from_args(args).expect("test flags are valid")
+}
+
+/// An app with `flags`, ready (as after binding).
+pub(crate) fn app(flags: &[&str]) -> App {
+    let app = App::new(&config(flags), 0xe0).expect("valid engine bounds");
+    app.mark_ready();
+    app
+}
+
+/// An `upsert-nodes` body for `flow` with `(id, status)` nodes.
+pub(crate) fn upsert_nodes(flow: &str, nodes: &[(&str, &str)]) -> String {
+    let nodes: Vec<_> = nodes
+        .iter()
+        .map(|(id, status)| serde_json::json!({"id": id, "flowId": flow, "label": id, "status": status}))
+        .collect();
+    serde_json::json!({"type": "upsert-nodes", "nodes": nodes}).to_string()
+}
+
+/// A server on 127.0.0.1 with an ephemeral port.
+pub(crate) struct Server {
+    pub(crate) app: App,
+    pub(crate) addr: SocketAddr,
+    pub(crate) client: reqwest::Client,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Drained>,
+}
+
+impl Server {
+    pub(crate) async fn start(flags: &[&str]) -> Self {
+        let config = config(flags);
+        let app = App::new(&config, 0xabc).expect("valid engine bounds");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind an ephemeral port");
+        let addr = listener.local_addr().expect("bound address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(
+            app.clone(),
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+            config.shutdown_grace,
+        ));
+        Self {
+            app,
+            addr,
+            client: reqwest::Client::new(),
+            stop,
+            task,
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POSTs `body` to `flow` and returns the response.
+    pub(crate) async fn post(&self, flow: &str, body: String) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/v1/flows/{flow}/events")))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("POST reaches the server")
+    }
+
+    /// POSTs and asserts 200; returns the assigned SSE id.
+    pub(crate) async fn post_ok(&self, flow: &str, body: String) -> String {
+        let response = self.post(flow, body).await;
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json_value().await;
+        body["id"]
+            .as_str()
+            .expect("id in the ingest response")
+            .to_owned()
+    }
+
+    /// Opens a stream of `flow` with an optional `Last-Event-ID`.
+    pub(crate) async fn stream(&self, flow: &str, last_event_id: Option<&str>) -> EventReader {
+        let mut request = self
+            .client
+            .get(self.url(&format!("/v1/flows/{flow}/stream")));
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request
+            .send()
+            .await
+            .expect("stream request reaches the server");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        EventReader::new(response)
+    }
+
+    /// Signals shutdown and waits for the drain.
+    pub(crate) async fn stop(self) -> Drained {
+        let _ = self.stop.send(());
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("drains in time")
+            .expect("serve does not panic")
+    }
+}
+
+/// JSON bodies without the `json` feature of reqwest.
+pub(crate) trait JsonValue {
+    async fn json_value(self) -> serde_json::Value;
+}
+
+impl JsonValue for reqwest::Response {
+    async fn json_value(self) -> serde_json::Value {
+        let bytes = self.bytes().await.expect("body");
+        serde_json::from_slice(&bytes).expect("JSON body")
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of `openova-flow-server`: every route through `routes()` without a port,
+//! streaming over real sockets, and the real binary's configuration errors and shutdown.
+
+mod event_stream;
+mod fixture;
+mod routes;
+mod sockets;

@@ -1,0 +1,711 @@
+//! Every endpoint and error case through `routes()`, without a port.
+
+use bytes::Bytes;
+use flow_contract::{FlowMessage, decode};
+use http_body_util::BodyExt;
+use openova_flow_server::{App, routes};
+use serde_json::Value;
+use warp::Reply;
+use warp::http::Response;
+
+use crate::fixture::{app, upsert_nodes};
+
+async fn call(app: &App, request: warp::test::RequestBuilder) -> Response<Bytes> {
+    request.reply(&routes(app.clone())).await
+}
+
+fn get(path: &str) -> warp::test::RequestBuilder {
+    warp::test::request().method("GET").path(path)
+}
+
+fn post(path: &str, body: &str) -> warp::test::RequestBuilder {
+    warp::test::request()
+        .method("POST")
+        .path(path)
+        .header("content-type", "application/json")
+        .body(body)
+}
+
+fn json(response: &Response<Bytes>) -> Value {
+    serde_json::from_slice(response.body()).expect("JSON body")
+}
+
+/// Asserts an error response: status, JSON `error` code, and a non-empty message.
+fn assert_error(response: &Response<Bytes>, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status, "{:?}", response.body());
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body = json(response);
+    assert_eq!(body["error"], code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body
+}
+
+#[tokio::test]
+async fn descriptor_health_and_readiness() {
+    let app = app(&[]);
+    let root = call(&app, get("/")).await;
+    assert_eq!(root.status(), 200);
+    let paths: Vec<String> = json(&root)["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["method"].as_str().unwrap_or(""),
+                e["path"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert!(
+        paths.contains(&"GET /v1/flows/{flowId}/stream".to_owned()),
+        "{paths:?}"
+    );
+    assert!(
+        paths.contains(&"DELETE /v1/flows/{flowId}".to_owned()),
+        "{paths:?}"
+    );
+    assert_eq!(call(&app, get("/healthz")).await.status(), 200);
+    assert_eq!(json(&call(&app, get("/readyz")).await)["status"], "ready");
+
+    let starting = App::new(&crate::fixture::config(&[]), 1).expect("valid");
+    let response = call(&starting, get("/readyz")).await;
+    assert_eq!(
+        (
+            response.status().as_u16(),
+            json(&response)["status"].clone()
+        ),
+        (503, "starting".into())
+    );
+
+    app.begin_shutdown();
+    let response = call(&app, get("/readyz")).await;
+    assert_eq!(
+        (
+            response.status().as_u16(),
+            json(&response)["status"].clone()
+        ),
+        (503, "draining".into())
+    );
+    assert_eq!(
+        call(&app, get("/healthz")).await.status(),
+        200,
+        "still alive while draining"
+    );
+    assert_error(
+        &call(&app, get("/v1/flows/f/stream")).await,
+        503,
+        "shutting_down",
+    );
+}
+
+#[tokio::test]
+async fn ingest_then_snapshot() {
+    let app = app(&[]);
+    assert_error(
+        &call(&app, get("/v1/flows/f/snapshot")).await,
+        404,
+        "flow_not_found",
+    );
+
+    let first = call(
+        &app,
+        post(
+            "/v1/flows/f/events",
+            &upsert_nodes("f", &[("a", "running")]),
+        ),
+    )
+    .await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(
+        json(&first),
+        serde_json::json!({"seq": 1, "epoch": "e0", "id": "e0-1"})
+    );
+    let second = call(
+        &app,
+        post("/v1/flows/f/events", &upsert_nodes("f", &[("b", "failed")])),
+    )
+    .await;
+    assert_eq!(json(&second)["seq"], 2);
+
+    let snapshot = call(&app, get("/v1/flows/f/snapshot")).await;
+    assert_eq!(snapshot.status(), 200);
+    assert_eq!(snapshot.headers()["flow-seq"], "2");
+    assert_eq!(snapshot.headers()["flow-epoch"], "e0");
+    let message = decode(snapshot.body(), "f").expect("the body is a valid FlowMessage");
+    let FlowMessage::Snapshot { nodes, .. } = message else {
+        panic!("not a snapshot: {message:?}");
+    };
+    let nodes: Vec<(&str, &str)> = nodes
+        .iter()
+        .map(|n| (n.id.as_str(), n.status.as_str()))
+        .collect();
+    assert_eq!(nodes, [("a", "running"), ("b", "failed")]);
+}
+
+#[tokio::test]
+async fn contract_errors_name_variant_path_and_code() {
+    let app = app(&[]);
+    let body = r#"{"type":"upsert-nodes","nodes":[{"id":"a","flowId":"f","label":"a","status":"ok","colour":1}]}"#;
+    let error = assert_error(
+        &call(&app, post("/v1/flows/f/events", body)).await,
+        400,
+        "invalid_message",
+    );
+    assert_eq!(error["variant"], "upsert-nodes");
+    assert_eq!(error["path"], "$.nodes[0].colour");
+    assert_eq!(error["code"], "unknown_field");
+
+    let mismatch = upsert_nodes("other", &[("a", "ok")]);
+    let error = assert_error(
+        &call(&app, post("/v1/flows/f/events", &mismatch)).await,
+        400,
+        "invalid_message",
+    );
+    assert_eq!(
+        (error["path"].as_str(), error["code"].as_str()),
+        (Some("$.nodes[0].flowId"), Some("flow_mismatch"))
+    );
+
+    let error = assert_error(
+        &call(&app, post("/v1/flows/f/events", "{not json")).await,
+        400,
+        "invalid_message",
+    );
+    assert_eq!(error["code"], "syntax");
+    assert_eq!(error["variant"], Value::Null);
+
+    let error = assert_error(
+        &call(&app, post("/v1/flows/f/events", r#"{"type":"nope"}"#)).await,
+        400,
+        "invalid_message",
+    );
+    assert_eq!(error["code"], "unknown_type");
+    assert_error(
+        &call(&app, get("/v1/flows/f/snapshot")).await,
+        404,
+        "flow_not_found",
+    );
+}
+
+#[tokio::test]
+async fn flow_ids_are_validated() {
+    let app = app(&[]);
+    let long = "x".repeat(129);
+    for path in [
+        "/v1/flows/bad!id/events".to_owned(),
+        "/v1/flows/a%2Fb/events".to_owned(),
+        format!("/v1/flows/{long}/events"),
+    ] {
+        let body = upsert_nodes("x", &[("a", "ok")]);
+        assert_error(
+            &call(&app, post(&path, &body)).await,
+            400,
+            "invalid_flow_id",
+        );
+    }
+    assert_error(
+        &call(&app, get("/v1/flows/bad!id/snapshot")).await,
+        400,
+        "invalid_flow_id",
+    );
+    assert_error(
+        &call(&app, get("/v1/flows/bad!id/stream")).await,
+        400,
+        "invalid_flow_id",
+    );
+    let delete = warp::test::request()
+        .method("DELETE")
+        .path("/v1/flows/bad!id");
+    assert_error(&call(&app, delete).await, 400, "invalid_flow_id");
+}
+
+#[tokio::test]
+async fn content_type_and_body_size() {
+    let app = app(&["--max-body-bytes", "64"]);
+    let small = r#"{"type":"delete-nodes","ids":["a"]}"#;
+    for content_type in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON;charset=\"UTF-8\"",
+    ] {
+        let request = warp::test::request()
+            .method("POST")
+            .path("/v1/flows/f/events")
+            .header("content-type", content_type)
+            .body(small);
+        assert_eq!(call(&app, request).await.status(), 200, "{content_type}");
+    }
+    for content_type in [
+        "text/plain",
+        "application/json; charset=latin1",
+        "application/jsonx",
+    ] {
+        let request = warp::test::request()
+            .method("POST")
+            .path("/v1/flows/f/events")
+            .header("content-type", content_type)
+            .body(small);
+        assert_error(&call(&app, request).await, 415, "unsupported_media_type");
+    }
+    let missing = warp::test::request()
+        .method("POST")
+        .path("/v1/flows/f/events")
+        .body(small);
+    assert_error(&call(&app, missing).await, 415, "unsupported_media_type");
+
+    let large = format!(r#"{{"type":"delete-nodes","ids":["{}"]}}"#, "a".repeat(64));
+    assert_error(
+        &call(&app, post("/v1/flows/f/events", &large)).await,
+        413,
+        "payload_too_large",
+    );
+    let metrics =
+        String::from_utf8(call(&app, get("/metrics")).await.body().to_vec()).expect("utf-8");
+    assert!(
+        metrics.contains(r#"openova_flow_events_rejected_total{reason="payload_too_large"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains(r#"openova_flow_events_rejected_total{reason="unsupported_media_type"} 4"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_and_wrong_methods() {
+    let app = app(&[]);
+    for path in [
+        "/nope",
+        "/v1",
+        "/v1/flows/f",
+        "/v1/flows/f/other",
+        "/healthz/x",
+    ] {
+        assert_error(
+            &call(&app, get(path)).await,
+            if path == "/v1/flows/f" { 405 } else { 404 },
+            if path == "/v1/flows/f" {
+                "method_not_allowed"
+            } else {
+                "not_found"
+            },
+        );
+    }
+    for (method, path) in [
+        ("POST", "/healthz"),
+        ("DELETE", "/readyz"),
+        ("PUT", "/v1/flows/f/events"),
+        ("GET", "/v1/flows/f/events"),
+        ("POST", "/v1/flows/f/snapshot"),
+        ("DELETE", "/v1/flows/f/stream"),
+        ("POST", "/v1/flows/f"),
+        ("POST", "/"),
+        ("OPTIONS", "/metrics"),
+    ] {
+        let request = warp::test::request().method(method).path(path);
+        assert_error(&call(&app, request).await, 405, "method_not_allowed");
+    }
+    let request = warp::test::request().method("PUT").path("/nope");
+    assert_error(&call(&app, request).await, 404, "not_found");
+}
+
+#[tokio::test]
+async fn delete_is_idempotent() {
+    let app = app(&[]);
+    call(
+        &app,
+        post("/v1/flows/f/events", &upsert_nodes("f", &[("a", "ok")])),
+    )
+    .await;
+    for _ in 0..2 {
+        let response = call(
+            &app,
+            warp::test::request().method("DELETE").path("/v1/flows/f"),
+        )
+        .await;
+        assert_eq!(response.status(), 204);
+        assert!(response.body().is_empty());
+    }
+    assert_error(
+        &call(&app, get("/v1/flows/f/snapshot")).await,
+        404,
+        "flow_not_found",
+    );
+    // A new state starts a new epoch.
+    let again = call(
+        &app,
+        post("/v1/flows/f/events", &upsert_nodes("f", &[("a", "ok")])),
+    )
+    .await;
+    assert_eq!(
+        json(&again),
+        serde_json::json!({"seq": 1, "epoch": "e1", "id": "e1-1"})
+    );
+}
+
+#[tokio::test]
+async fn stream_through_routes() {
+    let app = app(&[]);
+    call(
+        &app,
+        post(
+            "/v1/flows/f/events",
+            &upsert_nodes("f", &[("a", "running")]),
+        ),
+    )
+    .await;
+    let response = warp::test::request()
+        .path("/v1/flows/f/stream")
+        .filter(&routes(app.clone()))
+        .await
+        .expect("routes never reject")
+        .into_response();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers();
+    assert_eq!(headers["content-type"], "text/event-stream");
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert_eq!(headers["x-accel-buffering"], "no");
+    let mut body = response.into_body();
+    let first = body
+        .frame()
+        .await
+        .expect("initial bytes")
+        .expect("no error")
+        .into_data()
+        .expect("data");
+    let first = String::from_utf8(first.to_vec()).expect("utf-8");
+    assert!(
+        first.starts_with("retry: 3000\n\nevent: snapshot\nid: e0-1\ndata: {\"type\":\"snapshot\""),
+        "{first}"
+    );
+
+    call(
+        &app,
+        post(
+            "/v1/flows/f/events",
+            r#"{"type":"delete-nodes","ids":["a"]}"#,
+        ),
+    )
+    .await;
+    let next = body
+        .frame()
+        .await
+        .expect("a frame")
+        .expect("no error")
+        .into_data()
+        .expect("data");
+    assert_eq!(
+        &next[..],
+        b"event: delete-nodes\nid: e0-2\ndata: {\"type\":\"delete-nodes\",\"ids\":[\"a\"]}\n\n"
+    );
+
+    assert_eq!(
+        call(
+            &app,
+            warp::test::request().method("DELETE").path("/v1/flows/f")
+        )
+        .await
+        .status(),
+        204
+    );
+    assert!(
+        body.frame().await.is_none(),
+        "the stream ends when the flow is deleted"
+    );
+}
+
+#[tokio::test]
+async fn listing() {
+    let app = app(&[]);
+    call(
+        &app,
+        post(
+            "/v1/flows/b/events",
+            &upsert_nodes("b", &[("x", "running"), ("y", "running"), ("z", "failed")]),
+        ),
+    )
+    .await;
+    call(
+        &app,
+        post(
+            "/v1/flows/a/events",
+            &upsert_nodes("a", &[("x", "succeeded")]),
+        ),
+    )
+    .await;
+    let body = json(&call(&app, get("/v1/flows")).await);
+    let flows = body["flows"].as_array().expect("flows");
+    assert_eq!(flows.len(), 2);
+    assert_eq!(flows[0]["id"], "a");
+    assert_eq!(flows[1]["id"], "b");
+    assert_eq!(
+        flows[1]["nodesByStatus"],
+        serde_json::json!({"failed": 1, "running": 2})
+    );
+    assert_eq!(flows[1]["nodes"], 3);
+    assert_eq!(flows[1]["seq"], 1);
+    assert_eq!(flows[1]["subscribers"], 0);
+    assert!(
+        flows[1]["lastEventAt"]
+            .as_u64()
+            .is_some_and(|ms| ms > 1_600_000_000_000),
+        "{body}"
+    );
+    assert!(flows[1]["epoch"].is_string());
+}
+
+#[tokio::test]
+async fn bearer_tokens() {
+    let app = app(&["--ingest-tokens", "in1,in2", "--read-tokens", "rd"]);
+    let body = upsert_nodes("f", &[("a", "ok")]);
+    for authorization in [
+        None,
+        Some("Bearer nope"),
+        Some("Bearer rd"),
+        Some("Basic in1"),
+    ] {
+        let mut request = post("/v1/flows/f/events", &body);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = call(&app, request).await;
+        assert_error(&response, 401, "unauthorized");
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            r#"Bearer realm="openova-flow""#
+        );
+    }
+    // The query parameter is for GET only (EventSource cannot set headers).
+    assert_error(
+        &call(&app, post("/v1/flows/f/events?access_token=in1", &body)).await,
+        401,
+        "unauthorized",
+    );
+    let ok = call(
+        &app,
+        post("/v1/flows/f/events", &body).header("authorization", "Bearer in2"),
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+
+    assert_error(
+        &call(&app, get("/v1/flows/f/snapshot")).await,
+        401,
+        "unauthorized",
+    );
+    assert_error(
+        &call(&app, get("/v1/flows/f/snapshot?access_token=in1")).await,
+        401,
+        "unauthorized",
+    );
+    assert_eq!(
+        call(&app, get("/v1/flows/f/snapshot?access_token=rd"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        call(
+            &app,
+            get("/v1/flows/f/snapshot").header("authorization", "Bearer rd")
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_error(&call(&app, get("/v1/flows")).await, 401, "unauthorized");
+    assert_error(
+        &call(&app, get("/v1/flows/f/stream")).await,
+        401,
+        "unauthorized",
+    );
+
+    let delete = warp::test::request().method("DELETE").path("/v1/flows/f");
+    assert_error(&call(&app, delete).await, 401, "unauthorized");
+    let delete = warp::test::request()
+        .method("DELETE")
+        .path("/v1/flows/f")
+        .header("authorization", "Bearer in1");
+    assert_eq!(call(&app, delete).await.status(), 204);
+    // Operational endpoints stay open.
+    for path in ["/", "/healthz", "/readyz", "/metrics"] {
+        assert_eq!(call(&app, get(path)).await.status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn rate_limit_per_flow() {
+    let app = app(&["--ingest-rate", "0.5", "--ingest-burst", "2"]);
+    for _ in 0..2 {
+        let ok = call(
+            &app,
+            post("/v1/flows/f/events", &upsert_nodes("f", &[("a", "ok")])),
+        )
+        .await;
+        assert_eq!(ok.status(), 200);
+    }
+    let limited = call(
+        &app,
+        post("/v1/flows/f/events", &upsert_nodes("f", &[("a", "ok")])),
+    )
+    .await;
+    let body = assert_error(&limited, 429, "rate_limited");
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert!(
+        body["retryAfterMs"]
+            .as_u64()
+            .is_some_and(|ms| ms > 0 && ms <= 2000),
+        "{body}"
+    );
+    let other = call(
+        &app,
+        post("/v1/flows/g/events", &upsert_nodes("g", &[("a", "ok")])),
+    )
+    .await;
+    assert_eq!(other.status(), 200, "each flow has its own bucket");
+    let metrics =
+        String::from_utf8(call(&app, get("/metrics")).await.body().to_vec()).expect("utf-8");
+    assert!(
+        metrics.contains("openova_flow_rate_limited_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("openova_flow_events_accepted_total 3"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn engine_bounds() {
+    let app = app(&[
+        "--max-flows",
+        "1",
+        "--max-state-items",
+        "2",
+        "--max-subscribers",
+        "1",
+    ]);
+    assert_eq!(
+        call(
+            &app,
+            post("/v1/flows/f/events", &upsert_nodes("f", &[("a", "ok")]))
+        )
+        .await
+        .status(),
+        200
+    );
+    let full = call(
+        &app,
+        post("/v1/flows/g/events", &upsert_nodes("g", &[("a", "ok")])),
+    )
+    .await;
+    assert_error(&full, 503, "too_many_flows");
+    assert!(full.headers().contains_key("retry-after"));
+    let state = call(
+        &app,
+        post(
+            "/v1/flows/f/events",
+            &upsert_nodes("f", &[("b", "ok"), ("c", "ok")]),
+        ),
+    )
+    .await;
+    assert_error(&state, 429, "flow_state_full");
+
+    let open = warp::test::request()
+        .path("/v1/flows/f/stream")
+        .filter(&routes(app.clone()))
+        .await
+        .expect("no rejection");
+    let open = open.into_response();
+    assert_eq!(open.status(), 200);
+    let second = warp::test::request()
+        .path("/v1/flows/f/stream")
+        .filter(&routes(app.clone()))
+        .await
+        .expect("no rejection");
+    let second = second.into_response();
+    assert_eq!(second.status(), 503);
+    let body: Value =
+        serde_json::from_slice(&second.into_body().collect().await.expect("body").to_bytes())
+            .expect("json");
+    assert_eq!(body["error"], "too_many_subscribers");
+    drop(open);
+    let again = warp::test::request()
+        .path("/v1/flows/f/stream")
+        .filter(&routes(app.clone()))
+        .await
+        .expect("no rejection");
+    assert_eq!(
+        again.into_response().status(),
+        200,
+        "closing a stream frees its slot"
+    );
+}
+
+#[tokio::test]
+async fn cors_allow_list() {
+    let app = app(&["--cors-origins", "https://console.example.org"]);
+    let allowed = call(
+        &app,
+        get("/healthz").header("origin", "https://console.example.org"),
+    )
+    .await;
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://console.example.org"
+    );
+    assert_eq!(allowed.headers()["vary"], "origin");
+    let other = call(
+        &app,
+        get("/healthz").header("origin", "https://evil.example"),
+    )
+    .await;
+    assert_eq!(other.status(), 200);
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+
+    let preflight = warp::test::request()
+        .method("OPTIONS")
+        .path("/v1/flows/f/stream")
+        .header("origin", "https://console.example.org")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "last-event-id");
+    let response = call(&app, preflight).await;
+    assert_eq!(response.status(), 204);
+    let allow_headers = response.headers()["access-control-allow-headers"]
+        .to_str()
+        .expect("ascii");
+    assert!(allow_headers.contains("last-event-id"), "{allow_headers}");
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://console.example.org"
+    );
+
+    let denied = warp::test::request()
+        .method("OPTIONS")
+        .path("/v1/flows/f/events")
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST");
+    assert_error(&call(&app, denied).await, 403, "origin_not_allowed");
+
+    let closed = crate::fixture::app(&[]);
+    let response = call(
+        &closed,
+        get("/healthz").header("origin", "https://console.example.org"),
+    )
+    .await;
+    assert!(
+        !response
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+}
