@@ -114,7 +114,7 @@ async fn relist_after_gone_deletes_what_vanished_and_a_restarted_server_is_heale
     let healed = eventually("the restarted server to be healed", WAIT, || async {
         held(&url, "rollout")
             .await
-            .filter(|h| h.nodes.contains_key("fsn1/a") && h.nodes.contains_key("fsn1/b"))
+            .filter(|h| h.rels.contains("fsn1/a -finish-to-start-> fsn1/b"))
     })
     .await;
     assert_eq!(
