@@ -15,11 +15,11 @@
 //! filter composes with `or` in front of the API's own 404.
 
 use flow_contract::validate_flow_id;
+use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::path::{FullPath, Tail};
 use warp::reply::Response;
-use warp::{Filter, Rejection};
 
 /// One embedded file.
 struct Asset {
@@ -175,7 +175,7 @@ mod tests {
         if let Some(tag) = if_none_match {
             request = request.header("if-none-match", tag);
         }
-        let filter = routes().recover(|_: Rejection| async {
+        let filter = routes().recover(|_: warp::Rejection| async {
             Ok::<_, std::convert::Infallible>(StatusCode::NOT_FOUND)
         });
         request.reply(&filter).await
