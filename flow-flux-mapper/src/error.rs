@@ -82,3 +82,27 @@ pub struct DocumentError {
     /// What was wrong with it.
     pub error: MapError,
 }
+
+/// Why an expected-dependencies file was rejected, by
+/// [`ExpectedDeps::from_value`](crate::ExpectedDeps::from_value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExpectedError {
+    /// Not the seed's form (`slots:` entries with `slot`, `name`, `depends_on`, `wave`).
+    #[error("not an expected-dependencies file: {0}")]
+    Shape(String),
+    /// A name that is not `name` or `namespace/name`.
+    #[error("slot {slot}: {value:?} is not `name` or `namespace/name`")]
+    Name {
+        /// The slot whose entry holds it.
+        slot: u32,
+        /// The name as resolved.
+        value: String,
+    },
+    /// Two slots name the same release.
+    #[error("release {0:?} has two slots")]
+    DuplicateName(String),
+    /// Two entries use the same slot number.
+    #[error("slot {0} is listed twice")]
+    DuplicateSlot(u32),
+}

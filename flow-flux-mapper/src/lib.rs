@@ -65,8 +65,10 @@ pub mod status;
 mod time;
 
 pub use conditions::{Condition, ConditionStatus, ConditionType, Reason, ReasonClass};
-pub use deps::{DependencyGraph, ReleaseDeps};
-pub use error::{ConfigError, DocumentError, MapError};
+pub use deps::{
+    Audit, Dangling, DependencyGraph, Drift, ExpectedDeps, ExpectedSlot, Outcome, ReleaseDeps,
+};
+pub use error::{ConfigError, DocumentError, ExpectedError, MapError};
 pub use foreign::{ObjectKey, ObjectMeta};
 pub use helmchart::{HELM_CHART_GROUP, HelmChart};
 pub use helmrelease::{
