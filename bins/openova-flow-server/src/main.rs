@@ -11,6 +11,11 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let config = match Config::try_from_env() {
         Ok(config) => config,
+        Err(err) if err.exit_code() == 0 => {
+            // --help or --version.
+            print!("{err}");
+            return ExitCode::SUCCESS;
+        }
         Err(err) => {
             eprintln!("openova-flow-server: {err}");
             return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(64));
@@ -47,8 +52,6 @@ async fn run(config: &Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await
         .with_context(|| format!("binding FLOW_SERVER_LISTEN_ADDR={}", config.listen_addr))?;
-    let addr = listener.local_addr().context("reading the bound address")?;
-    tracing::info!(%addr, "listening");
     let signal = shutdown_signal().context("installing signal handlers")?;
     match serve(app, listener, signal, config.shutdown_grace).await {
         Drained::Clean => tracing::info!("drained, exiting"),

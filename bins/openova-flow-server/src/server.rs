@@ -17,7 +17,8 @@ pub enum Drained {
     GraceExpired,
 }
 
-/// Serves `app` on `listener` until `signal` resolves, then drains: `/readyz` turns 503, the
+/// Serves `app` on `listener` (logging `listening` with the address once ready) until
+/// `signal` resolves, then drains: `/readyz` turns 503, the
 /// listener closes, open streams end, and in-flight requests get up to `grace` to finish.
 pub async fn serve(
     app: App,
@@ -25,6 +26,7 @@ pub async fn serve(
     signal: impl Future<Output = ()>,
     grace: Duration,
 ) -> Drained {
+    let addr = listener.local_addr().ok();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = warp::serve(routes(app.clone()))
         .incoming(listener)
@@ -36,6 +38,9 @@ pub async fn serve(
     let server = tokio::spawn(server);
     let housekeeping = tokio::spawn(app.clone().housekeeping());
     app.mark_ready();
+    if let Some(addr) = addr {
+        tracing::info!(%addr, "listening");
+    }
 
     signal.await;
     tracing::info!(

@@ -3,5 +3,6 @@
 
 mod event_stream;
 mod fixture;
+mod process;
 mod routes;
 mod sockets;
