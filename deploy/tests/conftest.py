@@ -45,7 +45,16 @@ SERVER_FULL: dict[str, Any] = {
 }
 EMITTER_FULL: dict[str, Any] = {
     **EMITTER_MINIMAL,
-    "config": {"namespaceFilter": "flux-system", "emitInterval": "200ms", "postTimeout": "10s"},
+    "config": {
+        "namespaceFilter": "flux-system",
+        "emitInterval": "200ms",
+        "postTimeout": "10s",
+        "leaseDuration": "15s",
+        "shutdownGrace": "10s",
+        "resyncInterval": "30s",
+        "retryMaxDelay": "30s",
+        "unreadyAfter": "60s",
+    },
     "auth": {"existingSecret": "openova-flow-emitter-token"},
     "leaderElection": {"enabled": True},
 }

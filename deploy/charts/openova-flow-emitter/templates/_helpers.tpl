@@ -60,6 +60,11 @@ is not rendered (the binary's default applies); "" is rendered as "".
 NAMESPACE_FILTER: namespaceFilter
 EMIT_INTERVAL: emitInterval
 POST_TIMEOUT: postTimeout
+LEASE_DURATION: leaseDuration
+SHUTDOWN_GRACE: shutdownGrace
+RESYNC_INTERVAL: resyncInterval
+RETRY_MAX_DELAY: retryMaxDelay
+UNREADY_AFTER: unreadyAfter
 {{- end }}
 
 {{- define "openova-flow-emitter.env" -}}
