@@ -96,3 +96,8 @@ pub use event_id::{Epoch, EventId};
 pub use frame::{HEARTBEAT, heartbeat};
 pub use router::{FlowInfo, FlowSnapshot, Ingested, Router, Stats};
 pub use shared::{FrameStream, MAX_BATCH_BYTES, SharedRouter};
+
+/// The README's example, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
