@@ -1,0 +1,90 @@
+//! Seconds-long smoke run of the real tool against the real server: the fanout preset scaled
+//! down to 20 subscribers for 2 s. Asserts no loss and a parseable report; never timings.
+//!
+//! The server binary comes from `OPENOVA_FLOW_SERVER_BIN`, else from the same target directory
+//! as this test's `flow-load` (build it first: `cargo build -p openova-flow-server`).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn server_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("OPENOVA_FLOW_SERVER_BIN") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "OPENOVA_FLOW_SERVER_BIN={} is not a file",
+            path.display()
+        );
+        return path;
+    }
+    let tool = PathBuf::from(env!("CARGO_BIN_EXE_flow-load"));
+    let sibling = tool.with_file_name(format!(
+        "openova-flow-server{}",
+        std::env::consts::EXE_SUFFIX
+    ));
+    assert!(
+        sibling.is_file(),
+        "no server binary at {}: run `cargo build -p openova-flow-server` first (same \
+         profile and target directory), or set OPENOVA_FLOW_SERVER_BIN",
+        sibling.display()
+    );
+    sibling
+}
+
+#[test]
+fn fanout_smoke_has_no_loss_and_a_json_report() {
+    let server = server_binary();
+    let dir = std::env::temp_dir().join(format!("flow-load-smoke-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir is writable");
+    let report_path = dir.join("report.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_flow-load"))
+        .args(["run", "--preset", "fanout", "-S", "20", "--duration", "2s"])
+        .args([
+            "--drain",
+            "20s",
+            "--connect-timeout",
+            "20s",
+            "--sample-every",
+            "5",
+        ])
+        .args(["--quiet", "--baseline", "--spawn-server"])
+        .arg(&server)
+        .arg("--json")
+        .arg(&report_path)
+        .output()
+        .expect("flow-load runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "flow-load failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("delivered"), "table printed:\n{stdout}");
+
+    let text = std::fs::read_to_string(&report_path).expect("the report was written");
+    let report: serde_json::Value = serde_json::from_str(&text).expect("the report is JSON");
+    let delivery = &report["delivery"];
+    assert_eq!(report["scenario"], "fanout");
+    assert_eq!(delivery["subscribers"], 20);
+    assert_eq!(delivery["connected"], 20);
+    assert_eq!(delivery["lost"], 0, "{text}");
+    assert_eq!(delivery["duplicates"], 0, "{text}");
+    assert_eq!(delivery["drained"], true, "{text}");
+    let accepted = report["publish"]["accepted"]
+        .as_u64()
+        .expect("accepted is a count");
+    assert!(accepted > 0, "{text}");
+    assert_eq!(report["publish"]["failed"], 0, "{text}");
+    // Every subscriber saw every event published after it connected (20 each).
+    assert_eq!(delivery["frames"], delivery["expected"], "{text}");
+    assert_eq!(delivery["frames"].as_u64(), Some(accepted * 20), "{text}");
+    assert!(report["latency_us"]["samples"].as_u64() > Some(0), "{text}");
+    assert!(
+        report["server_rss"]["before_kib"].as_u64() > Some(0),
+        "{text}"
+    );
+    assert_eq!(report["baseline"]["lost"], 0, "{text}");
+    assert_eq!(report["errors"], serde_json::json!({}), "{text}");
+    std::fs::remove_dir_all(&dir).expect("temp dir is removable");
+}
