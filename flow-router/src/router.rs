@@ -246,21 +246,17 @@ impl Router {
         message
             .validate(flow_id, &self.config.limits)
             .map_err(IngestError::Contract)?;
+        // Same epoch: the seq must move forward. Another epoch: the state is created anew
+        // (replacing the old one only if the message is accepted; the old cursors close).
         let current = self
             .flows
             .get(flow_id)
-            .map(|flow| (flow.epoch == epoch).then_some(flow.seq));
-        match current {
-            Some(Some(current)) if seq <= current => Err(IngestError::Stale { seq, current }),
-            _ if seq == 0 => Err(IngestError::Stale { seq, current: 0 }),
-            Some(None) => {
-                // A new epoch from the log: the state is created anew; the old cursors close
-                // (the new incarnation is not theirs).
-                self.flows.remove(flow_id);
-                self.accept(flow_id, Some((epoch, seq)), message, now)
-            }
-            _ => self.accept(flow_id, Some((epoch, seq)), message, now),
+            .filter(|flow| flow.epoch == epoch)
+            .map_or(0, |flow| flow.seq);
+        if seq <= current {
+            return Err(IngestError::Stale { seq, current });
         }
+        self.accept(flow_id, Some((epoch, seq)), message, now)
     }
 
     fn accept(
@@ -270,9 +266,13 @@ impl Router {
         message: FlowMessage,
         now: Instant,
     ) -> Result<Ingested, IngestError> {
-        let slot = self.flows.slot(flow_id);
+        let held = self.flows.get(flow_id);
+        // A position from another epoch starts a new incarnation of the flow.
+        let replaces =
+            matches!((held, ordered), (Some(flow), Some((epoch, _))) if flow.epoch != epoch);
+        let slot = self.flows.slot(flow_id).filter(|_| !replaces);
         let existing = slot.and_then(|slot| self.flows.at(slot));
-        if existing.is_none() && self.flows.len() >= self.config.max_flows {
+        if held.is_none() && self.flows.len() >= self.config.max_flows {
             return Err(IngestError::TooManyFlows {
                 limit: self.config.max_flows,
             });

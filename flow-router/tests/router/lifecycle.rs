@@ -359,3 +359,23 @@ fn an_idle_subscriber_costs_a_few_words() {
     assert!(size_of::<flow_router::Cursor>() <= 64);
     assert!(size_of::<flow_router::FrameStream>() <= 256);
 }
+
+#[test]
+fn a_rejected_message_from_a_new_log_epoch_keeps_the_old_state() {
+    let mut sim = Sim::with(|c| c.flow_byte_budget = 300);
+    let msg = |id: &str| flow_contract::decode(node("f", id, "running").as_bytes(), "f").unwrap();
+    sim.router
+        .apply_ordered("f", Epoch(7), 1, msg("a"), sim.now)
+        .unwrap();
+    let mut sub = sim.subscribe("f", None);
+    let big = msg(&"x".repeat(250));
+    let err = sim.router.apply_ordered("f", Epoch(8), 1, big, sim.now);
+    assert!(matches!(err, Err(IngestError::TooLarge { .. })), "{err:?}");
+    assert_eq!(sim.router.flow("f").unwrap().epoch, Epoch(7));
+    assert_eq!(sim.router.poll(&mut sub.cursor, sim.now), Polled::Pending);
+    assert_eq!(
+        sim.router
+            .apply_ordered("f", Epoch(8), 0, msg("b"), sim.now),
+        Err(IngestError::Stale { seq: 0, current: 0 })
+    );
+}
