@@ -203,7 +203,7 @@ impl Plan {
 
     /// Whether subscriber `index` samples latency.
     pub(crate) fn samples(&self, index: usize) -> bool {
-        self.sample_every > 0 && index % self.sample_every == 0
+        index.checked_rem(self.sample_every) == Some(0)
     }
 }
 

@@ -140,10 +140,11 @@ impl FrameScanner {
             self.seq = parse_u64(digits);
             self.last_id.clear();
             self.last_id.extend_from_slice(value);
-        } else if self.sample && self.published_at.is_none() {
-            if let Some(value) = field(line, b"data:") {
-                self.published_at = published_at(&self.finder, value);
-            }
+        } else if self.sample
+            && self.published_at.is_none()
+            && let Some(value) = field(line, b"data:")
+        {
+            self.published_at = published_at(&self.finder, value);
         }
     }
 }

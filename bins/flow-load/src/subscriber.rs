@@ -193,10 +193,10 @@ impl Session {
             if self.tally.started() {
                 self.announce(true);
             }
-            if let Some(fin) = board.final_seq(spec.flow) {
-                if self.tally.last().is_some_and(|last| last >= fin) {
-                    return SessionEnd::Done;
-                }
+            if let Some(fin) = board.final_seq(spec.flow)
+                && self.tally.last().is_some_and(|last| last >= fin)
+            {
+                return SessionEnd::Done;
             }
             if decoder.as_ref().is_some_and(ChunkedDecoder::is_done) {
                 board.error("stream ended early");
