@@ -165,10 +165,10 @@ impl DependencyGraph {
         for release in &self.releases {
             if let Some(&from) = index.get(&release.key) {
                 for dep in &release.depends_on {
-                    if let Some(&to) = index.get(dep) {
-                        if !edges[from].contains(&to) {
-                            edges[from].push(to);
-                        }
+                    if let Some(&to) = index.get(dep)
+                        && !edges[from].contains(&to)
+                    {
+                        edges[from].push(to);
                     }
                 }
             }

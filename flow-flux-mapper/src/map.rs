@@ -165,10 +165,10 @@ pub fn map_release(
             continue;
         }
         let from_id = config.node_id(&dep.namespace, &dep.name);
-        if let Some(expr) = entry.ready_expr.as_deref() {
-            if ready_exprs.len() < MAX_META_LIST {
-                ready_exprs.insert(from_id.clone(), Value::String(clip(expr)));
-            }
+        if let Some(expr) = entry.ready_expr.as_deref()
+            && ready_exprs.len() < MAX_META_LIST
+        {
+            ready_exprs.insert(from_id.clone(), Value::String(clip(expr)));
         }
         dependencies.push(Relationship {
             from_id,
@@ -242,10 +242,8 @@ pub fn map_release(
     }
     let explains_source = decision.rule == Rule::SourceNotReady
         || (decision.rule == Rule::Failed && decision.reason == Some(Reason::ArtifactFailed));
-    if explains_source {
-        if let Some(chart_key) = release.helm_chart(config.default_namespace()) {
-            meta.insert("source".into(), source_meta(&chart_key, chart));
-        }
+    if explains_source && let Some(chart_key) = release.helm_chart(config.default_namespace()) {
+        meta.insert("source".into(), source_meta(&chart_key, chart));
     }
     fit(&mut meta);
 

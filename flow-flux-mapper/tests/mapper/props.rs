@@ -132,12 +132,10 @@ proptest! {
     #[test]
     fn arbitrary_json_never_panics(value in arbitrary_json(), as_release: bool) {
         let mut value = value;
-        if as_release {
-            if let Value::Object(map) = &mut value {
-                map.insert("apiVersion".into(), "helm.toolkit.fluxcd.io/v2".into());
-                map.insert("kind".into(), "HelmRelease".into());
-                map.entry("metadata").or_insert(json!({"name": "x"}));
-            }
+        if as_release && let Value::Object(map) = &mut value {
+            map.insert("apiVersion".into(), "helm.toolkit.fluxcd.io/v2".into());
+            map.insert("kind".into(), "HelmRelease".into());
+            map.entry("metadata").or_insert(json!({"name": "x"}));
         }
         let mut reconciler = Reconciler::new(config());
         let _ = reconciler.handle(Event::Applied(value.clone()));

@@ -95,10 +95,10 @@ fn check(value: &Value, schema: &Map<String, Value>, path: &str, errors: &mut Ve
             let Some(text) = value.as_str() else {
                 return fail("not a string".into());
             };
-            if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
-                if !allowed.contains(value) {
-                    fail(format!("{text:?} not in {allowed:?}"));
-                }
+            if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+                && !allowed.contains(value)
+            {
+                fail(format!("{text:?} not in {allowed:?}"));
             }
             let chars = text.chars().count() as u64;
             if schema
