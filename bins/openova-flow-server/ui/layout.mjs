@@ -5,9 +5,9 @@
 
 import { relKey } from './fold.mjs';
 
-export const NODE_W = 190;
+export const NODE_W = 210;
 export const NODE_H = 44;
-const COL_W = 250;
+const COL_W = 270;
 const ROW_H = 60;
 const BAND_HEAD = 30;
 const BAND_PAD = 14;
