@@ -4,22 +4,7 @@
 //! Shared by the mapper (cycle flags on nodes) and by audit tools that read HelmRelease
 //! manifests from a repository instead of a cluster.
 //!
-//! # The expected-dependencies file
-//!
-//! The seed's form: a `slots` list whose entries have `slot` (number), `name`, `depends_on`
-//! (list of names, may be absent) and an optional `wave`; unknown fields are rejected, so a
-//! typo such as `depends-on` cannot pass as "no dependencies". A name is `name` (a release in
-//! the default namespace) or `namespace/name`.
-//!
-//! # Audit rules
-//!
-//! - **Drift**: a release whose `dependsOn` misses an expected dependency or has one the file
-//!   does not expect; a slot with no release in the graph; a release with no slot.
-//! - **Cycles**: every cyclic set of releases, as one closed path `a -> b -> a`.
-//! - **Dangling**: a `dependsOn` naming a release that is neither in the graph nor anywhere in
-//!   the expected file. A name the file lists only as a dependency (never as a slot) is
-//!   *external*: a release of the surrounding kit that this graph relies on but does not
-//!   contain (`bp-cilium` for `deploy/flux/`), so it is not dangling.
+//! The audit rules are on [`Audit`], the expected file's form on [`ExpectedDeps`].
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -254,7 +239,23 @@ struct ExpectedFile {
     slots: Vec<ExpectedSlot>,
 }
 
-/// An expected-dependencies file (see the [module docs](self)), names resolved.
+/// An expected-dependencies file, names resolved.
+///
+/// The seed's form: a `slots` list whose entries have `slot` (number), `name`, `depends_on`
+/// (list of names, may be absent) and an optional `wave`; unknown fields are rejected, so a
+/// typo such as `depends-on` cannot pass as "no dependencies". A name is `name` (a release in
+/// the default namespace) or `namespace/name`.
+///
+/// ```yaml
+/// slots:
+///   - slot: 56
+///     name: bp-openova-flow-server
+///     depends_on: [bp-cilium, bp-cert-manager]
+///   - slot: 57
+///     name: bp-openova-flow-emitter
+///     depends_on: [bp-flux]
+///     wave: 3
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpectedDeps {
     slots: Vec<ExpectedSlot>,
@@ -388,6 +389,14 @@ pub enum Outcome {
 }
 
 /// What an audit of a [`DependencyGraph`] against [`ExpectedDeps`] found, each list sorted.
+///
+/// - **Drift**: a release whose `dependsOn` misses an expected dependency or has one the file
+///   does not expect; a slot with no release in the graph; a release with no slot.
+/// - **Cycles**: every cyclic set of releases, as one closed path `a -> b -> a`.
+/// - **Dangling**: a `dependsOn` naming a release that is neither in the graph nor anywhere in
+///   the expected file. A name the file lists only as a dependency (never as a slot) is
+///   *external*: a release of the surrounding kit that this graph relies on but does not
+///   contain (`bp-cilium` for `deploy/flux/`), so it is not dangling.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Audit {
     /// Differences from the expected file.
@@ -399,7 +408,7 @@ pub struct Audit {
 }
 
 impl Audit {
-    /// Compares `graph` with `expected` (see the [module docs](self) for the rules). A release
+    /// Compares `graph` with `expected` (see [`Audit`] for the rules). A release
     /// listed twice in the graph is compared by its first occurrence.
     ///
     /// ```
