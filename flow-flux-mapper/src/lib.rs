@@ -53,6 +53,10 @@
 //! Unknown condition reasons map to row 10 of the table (running) and are forwarded verbatim
 //! in `meta.reason`.
 
+#![warn(clippy::pedantic)]
+// Kubernetes kinds (HelmRelease, HelmChart) and product names in prose are not code.
+#![allow(clippy::doc_markdown)]
+
 pub mod conditions;
 mod deps;
 mod error;

@@ -32,7 +32,7 @@ use flow_contract::{
 };
 use serde_json::{Value, json};
 
-use crate::conditions::{ConditionType, Reason};
+use crate::conditions::{Condition as FluxCondition, ConditionType, Reason};
 use crate::deps::{ReleaseDeps, cyclic_components};
 use crate::error::{ConfigError, MapError};
 use crate::foreign::ObjectKey;
@@ -158,32 +158,7 @@ pub fn map_release(
     let deps = ReleaseDeps::of(release, config.default_namespace());
     let id = checked_id(config.node_id(&deps.key.namespace, &deps.key.name))?;
     let decision = decide(release);
-    let mut dependencies = Vec::new();
-    let mut ready_exprs = Meta::new();
-    for (dep, entry) in deps.depends_on.iter().zip(&deps.entries) {
-        if dep.name.is_empty() || dep.name.contains('/') || dep.namespace.contains('/') {
-            continue;
-        }
-        let from_id = config.node_id(&dep.namespace, &dep.name);
-        if let Some(expr) = entry.ready_expr.as_deref()
-            && ready_exprs.len() < MAX_META_LIST
-        {
-            ready_exprs.insert(from_id.clone(), Value::String(clip(expr)));
-        }
-        dependencies.push(Relationship {
-            from_id,
-            to_id: id.clone(),
-            from_flow_id: None,
-            to_flow_id: None,
-            rel_type: RelType::FinishToStart,
-            condition: Some(if entry.ready_expr.is_some() {
-                Condition::Always
-            } else {
-                Condition::OnSuccess
-            }),
-            lag: None,
-        });
-    }
+    let (dependencies, ready_exprs) = dependency_edges(config, &deps, &id);
 
     let mut meta = Meta::new();
     put_text(&mut meta, "namespace", Some(&deps.key.namespace));
@@ -205,7 +180,7 @@ pub fn map_release(
         explaining.and_then(|c| c.message.as_deref()),
     );
     let ready = release.condition(ConditionType::Ready);
-    if let Some(since) = ready.and_then(|c| c.transition_ms()) {
+    if let Some(since) = ready.and_then(FluxCondition::transition_ms) {
         meta.insert("since".into(), since.into());
     }
     put_release_facts(&mut meta, release);
@@ -251,9 +226,11 @@ pub fn map_release(
     // must not make its node flicker.
     let started_at = reconciling
         .filter(|_| decision.status == NodeStatus::Running)
-        .and_then(|c| c.transition_ms());
+        .and_then(FluxCondition::transition_ms);
     let ended_at = match decision.status {
-        NodeStatus::Succeeded | NodeStatus::Failed => explaining.and_then(|c| c.transition_ms()),
+        NodeStatus::Succeeded | NodeStatus::Failed => {
+            explaining.and_then(FluxCondition::transition_ms)
+        }
         NodeStatus::Pending | NodeStatus::Running => None,
     };
     let node = FlowNode {
@@ -273,6 +250,38 @@ pub fn map_release(
         node,
         dependencies,
     })
+}
+
+/// One `finish-to-start` edge per usable `dependsOn` entry of `deps` into `id`, and the
+/// `readyExpr` of each entry that has one, keyed by the dependency's node id.
+fn dependency_edges(config: &Config, deps: &ReleaseDeps, id: &str) -> (Vec<Relationship>, Meta) {
+    let mut dependencies = Vec::new();
+    let mut ready_exprs = Meta::new();
+    for (dep, entry) in deps.depends_on.iter().zip(&deps.entries) {
+        if dep.name.is_empty() || dep.name.contains('/') || dep.namespace.contains('/') {
+            continue;
+        }
+        let from_id = config.node_id(&dep.namespace, &dep.name);
+        if let Some(expr) = entry.ready_expr.as_deref()
+            && ready_exprs.len() < MAX_META_LIST
+        {
+            ready_exprs.insert(from_id.clone(), Value::String(clip(expr)));
+        }
+        dependencies.push(Relationship {
+            from_id,
+            to_id: id.to_owned(),
+            from_flow_id: None,
+            to_flow_id: None,
+            rel_type: RelType::FinishToStart,
+            condition: Some(if entry.ready_expr.is_some() {
+                Condition::Always
+            } else {
+                Condition::OnSuccess
+            }),
+            lag: None,
+        });
+    }
+    (dependencies, ready_exprs)
 }
 
 fn checked_id(id: String) -> Result<String, MapError> {
@@ -375,7 +384,7 @@ fn source_meta(key: &ObjectKey, chart: Option<&HelmChart>) -> Value {
     }
     if chart
         .condition(ConditionType::Stalled)
-        .is_some_and(|c| c.is_true())
+        .is_some_and(FluxCondition::is_true)
     {
         source.insert("stalled".into(), true.into());
     }

@@ -152,7 +152,9 @@ impl Reconciler {
     fn key(&self, identity: &Identity<'_>) -> ObjectKey {
         let mut key = identity.key();
         if key.namespace.is_empty() {
-            key.namespace = self.config.default_namespace().to_owned();
+            self.config
+                .default_namespace()
+                .clone_into(&mut key.namespace);
         }
         key
     }

@@ -33,7 +33,7 @@
 //!   `RollbackSucceeded`, `UninstallSucceeded`) is failed, not only the seed's three.
 //! - **Suspended** (row S): pending unless succeeded, since Flux will not act on it.
 
-use crate::conditions::{ConditionStatus, ConditionType, Reason, ReasonClass};
+use crate::conditions::{Condition, ConditionStatus, ConditionType, Reason, ReasonClass};
 use crate::helmrelease::HelmRelease;
 
 /// The status vocabulary the canvas knows.
@@ -155,6 +155,8 @@ impl Rule {
 
 /// The outcome of the mapping table for one HelmRelease.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Independent flags shown side by side on the node, not states of one machine.
+#[allow(clippy::struct_excessive_bools)]
 pub struct Decision {
     /// The node status (after the suspend rule).
     pub status: NodeStatus,
@@ -181,10 +183,10 @@ pub fn decide(release: &HelmRelease) -> Decision {
         .filter(|c| c.is_true());
     let reconciling = release
         .condition(ConditionType::Reconciling)
-        .is_some_and(|c| c.is_true());
+        .is_some_and(Condition::is_true);
     let drifted = release
         .condition(ConditionType::Drifted)
-        .is_some_and(|c| c.is_true());
+        .is_some_and(Condition::is_true);
     let generation = release.metadata.generation;
     let observed = release.status.as_ref().and_then(|s| s.observed_generation);
     let current =
@@ -192,7 +194,7 @@ pub fn decide(release: &HelmRelease) -> Decision {
             (Some(generation), Some(observed)) => observed >= generation,
             _ => true,
         };
-    let ready_reason = ready.and_then(|c| c.reason());
+    let ready_reason = ready.and_then(Condition::reason);
 
     let (rule, status, reason) = if release.metadata.deletion_timestamp.is_some() {
         (Rule::Deleting, NodeStatus::Running, ready_reason)
@@ -201,7 +203,7 @@ pub fn decide(release: &HelmRelease) -> Decision {
     } else if let Some(stalled) = stalled.filter(|c| current(c.observed_generation)) {
         (Rule::Stalled, NodeStatus::Failed, stalled.reason())
     } else {
-        let ready_state = ready.map_or(ConditionStatus::Unknown, |c| c.state());
+        let ready_state = ready.map_or(ConditionStatus::Unknown, Condition::state);
         let class = ready_reason.as_ref().map(Reason::class);
         let (rule, status) = match (ready_state, class) {
             (ConditionStatus::True, _) if current(None) => (Rule::Ready, NodeStatus::Succeeded),
@@ -218,7 +220,7 @@ pub fn decide(release: &HelmRelease) -> Decision {
             (ConditionStatus::False, Some(ReasonClass::Failure)) => {
                 (Rule::Failed, NodeStatus::Failed)
             }
-            (ConditionStatus::Unknown, _) | (ConditionStatus::False, _) if reconciling => {
+            (ConditionStatus::Unknown | ConditionStatus::False, _) if reconciling => {
                 (Rule::Progressing, NodeStatus::Running)
             }
             (ConditionStatus::Unknown, _) => (Rule::Progressing, NodeStatus::Running),
