@@ -17,7 +17,7 @@ const LOAD_ENV: [(&str, &str); 5] = [
     ("FLOW_SERVER_INGEST_BURST", "1000000"),
     ("FLOW_SERVER_MAX_SUBSCRIBERS", "100000"),
     ("FLOW_SERVER_MAX_FLOWS", "100000"),
-    ("FLOW_SERVER_LOG", "warn"),
+    ("FLOW_SERVER_LOG", "warn,warp::server=off"),
 ];
 
 /// A server started by the tool; killed when dropped.
