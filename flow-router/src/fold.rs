@@ -44,6 +44,19 @@ pub(crate) fn roll_up<'a>(statuses: impl IntoIterator<Item = &'a str>) -> &'stat
 }
 
 impl Fold {
+    /// A fold holding exactly this state (`flow: None` keeps the synthetic instance).
+    pub(crate) fn from_state(
+        flow: Option<FlowInstance>,
+        nodes: Vec<FlowNode>,
+        relationships: Vec<Relationship>,
+    ) -> Self {
+        Self {
+            flow,
+            nodes: nodes.into_iter().map(|n| (n.id.clone(), n)).collect(),
+            rels: relationships.into_iter().map(|r| (r.key(), r)).collect(),
+        }
+    }
+
     /// Nodes plus relationships held.
     pub(crate) fn items(&self) -> usize {
         self.nodes.len() + self.rels.len()

@@ -70,7 +70,8 @@
 //! - **Bounds** ([`RouterConfig`]): ring capacity, byte budget per flow (a larger single
 //!   message is [`IngestError::TooLarge`]), flows, subscribers, state items, idle eviction.
 //! - **Scale-out seam**: [`Router::apply_ordered`] applies messages whose epoch and seq a
-//!   shared log decided.
+//!   shared log decided; [`Router::restore`] sets a flow to the log's stored state and tail
+//!   (on first use, after a gap the log can no longer fill, or at a new epoch).
 
 #![warn(clippy::pedantic)]
 // Product names in prose (OpenovaFlow) are not code.
@@ -94,7 +95,7 @@ pub use cursor::{Cursor, Polled, ResetReason, Start, Subscription};
 pub use error::{ConfigError, IngestError, SubscribeError};
 pub use event_id::{Epoch, EventId};
 pub use frame::{HEARTBEAT, heartbeat};
-pub use router::{FlowInfo, FlowSnapshot, Ingested, Router, Stats};
+pub use router::{FlowInfo, FlowSnapshot, FlowState, Ingested, Restored, Router, Stats};
 pub use shared::{FrameStream, MAX_BATCH_BYTES, SharedRouter};
 
 /// The README's example, compiled and run as a doctest.

@@ -29,6 +29,15 @@ impl Ring {
         }
     }
 
+    /// An empty ring that counts every seq up to `evicted_through` as evicted: a reader that
+    /// has seen less is resynchronised (used when a flow is restored from a shared log).
+    pub(crate) fn after_gap(capacity: usize, budget: usize, evicted_through: u64) -> Self {
+        Self {
+            evicted_through,
+            ..Self::new(capacity, budget)
+        }
+    }
+
     /// Appends a frame, evicting the oldest until both bounds hold. Returns how many frames
     /// were evicted. The caller guarantees `seq` is above every held seq and the frame fits
     /// the budget on its own.

@@ -16,6 +16,10 @@ use crate::frame;
 use crate::ring::Ring;
 use crate::table::Table;
 
+mod restore;
+
+pub use restore::{FlowState, Restored};
+
 /// The sans-I/O engine. See the [crate docs](crate) for the model.
 #[derive(Debug)]
 pub struct Router {

@@ -21,7 +21,7 @@ use crate::cursor::{Cursor, Polled, Start};
 use crate::error::{IngestError, SubscribeError};
 use crate::event_id::{Epoch, EventId};
 use crate::frame;
-use crate::router::{FlowInfo, FlowSnapshot, Ingested, Router, Stats};
+use crate::router::{FlowInfo, FlowSnapshot, FlowState, Ingested, Restored, Router, Stats};
 
 /// Most bytes a [`FrameStream`] gathers into one item when several frames are ready.
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
@@ -120,6 +120,23 @@ impl SharedRouter {
     ) -> Result<Ingested, IngestError> {
         self.write(flow_id, |router, now| {
             router.apply_ordered(flow_id, epoch, seq, message, now)
+        })
+    }
+
+    /// [`Router::restore`], then wakes the flow's subscribers (closed cursors end, lagging
+    /// ones resync).
+    ///
+    /// # Errors
+    /// As [`Router::restore`].
+    pub fn restore(
+        &self,
+        flow_id: &str,
+        at: EventId,
+        state: FlowState,
+        history: Vec<(u64, FlowMessage)>,
+    ) -> Result<Restored, IngestError> {
+        self.write(flow_id, |router, now| {
+            router.restore(flow_id, at, state, history, now)
         })
     }
 

@@ -16,5 +16,7 @@ mod lifecycle;
 mod overflow;
 #[path = "router/props.rs"]
 mod props;
+#[path = "router/restore.rs"]
+mod restore;
 #[path = "router/stream.rs"]
 mod stream;

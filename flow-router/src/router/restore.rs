@@ -1,0 +1,131 @@
+//! Restoring a flow from a shared log: the folded state at a position plus the log's tail.
+
+use std::time::Instant;
+
+use flow_contract::{FlowInstance, FlowMessage, FlowNode, Relationship, validate_flow_id};
+
+use super::Router;
+use crate::error::IngestError;
+use crate::event_id::EventId;
+use crate::fold::Fold;
+use crate::frame;
+use crate::ring::Ring;
+
+/// A flow's folded state as a shared log stores it, for [`Router::restore`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlowState {
+    /// The posted flow instance; `None` keeps the synthetic one (see the crate docs).
+    pub instance: Option<FlowInstance>,
+    /// Every node (any order).
+    pub nodes: Vec<FlowNode>,
+    /// Every relationship (any order).
+    pub relationships: Vec<Relationship>,
+}
+
+/// What [`Router::restore`] did to the flow's subscribers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Restored {
+    /// Same epoch, not behind: cursors continue; one that missed a frame no longer held gets
+    /// a resync snapshot, never a silent gap.
+    Continued,
+    /// The flow was absent, from another epoch, or ahead of the log (the log lost messages):
+    /// it is created anew and its old cursors close.
+    Replaced,
+}
+
+impl Router {
+    /// Sets a flow to `state` at position `at`, as decided by a shared log, with `history`:
+    /// the log's tail, `(seq, message)` pairs in increasing seq order ending at `at.seq`
+    /// (every message after `history[0].seq - 1`). Its frames become the ring, so
+    /// `Last-Event-ID`s inside the tail resume exactly, with the same ids and bytes every
+    /// replica produces. The messages are not folded again: `state` already holds them.
+    ///
+    /// A history that does not end at `at.seq` is ignored (every older id gets a snapshot).
+    ///
+    /// # Errors
+    /// [`IngestError`] for a bad flow id, a history message that breaks the contract, a state
+    /// beyond [`max_state_items`](crate::RouterConfig::max_state_items), or a new flow beyond
+    /// [`max_flows`](crate::RouterConfig::max_flows); the router is unchanged.
+    pub fn restore(
+        &mut self,
+        flow_id: &str,
+        at: EventId,
+        state: FlowState,
+        history: Vec<(u64, FlowMessage)>,
+        now: Instant,
+    ) -> Result<Restored, IngestError> {
+        validate_flow_id(flow_id).map_err(IngestError::FlowId)?;
+        let items = state.nodes.len() + state.relationships.len();
+        if items > self.config.max_state_items {
+            return Err(IngestError::StateFull {
+                items,
+                limit: self.config.max_state_items,
+            });
+        }
+        let ordered = history.windows(2).all(|pair| pair[0].0 < pair[1].0);
+        let complete = ordered && history.last().is_some_and(|(seq, _)| *seq == at.seq);
+        let history = if complete { history } else { Vec::new() };
+        let mut frames = Vec::with_capacity(history.len());
+        for (seq, message) in &history {
+            message
+                .validate(flow_id, &self.config.limits)
+                .map_err(IngestError::Contract)?;
+            let encoded = frame::encode(
+                message,
+                EventId {
+                    epoch: at.epoch,
+                    seq: *seq,
+                },
+            );
+            if encoded.len() <= self.config.flow_byte_budget {
+                frames.push((*seq, encoded));
+            }
+        }
+        let held = self.flows.get(flow_id);
+        let continues = held.is_some_and(|flow| flow.epoch == at.epoch && flow.seq <= at.seq);
+        if held.is_none() && self.flows.len() >= self.config.max_flows {
+            return Err(IngestError::TooManyFlows {
+                limit: self.config.max_flows,
+            });
+        }
+
+        // Everything up to the first held frame counts as evicted.
+        let evicted_through = frames
+            .first()
+            .map_or(at.seq, |(first, _)| first.saturating_sub(1));
+        let mut ring = Ring::after_gap(
+            self.config.ring_capacity,
+            self.config.flow_byte_budget,
+            evicted_through,
+        );
+        for (seq, encoded) in frames {
+            ring.push(seq, encoded);
+        }
+        let fold = Fold::from_state(state.instance, state.nodes, state.relationships);
+        let slot = match self.flows.slot(flow_id) {
+            Some(slot) if continues => slot,
+            _ => {
+                self.flows.remove(flow_id);
+                self.create(flow_id, at.epoch, now)
+            }
+        };
+        // The slot was just looked up or created, so the flow is there.
+        if let Some(flow) = self.flows.at_mut(slot) {
+            flow.epoch = at.epoch;
+            flow.seq = at.seq;
+            flow.fold = fold;
+            flow.ring = ring;
+            flow.snapshot = None;
+            flow.last_active = now;
+            if at.seq > 0 {
+                flow.last_event.get_or_insert(now);
+            }
+        }
+        Ok(if continues {
+            Restored::Continued
+        } else {
+            Restored::Replaced
+        })
+    }
+}

@@ -1,0 +1,188 @@
+//! `Router::restore`: a replica set to a shared log's state and tail produces the same ids and
+//! bytes as the replica that saw every message.
+
+use flow_contract::{FlowMessage, decode};
+use flow_router::{Epoch, EventId, FlowState, IngestError, Restored, Start};
+
+use crate::sim::{Sim, ids, node};
+
+fn msg(id: &str, status: &str) -> FlowMessage {
+    decode(node("f", id, status).as_bytes(), "f").unwrap()
+}
+
+fn state_of(sim: &Sim) -> FlowState {
+    let Some(snapshot) = sim.router.snapshot("f") else {
+        return FlowState::default();
+    };
+    let FlowMessage::Snapshot {
+        nodes,
+        relationships,
+        ..
+    } = snapshot.message
+    else {
+        panic!("snapshot() returns a snapshot message");
+    };
+    // No flow instance was posted: the restored flow keeps the synthetic one.
+    FlowState {
+        instance: None,
+        nodes,
+        relationships,
+    }
+}
+
+#[test]
+fn restored_replica_resumes_and_continues_with_identical_bytes() {
+    let epoch = Epoch(7);
+    let log: Vec<FlowMessage> = (1..=5)
+        .map(|i| msg(&format!("n{}", i % 3), ["running", "failed"][i % 2]))
+        .collect();
+    let mut origin = Sim::with(|_| {});
+    for (seq, message) in (1..=3).zip(&log) {
+        origin
+            .router
+            .apply_ordered("f", epoch, seq, message.clone(), origin.now)
+            .unwrap();
+    }
+    let mut replica = Sim::with(|_| {});
+    let history: Vec<(u64, FlowMessage)> = (1..=3).zip(log.iter().cloned()).collect();
+    let restored = replica
+        .router
+        .restore(
+            "f",
+            EventId { epoch, seq: 3 },
+            state_of(&origin),
+            history,
+            replica.now,
+        )
+        .unwrap();
+    assert_eq!(restored, Restored::Replaced, "a flow new to the replica");
+    assert_eq!(replica.router.snapshot("f"), origin.router.snapshot("f"));
+
+    let from_origin = origin.subscribe("f", Some("7-1"));
+    let mut from_replica = replica.subscribe("f", Some("7-1"));
+    assert_eq!(from_replica.start, Start::Resumed { replayed: 2 });
+    assert_eq!(from_replica.initial, from_origin.initial);
+
+    for (seq, message) in (4..=5).zip(&log[3..]) {
+        for sim in [&mut origin, &mut replica] {
+            sim.router
+                .apply_ordered("f", epoch, seq, message.clone(), sim.now)
+                .unwrap();
+        }
+    }
+    let live = replica.drain(&mut from_replica.cursor);
+    assert_eq!(ids(live.text()), ["7-4", "7-5"]);
+    assert_eq!(
+        replica.subscribe("f", Some("7-3")).initial,
+        origin.subscribe("f", Some("7-3")).initial
+    );
+    assert_eq!(replica.router.snapshot("f"), origin.router.snapshot("f"));
+}
+
+#[test]
+fn a_gap_resyncs_cursors_and_a_new_epoch_closes_them() {
+    let epoch = Epoch(7);
+    let mut replica = Sim::with(|_| {});
+    replica
+        .router
+        .apply_ordered("f", epoch, 1, msg("a", "running"), replica.now)
+        .unwrap();
+    let mut sub = replica.subscribe("f", None);
+    let state = FlowState {
+        nodes: match msg("b", "failed") {
+            FlowMessage::UpsertNodes { nodes } => nodes,
+            _ => unreachable!("an upsert-nodes message"),
+        },
+        ..FlowState::default()
+    };
+    // Seqs 2 and 3 are no longer in the tail: the cursor at 1 must resync, not skip.
+    let restored = replica
+        .router
+        .restore(
+            "f",
+            EventId { epoch, seq: 4 },
+            state.clone(),
+            vec![(4, msg("b", "failed"))],
+            replica.now,
+        )
+        .unwrap();
+    assert_eq!(restored, Restored::Continued);
+    let drained = replica.drain(&mut sub.cursor);
+    assert_eq!(
+        (drained.resyncs, ids(drained.text())),
+        (1, vec!["7-4".to_owned()])
+    );
+    assert!(drained.text().starts_with("event: snapshot\n"));
+    assert_eq!(
+        replica.subscribe("f", Some("7-3")).start,
+        Start::Resumed { replayed: 1 }
+    );
+    assert!(matches!(
+        replica.subscribe("f", Some("7-2")).start,
+        Start::Reset(_)
+    ));
+
+    // A history that does not end at the position is ignored: every older id resyncs.
+    replica
+        .router
+        .restore(
+            "f",
+            EventId { epoch, seq: 6 },
+            state.clone(),
+            vec![(5, msg("b", "failed"))],
+            replica.now,
+        )
+        .unwrap();
+    assert!(matches!(
+        replica.subscribe("f", Some("7-5")).start,
+        Start::Reset(_)
+    ));
+
+    let restored = replica
+        .router
+        .restore(
+            "f",
+            EventId {
+                epoch: Epoch(8),
+                seq: 2,
+            },
+            state,
+            Vec::new(),
+            replica.now,
+        )
+        .unwrap();
+    assert_eq!(restored, Restored::Replaced);
+    assert!(replica.drain(&mut sub.cursor).closed);
+}
+
+#[test]
+fn restore_respects_bounds_and_leaves_the_router_unchanged() {
+    let mut replica = Sim::with(|config| config.max_state_items = 1);
+    let nodes = match decode(
+        br#"{"type":"upsert-nodes","nodes":[{"id":"a","flowId":"f","label":"a","status":"x"},{"id":"b","flowId":"f","label":"b","status":"x"}]}"#,
+        "f",
+    )
+    .unwrap()
+    {
+        FlowMessage::UpsertNodes { nodes } => nodes,
+        _ => unreachable!("an upsert-nodes message"),
+    };
+    let state = FlowState {
+        nodes,
+        ..FlowState::default()
+    };
+    assert_eq!(
+        replica.router.restore(
+            "f",
+            EventId {
+                epoch: Epoch(1),
+                seq: 1
+            },
+            state,
+            Vec::new(),
+            replica.now
+        ),
+        Err(IngestError::StateFull { items: 2, limit: 1 })
+    );
+    assert!(!replica.router.contains("f"));
+}
