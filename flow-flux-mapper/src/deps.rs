@@ -178,9 +178,13 @@ impl DependencyGraph {
         set.into_iter().collect()
     }
 
-    /// The first release with `key`.
-    fn release(&self, key: &ObjectKey) -> Option<&ReleaseDeps> {
-        self.releases.iter().find(|r| &r.key == key)
+    /// The first release of each key.
+    fn first_releases(&self) -> BTreeMap<&ObjectKey, &ReleaseDeps> {
+        let mut first = BTreeMap::new();
+        for release in &self.releases {
+            first.entry(&release.key).or_insert(release);
+        }
+        first
     }
 }
 
@@ -436,11 +440,8 @@ impl Audit {
     #[must_use]
     pub fn run(graph: &DependencyGraph, expected: &ExpectedDeps) -> Self {
         let mut drift = Vec::new();
-        let present: BTreeSet<&ObjectKey> = graph.unique_keys().into_iter().collect();
-        for key in &present {
-            let Some(release) = graph.release(key) else {
-                continue;
-            };
+        let present = graph.first_releases();
+        for (key, release) in &present {
             let Some(wanted) = expected.depends_on(key) else {
                 drift.push(Drift::UnexpectedRelease {
                     release: (*key).clone(),
@@ -461,7 +462,11 @@ impl Audit {
                 });
             }
         }
-        for key in expected.releases.keys().filter(|k| !present.contains(k)) {
+        for key in expected
+            .releases
+            .keys()
+            .filter(|k| !present.contains_key(k))
+        {
             drift.push(Drift::MissingRelease {
                 release: key.clone(),
             });

@@ -8,6 +8,7 @@
 //! one with only one of `kind` and `apiVersion`, and a HelmRelease without `metadata.name`.
 //! The mapper's own identity check decides, and the message names the file and the document.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -71,11 +72,9 @@ impl Manifests {
                 location: self.location(e.index),
                 error: e.error,
             })?;
+        let mut seen = BTreeMap::new();
         for (i, release) in graph.releases.iter().enumerate() {
-            if let Some(first) = graph.releases[..i]
-                .iter()
-                .position(|r| r.key == release.key)
-            {
+            if let Some(first) = seen.insert(&release.key, i) {
                 return Err(DepsError::Duplicate {
                     release: notation.key(&release.key),
                     first: self.location(first),
