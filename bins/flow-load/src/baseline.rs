@@ -1,10 +1,12 @@
 //! The raw baseline: a minimal in-process TCP writer that answers any request with an SSE head
 //! and a snapshot frame, then pushes the same kind of frames (same body bytes, encoded once,
 //! written in batches) to every connection. It shows what this machine can deliver to the same
-//! number of readers, so a server figure can be stated as a fraction of it.
+//! number of readers, so a server figure can be stated as a fraction of it. A `POST` gets the
+//! cheapest possible ingest answer (`{"seq":N}` over keep-alive), the request/response limit.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -40,14 +42,16 @@ impl Baseline {
         let addr = listener.local_addr()?;
         let (tx, _) = broadcast::channel(CAPACITY);
         let accept_tx = tx.clone();
+        let seq = Arc::new(AtomicU64::new(0));
         tokio::spawn(async move {
             loop {
                 match listener.accept().await {
                     Ok((socket, _)) => {
                         let rx = accept_tx.subscribe();
+                        let seq = Arc::clone(&seq);
                         let board = Arc::clone(&board);
                         tokio::spawn(async move {
-                            if let Err(error) = serve(socket, rx).await {
+                            if let Err(error) = serve(socket, rx, seq).await {
                                 board.error(format!("baseline io {:?}", error.kind()));
                             }
                         });
@@ -96,14 +100,41 @@ impl Baseline {
     }
 }
 
-/// One connection: skip the request head, send the SSE head, then every batch.
-async fn serve(mut socket: TcpStream, mut rx: broadcast::Receiver<Bytes>) -> std::io::Result<()> {
+/// One connection: a `POST` is answered like an ingest (keep-alive, a growing seq); anything
+/// else gets the SSE head and then every batch.
+async fn serve(
+    mut socket: TcpStream,
+    mut rx: broadcast::Receiver<Bytes>,
+    seq: Arc<AtomicU64>,
+) -> std::io::Result<()> {
     socket.set_nodelay(true)?;
-    let mut head = Vec::with_capacity(512);
-    while memchr::memmem::find(&head, b"\r\n\r\n").is_none() {
-        if socket.read_buf(&mut head).await? == 0 || head.len() > 16 * 1024 {
-            return Ok(());
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        let Some(end) = memchr::memmem::find(&buf, b"\r\n\r\n") else {
+            if socket.read_buf(&mut buf).await? == 0 || buf.len() > 16 * 1024 {
+                return Ok(());
+            }
+            continue;
+        };
+        if !buf.starts_with(b"POST ") {
+            break;
         }
+        let total = end + 4 + content_length(&buf[..end]);
+        while buf.len() < total {
+            if socket.read_buf(&mut buf).await? == 0 {
+                return Ok(());
+            }
+        }
+        buf.drain(..total);
+        let body = format!(
+            "{{\"seq\":{},\"epoch\":\"0\"}}",
+            seq.fetch_add(1, Ordering::Relaxed) + 1
+        );
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        socket.write_all(answer.as_bytes()).await?;
     }
     socket.write_all(HEAD).await?;
     loop {
@@ -114,5 +145,36 @@ async fn serve(mut socket: TcpStream, mut rx: broadcast::Receiver<Bytes>) -> std
             }
             Err(broadcast::error::RecvError::Closed) => return Ok(()),
         }
+    }
+}
+
+/// The `Content-Length` of a request head (0 when absent or malformed).
+fn content_length(head: &[u8]) -> usize {
+    head.split(|b| *b == b'\n')
+        .filter_map(|line| {
+            let colon = memchr::memchr(b':', line)?;
+            line[..colon]
+                .eq_ignore_ascii_case(b"content-length")
+                .then(|| std::str::from_utf8(&line[colon + 1..]).ok())
+                .flatten()
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .next()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_length_is_read_case_insensitively() {
+        assert_eq!(
+            content_length(b"POST / HTTP/1.1\r\nContent-Length: 12\r"),
+            12
+        );
+        assert_eq!(content_length(b"POST / HTTP/1.1\r\ncontent-length:7"), 7);
+        assert_eq!(content_length(b"POST / HTTP/1.1\r\nhost: x"), 0);
+        assert_eq!(content_length(b"POST / HTTP/1.1\r\ncontent-length: x"), 0);
     }
 }

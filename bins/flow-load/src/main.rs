@@ -32,7 +32,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 
 use crate::plan::{Cli, Command, Plan, RunArgs};
-use crate::report::{BaselineComparison, Report, ratio};
+use crate::report::{BaselineComparison, Report};
 use crate::run::Mode;
 use crate::server::SpawnedServer;
 use crate::target::Target;
@@ -88,15 +88,7 @@ async fn run(args: &RunArgs, plan: Arc<Plan>, baseline_only: bool) -> anyhow::Re
         server.stop().await;
     }
     let mut report = result?;
-    report.baseline = baseline.map(|b| BaselineComparison {
-        frames_per_s: b.delivery.frames_per_s,
-        lost: b.delivery.lost,
-        fraction: if b.delivery.frames_per_s > 0.0 {
-            report.delivery.frames_per_s / b.delivery.frames_per_s
-        } else {
-            ratio(0, 0)
-        },
-    });
+    report.baseline = baseline.map(|b| BaselineComparison::of(&report, &b));
     Ok(report)
 }
 

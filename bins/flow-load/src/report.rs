@@ -156,12 +156,31 @@ impl RssReport {
 /// The raw TCP baseline measured in the same invocation.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct BaselineComparison {
-    /// The baseline's frames per second.
+    /// The baseline's frames per second (runs with subscribers).
     pub(crate) frames_per_s: f64,
+    /// The baseline's answered POSTs per second (runs without subscribers).
+    pub(crate) accepted_per_s: f64,
     /// The baseline's loss (must be 0).
     pub(crate) lost: u64,
-    /// Our frames per second as a fraction of the baseline's.
+    /// Our frames/s (or, without subscribers, accepted/s) as a fraction of the baseline's.
     pub(crate) fraction: f64,
+}
+
+impl BaselineComparison {
+    /// Compares `ours` with the `baseline` run of the same plan.
+    pub(crate) fn of(ours: &Report, baseline: &Report) -> Self {
+        let (mine, limit) = if ours.delivery.subscribers > 0 {
+            (ours.delivery.frames_per_s, baseline.delivery.frames_per_s)
+        } else {
+            (ours.publish.accepted_per_s, baseline.publish.accepted_per_s)
+        };
+        Self {
+            frames_per_s: baseline.delivery.frames_per_s,
+            accepted_per_s: baseline.publish.accepted_per_s,
+            lost: baseline.delivery.lost,
+            fraction: if limit > 0.0 { mine / limit } else { 0.0 },
+        }
+    }
 }
 
 /// The whole report of one run.
@@ -249,10 +268,14 @@ impl fmt::Display for Report {
             )?;
         }
         if let Some(b) = &self.baseline {
+            let (rate, unit) = if d.subscribers > 0 {
+                (b.frames_per_s, "frames/s")
+            } else {
+                (b.accepted_per_s, "events/s")
+            };
             writeln!(
                 f,
-                "  baseline   {:>12.0} frames/s  (ours = {:.1}% of it, baseline lost {})",
-                b.frames_per_s,
+                "  baseline   {rate:>12.0} {unit}  (ours = {:.1}% of it, baseline lost {})",
                 b.fraction * 100.0,
                 b.lost
             )?;

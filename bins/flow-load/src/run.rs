@@ -38,10 +38,9 @@ pub(crate) enum Mode {
 
 /// Runs `plan` against `mode`.
 pub(crate) async fn run(plan: Arc<Plan>, mode: Mode, quiet: bool) -> anyhow::Result<Report> {
-    let flows = match mode {
-        Mode::Server { .. } => plan.flows,
-        Mode::Baseline => 1,
-    };
+    // The baseline streams one flow to every subscriber; without subscribers it answers POSTs.
+    let stream_baseline = matches!(mode, Mode::Baseline) && plan.subscribers() > 0;
+    let flows = if stream_baseline { 1 } else { plan.flows };
     let board = Arc::new(Board::new(flows));
     let run_id = format!("{:x}", unix_micros());
     let flow_ids: Arc<[Arc<str>]> = (0..flows)
@@ -115,7 +114,7 @@ pub(crate) async fn run(plan: Arc<Plan>, mode: Mode, quiet: bool) -> anyhow::Res
     let deadline = start + plan.duration;
     let progress = (!quiet).then(|| tokio::spawn(progress(Arc::clone(&board), start)));
     let mut rtts = Vec::new();
-    if let Some(baseline) = baseline {
+    if let Some(baseline) = baseline.filter(|_| stream_baseline) {
         baseline
             .produce(&board, plan.size, plan.rate, deadline)
             .await;
