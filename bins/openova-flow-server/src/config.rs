@@ -74,6 +74,11 @@ pub struct Args {
     #[arg(long, env = "FLOW_SERVER_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// Serve the live page at `/ui/` (`true`/`false`). It is static and reads data through the
+    /// same token-protected endpoints as any client.
+    #[arg(long, env = "FLOW_SERVER_UI", default_value_t = true, action = clap::ArgAction::Set)]
+    pub ui: bool,
+
     /// Log filter (`info`, `openova_flow_server=debug`, ...); `RUST_LOG` is read when unset.
     #[arg(long, env = "FLOW_SERVER_LOG")]
     pub log: Option<String>,
@@ -105,6 +110,8 @@ pub struct Config {
     pub read_tokens: Option<Vec<String>>,
     /// Drain time after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Whether `/ui/` is served.
+    pub ui: bool,
     /// Log filter; `None` = `RUST_LOG`, else `info`.
     pub log: Option<String>,
 }
@@ -226,6 +233,7 @@ impl TryFrom<Args> for Config {
             ingest_tokens: args.ingest_tokens.map(|list| list.0),
             read_tokens: args.read_tokens.map(|list| list.0),
             shutdown_grace: args.shutdown_grace,
+            ui: args.ui,
             log: args.log,
         })
     }

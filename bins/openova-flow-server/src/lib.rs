@@ -41,6 +41,7 @@ mod rate_limit;
 mod routes;
 mod server;
 mod sse;
+mod ui;
 
 pub use app::{App, Phase};
 pub use config::{Config, ConfigError};

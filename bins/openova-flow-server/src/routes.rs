@@ -43,6 +43,8 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
         .unify()
         .or(delete(&app))
         .unify()
+        .or(ui(&app))
+        .unify()
         .recover(http_error::recover)
         .unify();
     warp::header::headers_cloned()
@@ -421,4 +423,20 @@ fn authorize_read(app: &App, headers: &HeaderMap, query: &Query) -> Result<(), A
 
 fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// `GET /ui/...`: the embedded live page, unless `FLOW_SERVER_UI=false` (then 404).
+fn ui(app: &App) -> BoxedFilter<(Response,)> {
+    let enabled = app.inner.ui;
+    warp::any()
+        .and_then(move || async move {
+            if enabled {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
+        .untuple_one()
+        .and(crate::ui::routes())
+        .boxed()
 }
