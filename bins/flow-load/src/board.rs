@@ -19,6 +19,8 @@ pub(crate) struct Board {
     pub(crate) frames: AtomicU64,
     /// Subscribers with an open stream right now.
     pub(crate) open_streams: AtomicUsize,
+    /// Streams opened so far (first connections plus churn reconnects).
+    pub(crate) streams_opened: AtomicU64,
     max_seq: Vec<AtomicU64>,
     final_seq: Vec<AtomicU64>,
     finals: watch::Sender<bool>,
@@ -37,6 +39,7 @@ impl Board {
             failed: AtomicU64::new(0),
             frames: AtomicU64::new(0),
             open_streams: AtomicUsize::new(0),
+            streams_opened: AtomicU64::new(0),
             max_seq: (0..flows).map(|_| AtomicU64::new(0)).collect(),
             final_seq: (0..flows).map(|_| AtomicU64::new(UNKNOWN)).collect(),
             finals: watch::channel(false).0,

@@ -34,7 +34,8 @@ pub(crate) enum Preset {
     Ingest,
     /// 100 flows x 10 subscribers, 2 publishers.
     Mixed,
-    /// 4 flows x 50 subscribers that disconnect and reconnect during ingest at 2,000 events/s.
+    /// 4 flows x 50 subscribers that disconnect and reconnect during ingest (4 publishers,
+    /// 2,000 events/s in all).
     Churn,
     /// 10,000 idle subscribers on 1 flow: server memory per connection.
     Idle,
@@ -162,7 +163,7 @@ impl Plan {
             Preset::Fanout => (1, 1, 1000, 0, secs(10), false),
             Preset::Ingest => (4, 100, 0, 0, secs(10), false),
             Preset::Mixed => (2, 100, 10, 0, secs(10), false),
-            Preset::Churn => (2, 4, 50, 2000, secs(10), true),
+            Preset::Churn => (4, 4, 50, 2000, secs(10), true),
             Preset::Idle => (0, 1, 10_000, 0, secs(5), false),
             Preset::Custom => (1, 1, 10, 0, secs(5), false),
         };

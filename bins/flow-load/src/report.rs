@@ -85,6 +85,8 @@ pub(crate) struct DeliveryReport {
     pub(crate) connected: usize,
     /// Seconds until every subscriber had its first frame.
     pub(crate) connect_s: f64,
+    /// Streams opened, churn reconnects included.
+    pub(crate) streams_opened: u64,
     /// Event frames delivered (snapshots and heartbeats excluded).
     pub(crate) frames: u64,
     /// Frames per second from the start of publishing until the last subscriber was drained.
@@ -257,8 +259,8 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "  subscribers {} / {} connected in {:.2}s",
-            d.connected, d.subscribers, d.connect_s
+            "  subscribers {} / {} connected in {:.2}s ({} streams opened)",
+            d.connected, d.subscribers, d.connect_s, d.streams_opened
         )?;
         if let Some(rss) = &self.server_rss {
             writeln!(
@@ -332,6 +334,43 @@ mod tests {
         assert_eq!((d.frames, d.expected, d.lost), (18, 20, 2));
         assert!((d.frames_per_s - 9.0).abs() < 1e-9);
         assert!((d.delivered_ratio - 0.9).abs() < 1e-12);
+    }
+
+    fn report(subscribers: usize, frames_per_s: f64, accepted_per_s: f64) -> Report {
+        let cli = <crate::plan::Cli as clap::Parser>::try_parse_from(["flow-load", "run"]).unwrap();
+        let crate::plan::Command::Run(args) = cli.command else {
+            unreachable!("parsed a run")
+        };
+        Report {
+            scenario: "custom".to_owned(),
+            target: "t".to_owned(),
+            plan: Plan::from_args(&args).unwrap(),
+            publish: PublishReport {
+                accepted_per_s,
+                ..PublishReport::default()
+            },
+            delivery: DeliveryReport {
+                subscribers,
+                frames_per_s,
+                ..DeliveryReport::default()
+            },
+            latency_us: Percentiles::default(),
+            server_rss: None,
+            errors: BTreeMap::new(),
+            baseline: None,
+        }
+    }
+
+    #[test]
+    fn baseline_fraction_uses_frames_or_events() {
+        let fanout = BaselineComparison::of(&report(10, 250.0, 5.0), &report(10, 1000.0, 0.0));
+        assert!((fanout.fraction - 0.25).abs() < 1e-12);
+        let ingest = BaselineComparison::of(&report(0, 0.0, 30.0), &report(0, 0.0, 40.0));
+        assert!((ingest.fraction - 0.75).abs() < 1e-12);
+        let empty = BaselineComparison::of(&report(0, 0.0, 30.0), &report(0, 0.0, 0.0));
+        assert!(empty.fraction.abs() < f64::EPSILON);
+        let table = report(10, 250.0, 5.0).to_string();
+        assert!(table.contains("250 frames/s"), "{table}");
     }
 
     #[test]

@@ -163,6 +163,7 @@ pub(crate) async fn run(plan: Arc<Plan>, mode: Mode, quiet: bool) -> anyhow::Res
             }
         }
     }
+    delivery.streams_opened = board.streams_opened.load(Ordering::SeqCst);
     if let Some(task) = progress {
         task.abort();
     }

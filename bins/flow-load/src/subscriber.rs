@@ -116,6 +116,9 @@ pub(crate) async fn run_subscriber(
         board
             .open_streams
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        board
+            .streams_opened
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let end = state.read(stream, &spec, &board, churn_at).await;
         board
             .open_streams

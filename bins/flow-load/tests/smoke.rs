@@ -68,6 +68,7 @@ fn fanout_smoke_has_no_loss_and_a_json_report() {
     assert_eq!(report["scenario"], "fanout");
     assert_eq!(delivery["subscribers"], 20);
     assert_eq!(delivery["connected"], 20);
+    assert_eq!(delivery["streams_opened"], 20);
     assert_eq!(delivery["lost"], 0, "{text}");
     assert_eq!(delivery["duplicates"], 0, "{text}");
     assert_eq!(delivery["drained"], true, "{text}");
