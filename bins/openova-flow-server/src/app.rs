@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::cors::Cors;
 use crate::metrics::Metrics;
 use crate::rate_limit::IngestLimiter;
+use crate::replica::Replica;
 
 /// How often idle rate-limit buckets are dropped.
 const RETAIN_INTERVAL: Duration = Duration::from_secs(60);
@@ -41,6 +42,18 @@ impl Phase {
     }
 }
 
+/// Why [`App::new`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The engine refused its bounds.
+    #[error("engine configuration")]
+    Engine(#[from] flow_router::ConfigError),
+    /// The Redis client could not be built from `FLOW_SERVER_REDIS_URL`.
+    #[error("redis client")]
+    Redis(#[from] redis::RedisError),
+}
+
 /// A cloneable handle to everything the request handlers share.
 #[derive(Debug, Clone)]
 pub struct App {
@@ -58,6 +71,8 @@ pub(crate) struct Inner {
     pub(crate) heartbeat: Duration,
     pub(crate) ui: bool,
     pub(crate) max_body_bytes: usize,
+    /// The `redis` backend; `None` = in memory.
+    pub(crate) replica: Option<Replica>,
     phase: AtomicU8,
     shutdown: watch::Sender<bool>,
 }
@@ -66,13 +81,21 @@ impl App {
     /// Builds the state from `config`. `epoch_seed` must differ between process starts (the
     /// binary takes it from the wall clock), so SSE ids from a previous process never resume.
     ///
+    /// With the `redis` backend it must be called inside a Tokio runtime; Redis is dialled
+    /// lazily, so it need not be up yet.
+    ///
     /// # Errors
-    /// When the engine refuses its bounds.
-    pub fn new(config: &Config, epoch_seed: u64) -> Result<Self, flow_router::ConfigError> {
+    /// When the engine refuses its bounds or the Redis client cannot be built.
+    pub fn new(config: &Config, epoch_seed: u64) -> Result<Self, BuildError> {
         let router = SharedRouter::new(
             Router::new(config.router.clone(), epoch_seed)?,
             Instant::now,
         );
+        let replica = config
+            .redis
+            .as_ref()
+            .map(|redis| Replica::new(redis, &config.router))
+            .transpose()?;
         let (shutdown, _) = watch::channel(false);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -85,6 +108,7 @@ impl App {
                 heartbeat: config.heartbeat_interval,
                 ui: config.ui,
                 max_body_bytes: config.max_body_bytes,
+                replica,
                 phase: AtomicU8::new(Phase::Starting as u8),
                 shutdown,
             }),
@@ -149,7 +173,25 @@ impl App {
 
     /// Drives the engine's idle-eviction timer and drops idle rate-limit buckets, until
     /// shutdown.
+    /// With the `redis` backend it also runs the replica's task (pub/sub, catch-up, pings).
     pub async fn housekeeping(self) {
+        let replication = async {
+            if let Some(replica) = &self.inner.replica {
+                replica
+                    .run(self.inner.router.clone(), self.shutdown_signal())
+                    .await;
+            }
+        };
+        tokio::join!(self.timers(), replication);
+    }
+
+    /// Whether the backend can serve: always for memory; for redis, whether Redis answered
+    /// the last ping.
+    pub fn backend_available(&self) -> bool {
+        self.inner.replica.as_ref().is_none_or(Replica::is_healthy)
+    }
+
+    async fn timers(&self) {
         let shutdown = self.shutdown_signal();
         tokio::pin!(shutdown);
         let mut next_retain = tokio::time::Instant::now() + RETAIN_INTERVAL;

@@ -82,6 +82,49 @@ pub struct Args {
     /// Log filter (`info`, `openova_flow_server=debug`, ...); `RUST_LOG` is read when unset.
     #[arg(long, env = "FLOW_SERVER_LOG")]
     pub log: Option<String>,
+
+    /// Where flows live: `memory` (this process only) or `redis` (shared by every replica, kept across restarts).
+    #[arg(
+        long,
+        env = "FLOW_SERVER_BACKEND",
+        default_value = "memory",
+        value_enum
+    )]
+    pub backend: BackendKind,
+
+    /// Redis URL for the `redis` backend: `redis://[user:password@]host:port[/db]`.
+    #[arg(long, env = "FLOW_SERVER_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// With the `redis` backend, a flow with no event and no subscriber for this long expires from Redis.
+    #[arg(long, env = "FLOW_SERVER_REDIS_FLOW_TTL", default_value = "24h", value_parser = parse_positive_duration)]
+    pub redis_flow_ttl: Duration,
+
+    /// With the `redis` backend, how long one Redis command or connection attempt may take before the request fails (503).
+    #[arg(long, env = "FLOW_SERVER_REDIS_TIMEOUT", default_value = "2s", value_parser = parse_positive_duration)]
+    pub redis_timeout: Duration,
+}
+
+/// Where flows live (`FLOW_SERVER_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[non_exhaustive]
+pub enum BackendKind {
+    /// In this process only: zero dependencies; a restart starts every flow anew.
+    Memory,
+    /// Redis Streams shared by every replica; state survives restarts.
+    Redis,
+}
+
+/// Settings of the `redis` backend.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// The parsed `FLOW_SERVER_REDIS_URL`.
+    pub connection: redis::ConnectionInfo,
+    /// Idle time after which a flow's keys expire.
+    pub flow_ttl: Duration,
+    /// Timeout of one command or connection attempt.
+    pub timeout: Duration,
 }
 
 /// A comma-separated list; blank items are dropped.
@@ -114,6 +157,8 @@ pub struct Config {
     pub ui: bool,
     /// Log filter; `None` = `RUST_LOG`, else `info`.
     pub log: Option<String>,
+    /// The Redis backend's settings; `None` = the in-memory backend.
+    pub redis: Option<RedisConfig>,
 }
 
 /// A per-flow ingest rate: `per_second` on average, `burst` at once.
@@ -223,6 +268,33 @@ impl TryFrom<Args> for Config {
                 "must be greater than zero".to_owned(),
             ));
         }
+        let redis = match (args.backend, args.redis_url) {
+            (BackendKind::Memory, _) => None,
+            (BackendKind::Redis, None) => {
+                return Err(invalid(
+                    "FLOW_SERVER_REDIS_URL",
+                    "is required when FLOW_SERVER_BACKEND=redis".to_owned(),
+                ));
+            }
+            (BackendKind::Redis, Some(url)) => {
+                use redis::IntoConnectionInfo as _;
+                let connection = url.as_str().into_connection_info().map_err(|err| {
+                    // The message never repeats the URL: it may hold a password.
+                    invalid(
+                        "FLOW_SERVER_REDIS_URL",
+                        format!(
+                            "not a Redis URL (redis://[user:password@]host:port[/db]): {:?}",
+                            err.kind()
+                        ),
+                    )
+                })?;
+                Some(RedisConfig {
+                    connection,
+                    flow_ttl: args.redis_flow_ttl,
+                    timeout: args.redis_timeout,
+                })
+            }
+        };
         Ok(Self {
             listen_addr: args.listen_addr,
             router,
@@ -235,6 +307,7 @@ impl TryFrom<Args> for Config {
             shutdown_grace: args.shutdown_grace,
             ui: args.ui,
             log: args.log,
+            redis,
         })
     }
 }
@@ -484,6 +557,38 @@ mod tests {
             assert_eq!(err.exit_code(), 64, "{flag}");
             assert!(err.to_string().contains(variable), "{flag}: {err}");
         }
+    }
+
+    #[test]
+    fn redis_backend_needs_a_valid_url() {
+        assert!(Config::default().redis.is_none(), "memory is the default");
+        let err = Config::try_from_args(["x", "--backend", "redis"]).expect_err("no URL");
+        assert_eq!(err.exit_code(), 64);
+        assert!(err.to_string().contains("FLOW_SERVER_REDIS_URL"), "{err}");
+        let err =
+            Config::try_from_args(["x", "--backend", "redis", "--redis-url", "http://secret@x"])
+                .expect_err("not a Redis URL");
+        let message = err.to_string();
+        assert!(
+            message.contains("FLOW_SERVER_REDIS_URL") && !message.contains("secret"),
+            "{message}"
+        );
+        let err = Config::try_from_args(["x", "--backend", "disk"]).expect_err("unknown backend");
+        assert!(err.to_string().contains("FLOW_SERVER_BACKEND"), "{err}");
+        let config = Config::try_from_args([
+            "x",
+            "--backend",
+            "redis",
+            "--redis-url",
+            "redis://127.0.0.1:6390/2",
+            "--redis-flow-ttl",
+            "5m",
+        ])
+        .expect("valid");
+        let redis = config.redis.expect("the redis backend");
+        assert_eq!(redis.flow_ttl, Duration::from_secs(300));
+        assert_eq!(redis.timeout, Duration::from_secs(2));
+        assert_eq!(redis.connection.redis_settings().db(), 2);
     }
 
     #[test]

@@ -11,6 +11,9 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
+use crate::replica::ReplicaError;
+use crate::shared_log::LogError;
+
 /// Why a request was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -69,6 +72,9 @@ pub(crate) enum ApiError {
     /// The server is shutting down.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The Redis backend refused or failed; for ingest, the event was not stored.
+    #[error("{}", backend_message(.0))]
+    Backend(#[source] LogError),
     /// A CORS preflight from an origin (or for a method) not on the allow-list.
     #[error("origin or method not allowed by FLOW_SERVER_CORS_ORIGINS")]
     OriginNotAllowed,
@@ -98,6 +104,11 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::OriginNotAllowed => StatusCode::FORBIDDEN,
+            Self::Backend(err) => match err {
+                LogError::StateFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+                LogError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            },
         }
     }
 
@@ -132,6 +143,12 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::ShuttingDown => "shutting_down",
             Self::OriginNotAllowed => "origin_not_allowed",
+            Self::Backend(err) => match err {
+                LogError::StateFull { .. } => "flow_state_full",
+                LogError::TooLarge { .. } => "message_too_large",
+                LogError::Unavailable(_) => "backend_unavailable",
+                _ => "backend_error",
+            },
         }
     }
 
@@ -179,6 +196,7 @@ impl ApiError {
             Self::Ingest(IngestError::TooManyFlows { .. })
             | Self::Subscribe(SubscribeError::TooManyFlows { .. })
             | Self::Subscribe(SubscribeError::TooManySubscribers { .. }) => Some(5),
+            Self::Backend(LogError::Unavailable(_) | LogError::Reply(_)) => Some(1),
             _ => None,
         }
     }
@@ -205,6 +223,27 @@ impl Reply for ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+/// The message of a backend error: unavailability says plainly that nothing was done.
+fn backend_message(err: &LogError) -> String {
+    match err {
+        LogError::Unavailable(_) => {
+            "the redis backend is unavailable; the request was not carried out (an event was not stored), retry later".to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
+impl From<ReplicaError> for ApiError {
+    fn from(err: ReplicaError) -> Self {
+        match err {
+            ReplicaError::Log(err) => Self::Backend(err),
+            ReplicaError::Subscribe(err) => Self::Subscribe(err),
+            ReplicaError::Restore(err) => Self::Ingest(err),
+            _ => Self::ShuttingDown,
+        }
     }
 }
 

@@ -28,8 +28,10 @@
 //!
 //! It holds no flow logic: decoding, validation, folding, event ids and frame encoding are
 //! the engine's. Handlers translate requests into engine calls and typed outcomes into
-//! responses; every error status is decided in one module. It keeps nothing on disk: a
-//! restart starts every flow anew (with a new epoch, so clients resynchronise by snapshot).
+//! responses; every error status is decided in one module. It keeps nothing on disk: with the
+//! default in-memory backend a restart starts every flow anew (with a new epoch, so clients
+//! resynchronise by snapshot); with `FLOW_SERVER_BACKEND=redis` flows live in Redis Streams,
+//! shared by every replica and kept across restarts (see `docs/OPERATIONS.md`).
 
 mod app;
 mod auth;
@@ -38,12 +40,14 @@ mod cors;
 mod http_error;
 mod metrics;
 mod rate_limit;
+mod replica;
 mod routes;
 mod server;
+mod shared_log;
 mod sse;
 mod ui;
 
-pub use app::{App, Phase};
+pub use app::{App, BuildError, Phase};
 pub use config::{Config, ConfigError};
 pub use routes::routes;
 pub use server::{Drained, serve};

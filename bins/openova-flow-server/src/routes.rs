@@ -13,6 +13,8 @@ use warp::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use flow_router::{EventId, IngestError};
+
 use crate::app::{App, Phase, unix_millis};
 use crate::http_error::{self, ApiError};
 use crate::{metrics, sse};
@@ -130,16 +132,16 @@ fn readyz(app: &App) -> BoxedFilter<(Response,)> {
         .and(with_app(app))
         .map(|app: App| {
             let phase = app.phase();
-            let status = if phase == Phase::Ready {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
+            // Ready only while serving and the backend (Redis) answers.
+            let (status, text) = match phase {
+                Phase::Ready if !app.backend_available() => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable")
+                }
+                Phase::Ready => (StatusCode::OK, phase.as_str()),
+                _ => (StatusCode::SERVICE_UNAVAILABLE, phase.as_str()),
             };
-            warp::reply::with_status(
-                warp::reply::json(&json!({"status": phase.as_str()})),
-                status,
-            )
-            .into_response()
+            warp::reply::with_status(warp::reply::json(&json!({"status": text})), status)
+                .into_response()
         })
         .boxed()
 }
@@ -238,14 +240,32 @@ async fn ingest_message<B: Buf>(
         })?;
     }
     let body = read_body(body, limit).await?;
-    let ingested = app
-        .router()
-        .ingest_bytes(flow_id, &body)
-        .map_err(ApiError::Ingest)?;
+    let id = match &app.inner.replica {
+        None => app
+            .router()
+            .ingest_bytes(flow_id, &body)
+            .map_err(ApiError::Ingest)?
+            .id(),
+        Some(replica) => {
+            let message = app
+                .router()
+                .with(|router| router.config().limits)
+                .decode(&body, flow_id)
+                .map_err(|err| ApiError::Ingest(IngestError::Contract(err)))?;
+            let appended = replica
+                .append(flow_id, &message)
+                .await
+                .map_err(ApiError::Backend)?;
+            EventId {
+                epoch: appended.epoch,
+                seq: appended.seq,
+            }
+        }
+    };
     Ok(warp::reply::json(&json!({
-        "seq": ingested.seq,
-        "epoch": ingested.epoch.to_string(),
-        "id": ingested.id().to_string(),
+        "seq": id.seq,
+        "epoch": id.epoch.to_string(),
+        "id": id.to_string(),
     }))
     .into_response())
 }
@@ -301,15 +321,15 @@ fn snapshot(app: &App) -> BoxedFilter<(Response,)> {
         .and(with_app(app))
         .and(warp::header::headers_cloned())
         .and(warp::query::<Query>())
-        .map(
-            |flow_id: String, app: App, headers: HeaderMap, query: Query| {
-                respond(snapshot_of(&app, &flow_id, &headers, &query))
+        .then(
+            |flow_id: String, app: App, headers: HeaderMap, query: Query| async move {
+                respond(snapshot_of(&app, &flow_id, &headers, &query).await)
             },
         )
         .boxed()
 }
 
-fn snapshot_of(
+async fn snapshot_of(
     app: &App,
     flow_id: &str,
     headers: &HeaderMap,
@@ -317,12 +337,14 @@ fn snapshot_of(
 ) -> Result<Response, ApiError> {
     authorize_read(app, headers, query)?;
     validate_flow_id(flow_id).map_err(ApiError::FlowId)?;
-    let snapshot = app
-        .router()
-        .snapshot(flow_id)
-        .ok_or_else(|| ApiError::FlowNotFound {
-            flow_id: flow_id.to_owned(),
-        })?;
+    let snapshot = match &app.inner.replica {
+        None => app.router().snapshot(flow_id),
+        // From Redis: what any replica answers, including writes made through another one.
+        Some(replica) => replica.snapshot(flow_id).await?,
+    };
+    let snapshot = snapshot.ok_or_else(|| ApiError::FlowNotFound {
+        flow_id: flow_id.to_owned(),
+    })?;
     let mut response = Response::new(snapshot.message.to_json().into());
     let headers = response.headers_mut();
     headers.insert(
@@ -344,15 +366,15 @@ fn stream(app: &App) -> BoxedFilter<(Response,)> {
         .and(with_app(app))
         .and(warp::header::headers_cloned())
         .and(warp::query::<Query>())
-        .map(
-            |flow_id: String, app: App, headers: HeaderMap, query: Query| {
-                respond(subscribe(&app, &flow_id, &headers, &query))
+        .then(
+            |flow_id: String, app: App, headers: HeaderMap, query: Query| async move {
+                respond(subscribe(&app, &flow_id, &headers, &query).await)
             },
         )
         .boxed()
 }
 
-fn subscribe(
+async fn subscribe(
     app: &App,
     flow_id: &str,
     headers: &HeaderMap,
@@ -367,10 +389,13 @@ fn subscribe(
     // the query parameter it was opened with.
     let last_event_id = header_str(headers, "last-event-id")
         .or_else(|| query.get("lastEventId").map(String::as_str));
-    let frames = app
-        .router()
-        .subscribe(flow_id, last_event_id)
-        .map_err(ApiError::Subscribe)?;
+    let frames = match &app.inner.replica {
+        None => app
+            .router()
+            .subscribe(flow_id, last_event_id)
+            .map_err(ApiError::Subscribe)?,
+        Some(replica) => replica.subscribe(flow_id, last_event_id).await?,
+    };
     tracing::debug!(flow_id, start = ?frames.start(), "stream opened");
     Ok(sse::response(
         frames,
@@ -384,13 +409,13 @@ fn delete(app: &App) -> BoxedFilter<(Response,)> {
         .and(warp::delete())
         .and(with_app(app))
         .and(warp::header::headers_cloned())
-        .map(|flow_id: String, app: App, headers: HeaderMap| {
-            respond(delete_flow(&app, &flow_id, &headers))
+        .then(|flow_id: String, app: App, headers: HeaderMap| async move {
+            respond(delete_flow(&app, &flow_id, &headers).await)
         })
         .boxed()
 }
 
-fn delete_flow(app: &App, flow_id: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
+async fn delete_flow(app: &App, flow_id: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
     if !app
         .inner
         .ingest_tokens
@@ -401,7 +426,11 @@ fn delete_flow(app: &App, flow_id: &str, headers: &HeaderMap) -> Result<Response
         });
     }
     validate_flow_id(flow_id).map_err(ApiError::FlowId)?;
-    let existed = app.router().delete(flow_id);
+    let existed = match &app.inner.replica {
+        None => app.router().delete(flow_id),
+        // Every replica, this one included, ends its streams on the published delete.
+        Some(replica) => replica.delete(flow_id).await.map_err(ApiError::Backend)?,
+    };
     tracing::debug!(flow_id, existed, "flow deleted");
     Ok(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response())
 }

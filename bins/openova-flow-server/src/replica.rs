@@ -1,0 +1,396 @@
+//! The `redis` backend's replica: this process follows (pub/sub) only the flows it has
+//! subscribers for, applies what arrives to its local engine through the engine's seams
+//! ([`SharedRouter::apply_ordered`], [`SharedRouter::restore`]) and repairs gaps from the
+//! stream. Local fan-out stays in-process and zero-copy.
+//!
+//! One task owns the pub/sub connection and every change to followed flows, so loading a
+//! flow, applying messages and dropping a flow never race.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use flow_contract::FlowMessage;
+use flow_router::{
+    EventId, FrameStream, IngestError, Router, RouterConfig, SharedRouter, SubscribeError,
+};
+use redis::aio::ConnectionManager;
+use redis::{PushInfo, PushKind, RedisError, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::RedisConfig;
+use crate::shared_log::{self, Appended, Loaded, LogError, Published, SharedLog};
+
+/// How often Redis is pinged (readiness, reconnection).
+const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// Every this many pings, followed flows are re-read (expiry refresh and a safety net for a
+/// pub/sub message lost without a reconnection), and unsubscribed flows are dropped.
+const SYNC_EVERY: u32 = 5;
+
+/// Why a replica operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum ReplicaError {
+    /// Redis refused or failed.
+    #[error(transparent)]
+    Log(LogError),
+    /// The local engine refused the subscription.
+    #[error(transparent)]
+    Subscribe(SubscribeError),
+    /// The local engine could not hold the flow's stored state.
+    #[error("this replica cannot hold the flow: {0}")]
+    Restore(IngestError),
+    /// The replica's task is not running (the server is stopping).
+    #[error("the replica is shutting down")]
+    Stopped,
+}
+
+struct Request {
+    flow_id: String,
+    last_event_id: Option<String>,
+    reply: oneshot::Sender<Result<FrameStream, ReplicaError>>,
+}
+
+struct Inbox {
+    requests: mpsc::UnboundedReceiver<Request>,
+    pushes: mpsc::UnboundedReceiver<PushInfo>,
+    pubsub: ConnectionManager,
+}
+
+/// The handle request handlers use; [`Replica::run`] is its task.
+pub(crate) struct Replica {
+    log: SharedLog,
+    router_config: RouterConfig,
+    requests: mpsc::UnboundedSender<Request>,
+    inbox: Mutex<Option<Inbox>>,
+    healthy: AtomicBool,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("healthy", &self.is_healthy())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    /// Builds the connections (lazily: nothing is dialled until the task runs or a request
+    /// arrives, so the server starts while Redis is down). Needs a Tokio runtime.
+    pub(crate) fn new(config: &RedisConfig, router: &RouterConfig) -> Result<Self, RedisError> {
+        let log = SharedLog::new(config, router)?;
+        // Pub/sub on its own RESP3 connection: pushes arrive on a channel, and the manager
+        // subscribes again by itself after a reconnection.
+        let info = config.connection.clone();
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(redis::ProtocolVersion::RESP3);
+        let (push_sender, pushes) = mpsc::unbounded_channel();
+        let pubsub = ConnectionManager::new_lazy_with_config(
+            shared_log::client(info.set_redis_settings(settings))?,
+            shared_log::manager_config(config.timeout)
+                .set_push_sender(push_sender)
+                .set_automatic_resubscription(),
+        )?;
+        let (requests, requests_inbox) = mpsc::unbounded_channel();
+        Ok(Self {
+            log,
+            router_config: router.clone(),
+            requests,
+            inbox: Mutex::new(Some(Inbox {
+                requests: requests_inbox,
+                pushes,
+                pubsub,
+            })),
+            healthy: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether the last contact with Redis succeeded.
+    pub(crate) fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    fn observe<T>(&self, result: Result<T, LogError>) -> Result<T, LogError> {
+        match &result {
+            Err(LogError::Unavailable(_)) => self.healthy.store(false, Ordering::Release),
+            Ok(_) => self.healthy.store(true, Ordering::Release),
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Appends a message to the shared log (every replica following the flow applies it).
+    pub(crate) async fn append(
+        &self,
+        flow_id: &str,
+        message: &FlowMessage,
+    ) -> Result<Appended, LogError> {
+        self.observe(self.log.append(flow_id, message).await)
+    }
+
+    /// The flow's stored state, folded exactly as the engine folds it; `None` when nothing
+    /// was ever appended.
+    pub(crate) async fn snapshot(
+        &self,
+        flow_id: &str,
+    ) -> Result<Option<flow_router::FlowSnapshot>, ReplicaError> {
+        let loaded = self
+            .observe(self.log.load(flow_id, None, false).await)
+            .map_err(ReplicaError::Log)?;
+        let Loaded::Full { at, state, .. } = loaded else {
+            return Ok(None);
+        };
+        // A scratch engine: the snapshot is built by the same fold code as every stream's.
+        let mut config = self.router_config.clone();
+        config.max_flows = 1;
+        let mut scratch = Router::new(config, 0).map_err(|err| {
+            ReplicaError::Log(LogError::Reply(format!("engine configuration: {err}")))
+        })?;
+        scratch
+            .restore(flow_id, at, *state, Vec::new(), std::time::Instant::now())
+            .map_err(ReplicaError::Restore)?;
+        Ok(scratch.snapshot(flow_id))
+    }
+
+    /// Deletes the flow in Redis; every replica ends its streams.
+    pub(crate) async fn delete(&self, flow_id: &str) -> Result<bool, LogError> {
+        self.observe(self.log.delete(flow_id).await)
+    }
+
+    /// Subscribes through the task: it follows the flow first if needed.
+    pub(crate) async fn subscribe(
+        &self,
+        flow_id: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<FrameStream, ReplicaError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request {
+                flow_id: flow_id.to_owned(),
+                last_event_id: last_event_id.map(str::to_owned),
+                reply,
+            })
+            .map_err(|_| ReplicaError::Stopped)?;
+        answer.await.map_err(|_| ReplicaError::Stopped)?
+    }
+
+    /// The task: serves subscriptions, applies pub/sub messages, pings Redis, and drops flows
+    /// without local subscribers, until `shutdown`. Runs once; later calls return at once.
+    pub(crate) async fn run(&self, router: SharedRouter, shutdown: impl Future<Output = ()>) {
+        let taken = self
+            .inbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(mut inbox) = taken else {
+            return;
+        };
+        let mut follower = Follower {
+            log: &self.log,
+            router,
+            pubsub: inbox.pubsub.clone(),
+            followed: HashSet::new(),
+        };
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pings = 0_u32;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                Some(request) = inbox.requests.recv() => {
+                    let result = follower
+                        .subscribe(&request.flow_id, request.last_event_id.as_deref())
+                        .await;
+                    if let Err(ReplicaError::Log(err)) = &result {
+                        tracing::warn!(flow_id = request.flow_id, error = %err, "cannot follow flow");
+                    }
+                    // The client may be gone already; its stream is simply dropped.
+                    let _ = request.reply.send(result);
+                }
+                Some(push) = inbox.pushes.recv() => follower.push(push).await,
+                _ = ping.tick() => {
+                    pings = pings.wrapping_add(1);
+                    let was_healthy = self.is_healthy();
+                    let healthy = self.log.ping().await.is_ok() && follower.ping().await;
+                    self.healthy.store(healthy, Ordering::Release);
+                    if healthy != was_healthy {
+                        tracing::info!(healthy, "redis availability changed");
+                    }
+                    if healthy && (!was_healthy || pings.is_multiple_of(SYNC_EVERY)) {
+                        follower.maintain().await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The task's state: the flows followed, and how to reach Redis and the engine.
+struct Follower<'a> {
+    log: &'a SharedLog,
+    router: SharedRouter,
+    pubsub: ConnectionManager,
+    followed: HashSet<String>,
+}
+
+impl Follower<'_> {
+    async fn subscribe(
+        &mut self,
+        flow_id: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<FrameStream, ReplicaError> {
+        if !self.followed.contains(flow_id) {
+            self.pubsub
+                .subscribe(shared_log::channel(flow_id))
+                .await
+                .map_err(|err| ReplicaError::Log(LogError::Unavailable(err)))?;
+            self.followed.insert(flow_id.to_owned());
+            // Subscribed first, then loaded: nothing published in between is missed.
+            if let Err(err) = self.sync(flow_id, true).await {
+                self.unfollow(flow_id).await;
+                return Err(err);
+            }
+        }
+        self.router
+            .subscribe(flow_id, last_event_id)
+            .map_err(ReplicaError::Subscribe)
+    }
+
+    fn position(&self, flow_id: &str) -> Option<EventId> {
+        self.router
+            .with(|router| router.flow(flow_id))
+            .map(|flow| EventId {
+                epoch: flow.epoch,
+                seq: flow.seq,
+            })
+    }
+
+    /// Brings the local flow up to Redis: the entries after the local position, or the whole
+    /// stored state when the epoch changed or the stream no longer holds the gap.
+    async fn sync(&mut self, flow_id: &str, create: bool) -> Result<(), ReplicaError> {
+        let local = self.position(flow_id);
+        let loaded = self
+            .log
+            .load(flow_id, local, create)
+            .await
+            .map_err(ReplicaError::Log)?;
+        match loaded {
+            Loaded::Missing => {
+                // Deleted or expired in Redis: its streams end here too.
+                self.router.delete(flow_id);
+            }
+            Loaded::Tail { at, entries } => {
+                for (seq, message) in entries {
+                    match self.router.apply_ordered(flow_id, at.epoch, seq, message) {
+                        Ok(_) | Err(IngestError::Stale { .. }) => {}
+                        Err(err) => return Err(ReplicaError::Restore(err)),
+                    }
+                }
+            }
+            Loaded::Full { at, state, entries } => {
+                let restored = self
+                    .router
+                    .restore(flow_id, at, *state, entries)
+                    .map_err(ReplicaError::Restore)?;
+                tracing::debug!(flow_id, %at, ?restored, "flow loaded from redis");
+            }
+        }
+        Ok(())
+    }
+
+    async fn unfollow(&mut self, flow_id: &str) {
+        self.followed.remove(flow_id);
+        if let Err(err) = self.pubsub.unsubscribe(shared_log::channel(flow_id)).await {
+            tracing::debug!(flow_id, error = %err, "unsubscribe failed");
+        }
+    }
+
+    async fn push(&mut self, push: PushInfo) {
+        let channel = match push.data.first() {
+            Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+            _ => return,
+        };
+        let Some(flow_id) = shared_log::flow_of_channel(&channel) else {
+            return;
+        };
+        if !self.followed.contains(flow_id) {
+            return;
+        }
+        let flow_id = flow_id.to_owned();
+        match push.kind {
+            PushKind::Message => {
+                let Some(Value::BulkString(payload)) = push.data.get(1) else {
+                    return;
+                };
+                self.message(&flow_id, payload).await;
+            }
+            // A (re)subscription: messages published while unsubscribed were missed.
+            PushKind::Subscribe => self.sync_or_warn(&flow_id, true).await,
+            _ => {}
+        }
+    }
+
+    async fn message(&mut self, flow_id: &str, payload: &[u8]) {
+        match Published::parse(payload) {
+            Some(Published::Deleted) => {
+                self.router.delete(flow_id);
+                self.unfollow(flow_id).await;
+            }
+            Some(Published::Message { at, json }) => {
+                let local = self.position(flow_id);
+                let next = local.is_some_and(|l| l.epoch == at.epoch && at.seq == l.seq + 1);
+                let seen = local.is_some_and(|l| l.epoch == at.epoch && at.seq <= l.seq);
+                if seen {
+                    return;
+                }
+                if next {
+                    let applied = self.log.decode(flow_id, json).map(|message| {
+                        self.router
+                            .apply_ordered(flow_id, at.epoch, at.seq, message)
+                    });
+                    if matches!(applied, Ok(Ok(_))) {
+                        return;
+                    }
+                }
+                // A gap, a new epoch, or a message the engine refused: read Redis.
+                self.sync_or_warn(flow_id, false).await;
+            }
+            None => tracing::warn!(flow_id, "unreadable pub/sub message ignored"),
+        }
+    }
+
+    async fn sync_or_warn(&mut self, flow_id: &str, create: bool) {
+        if let Err(err) = self.sync(flow_id, create).await {
+            tracing::warn!(flow_id, error = %err, "cannot catch up with redis; retrying later");
+        }
+    }
+
+    /// Pings the pub/sub connection (a dropped one reconnects and resubscribes).
+    async fn ping(&mut self) -> bool {
+        redis::cmd("PING")
+            .query_async::<Value>(&mut self.pubsub)
+            .await
+            .is_ok()
+    }
+
+    /// Drops flows without local subscribers; catches the others up (and keeps them alive).
+    async fn maintain(&mut self) {
+        let flows: Vec<String> = self.followed.iter().cloned().collect();
+        for flow_id in flows {
+            let subscribers = self
+                .router
+                .with(|router| router.flow(&flow_id))
+                .map_or(0, |flow| flow.subscribers);
+            if subscribers == 0 {
+                self.router.delete(&flow_id);
+                self.unfollow(&flow_id).await;
+            } else {
+                self.sync_or_warn(&flow_id, true).await;
+            }
+        }
+    }
+}

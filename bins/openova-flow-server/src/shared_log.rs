@@ -1,0 +1,498 @@
+//! The Redis side of the `redis` backend: per-flow keys, the three server-side scripts, and
+//! the messages replicas receive by pub/sub.
+//!
+//! Per flow, every key carries the `{flowId}` hash tag (one cluster slot):
+//! `openova-flow:{f}:meta` (hash `epoch`, `seq`), `:log` (stream, entry ids `<seq>-0`, field
+//! `m` = the message's canonical JSON, capped at the ring capacity), `:inst` (the posted flow
+//! instance), `:nodes` (hash id -> node JSON), `:rels` (hash natural key -> relationship JSON).
+//! Channel `openova-flow:{f}:events` carries `m <epoch> <seq> <json>` per message and `d` on
+//! delete. See `docs/OPERATIONS.md`, section "Redis backend".
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use flow_contract::{FlowInstance, FlowMessage, FlowNode, Limits, Relationship};
+use flow_router::{Epoch, EventId, FlowState};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, ConnectionInfo, RedisError, Script, Value};
+
+use crate::config::RedisConfig;
+
+const PREFIX: &str = "openova-flow:";
+/// Overhead of a frame around its JSON with the longest id: `event: ` + type + `\nid: ` + id
+/// + `\ndata: ` + `\n\n`.
+const FRAME_OVERHEAD: usize = 7 + 12 + 5 + EventId::MAX_LEN + 7 + 2;
+
+/// Why the shared log refused or failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum LogError {
+    /// Redis could not be reached or did not answer in time.
+    #[error("redis is unavailable")]
+    Unavailable(#[source] RedisError),
+    /// The message would grow the flow beyond the state bound.
+    #[error("flow state would hold {items} nodes and relationships (limit {limit})")]
+    StateFull {
+        /// Items the state would hold.
+        items: usize,
+        /// The bound.
+        limit: usize,
+    },
+    /// The message's frame would exceed the per-flow byte budget.
+    #[error("message frame is {len} bytes; the per-flow budget is {budget} bytes")]
+    TooLarge {
+        /// Frame size (with the longest id).
+        len: usize,
+        /// The budget.
+        budget: usize,
+    },
+    /// Redis answered something the scripts never return.
+    #[error("unexpected reply from redis: {0}")]
+    Reply(String),
+}
+
+impl From<RedisError> for LogError {
+    fn from(err: RedisError) -> Self {
+        Self::Unavailable(err)
+    }
+}
+
+/// A message the log accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Appended {
+    pub(crate) epoch: Epoch,
+    pub(crate) seq: u64,
+}
+
+/// What [`SharedLog::load`] read.
+#[derive(Debug)]
+pub(crate) enum Loaded {
+    /// The flow has no meta and was not created.
+    Missing,
+    /// The replica's epoch is current: the entries after its seq (possibly none).
+    Tail {
+        at: EventId,
+        entries: Vec<(u64, FlowMessage)>,
+    },
+    /// The whole stored state and the stream's entries.
+    Full {
+        at: EventId,
+        state: Box<FlowState>,
+        entries: Vec<(u64, FlowMessage)>,
+    },
+}
+
+/// A pub/sub message of a flow's channel.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Published<'a> {
+    /// A message appended at `(epoch, seq)`, as its JSON.
+    Message { at: EventId, json: &'a [u8] },
+    /// The flow was deleted.
+    Deleted,
+}
+
+impl<'a> Published<'a> {
+    pub(crate) fn parse(payload: &'a [u8]) -> Option<Self> {
+        if payload == b"d" {
+            return Some(Self::Deleted);
+        }
+        let rest = payload.strip_prefix(b"m ")?;
+        let mut parts = rest.splitn(3, |b| *b == b' ');
+        let epoch = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+        let seq = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+        let json = parts.next()?;
+        Some(Self::Message {
+            at: EventId {
+                epoch: Epoch(epoch),
+                seq,
+            },
+            json,
+        })
+    }
+}
+
+/// The pub/sub channel of a flow.
+pub(crate) fn channel(flow_id: &str) -> String {
+    format!("{PREFIX}{{{flow_id}}}:events")
+}
+
+/// The flow id of a channel name.
+pub(crate) fn flow_of_channel(channel: &str) -> Option<&str> {
+    channel
+        .strip_prefix(PREFIX)?
+        .strip_prefix('{')?
+        .strip_suffix("}:events")
+}
+
+fn keys(flow_id: &str) -> [String; 5] {
+    ["meta", "log", "inst", "nodes", "rels"].map(|name| format!("{PREFIX}{{{flow_id}}}:{name}"))
+}
+
+/// The commands connection, the scripts and the bounds the scripts enforce.
+#[derive(Clone)]
+pub(crate) struct SharedLog {
+    connection: ConnectionManager,
+    append: Script,
+    load: Script,
+    delete: Script,
+    ttl_ms: u64,
+    ring_capacity: usize,
+    max_state_items: usize,
+    byte_budget: usize,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for SharedLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedLog").finish_non_exhaustive()
+    }
+}
+
+/// A connection manager that reconnects in the background with exponential backoff
+/// (100 ms doubling to 5 s) and fails each command after `timeout`.
+pub(crate) fn manager_config(timeout: Duration) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_min_delay(Duration::from_millis(100))
+        .set_max_delay(Duration::from_secs(5))
+        .set_exponent_base(2.0)
+        .set_number_of_retries(3)
+}
+
+/// A Redis client for `connection` (no I/O yet).
+pub(crate) fn client(connection: ConnectionInfo) -> Result<Client, RedisError> {
+    Client::open(connection)
+}
+
+impl SharedLog {
+    /// Connects lazily: the first command connects, so the server starts while Redis is down.
+    pub(crate) fn new(
+        config: &RedisConfig,
+        router: &flow_router::RouterConfig,
+    ) -> Result<Self, RedisError> {
+        let connection = ConnectionManager::new_lazy_with_config(
+            client(config.connection.clone())?,
+            manager_config(config.timeout),
+        )?;
+        Ok(Self {
+            connection,
+            append: Script::new(include_str!("lua/append.lua")),
+            load: Script::new(include_str!("lua/load.lua")),
+            delete: Script::new(include_str!("lua/delete.lua")),
+            ttl_ms: u64::try_from(config.flow_ttl.as_millis()).unwrap_or(u64::MAX),
+            ring_capacity: router.ring_capacity,
+            max_state_items: router.max_state_items,
+            byte_budget: router.flow_byte_budget,
+            limits: router.limits,
+        })
+    }
+
+    /// `PING`: whether Redis answers.
+    pub(crate) async fn ping(&self) -> Result<(), LogError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("PING")
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(LogError::from)
+    }
+
+    /// Appends a decoded, validated message: one script call assigns the seq, appends, folds
+    /// and publishes. Nothing is written when it fails.
+    pub(crate) async fn append(
+        &self,
+        flow_id: &str,
+        message: &FlowMessage,
+    ) -> Result<Appended, LogError> {
+        let json = message.to_json();
+        let len = json.len() + FRAME_OVERHEAD;
+        if len > self.byte_budget {
+            return Err(LogError::TooLarge {
+                len,
+                budget: self.byte_budget,
+            });
+        }
+        let mut invocation = self.append.prepare_invoke();
+        for key in keys(flow_id) {
+            invocation.key(key);
+        }
+        invocation
+            .arg(channel(flow_id))
+            .arg(message.message_type().as_str())
+            .arg(json)
+            .arg(self.ring_capacity)
+            .arg(self.ttl_ms)
+            .arg(self.max_state_items)
+            .arg(flow_id);
+        for arg in fold_args(message) {
+            invocation.arg(arg);
+        }
+        let mut connection = self.connection.clone();
+        let reply: Value = invocation.invoke_async(&mut connection).await?;
+        let items = array(reply)?;
+        match (text(items.first())?.as_str(), items.get(1), items.get(2)) {
+            ("ok", Some(epoch), Some(seq)) => Ok(Appended {
+                epoch: epoch_of(epoch)?,
+                seq: int(seq)?,
+            }),
+            ("full", Some(items), _) => Err(LogError::StateFull {
+                items: usize::try_from(int(items)?).unwrap_or(usize::MAX),
+                limit: self.max_state_items,
+            }),
+            (other, _, _) => Err(LogError::Reply(format!("append answered {other:?}"))),
+        }
+    }
+
+    /// Reads a flow relative to the replica's position `local`; `create` makes a missing
+    /// flow exist (empty, seq 0, new epoch) and refreshes its expiry.
+    pub(crate) async fn load(
+        &self,
+        flow_id: &str,
+        local: Option<EventId>,
+        create: bool,
+    ) -> Result<Loaded, LogError> {
+        let mut invocation = self.load.prepare_invoke();
+        for key in keys(flow_id) {
+            invocation.key(key);
+        }
+        let (epoch, seq) = local.map_or((String::new(), 0), |at| (at.epoch.0.to_string(), at.seq));
+        invocation
+            .arg(epoch)
+            .arg(seq)
+            .arg(if create { "1" } else { "0" })
+            .arg(self.ttl_ms);
+        let mut connection = self.connection.clone();
+        let reply: Value = invocation.invoke_async(&mut connection).await?;
+        let mut items = array(reply)?.into_iter();
+        let tag = text(items.next().as_ref())?;
+        if tag == "none" {
+            return Ok(Loaded::Missing);
+        }
+        let at = EventId {
+            epoch: epoch_of(&items.next().unwrap_or(Value::Nil))?,
+            seq: int(&items.next().unwrap_or(Value::Nil))?,
+        };
+        match tag.as_str() {
+            "tail" => Ok(Loaded::Tail {
+                at,
+                entries: self.entries(flow_id, items.next())?,
+            }),
+            "full" => {
+                let instance = match items.next() {
+                    None | Some(Value::Nil) => None,
+                    Some(value) => Some(json::<FlowInstance>(&value)?),
+                };
+                let nodes = pairs(items.next())?
+                    .into_iter()
+                    .map(|(_, value)| json::<FlowNode>(&value))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let relationships = pairs(items.next())?
+                    .into_iter()
+                    .map(|(_, value)| json::<Relationship>(&value))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Loaded::Full {
+                    at,
+                    state: Box::new(FlowState {
+                        instance,
+                        nodes,
+                        relationships,
+                    }),
+                    entries: self.entries(flow_id, items.next())?,
+                })
+            }
+            other => Err(LogError::Reply(format!("load answered {other:?}"))),
+        }
+    }
+
+    /// Deletes a flow's keys and tells every replica; returns whether anything was removed.
+    pub(crate) async fn delete(&self, flow_id: &str) -> Result<bool, LogError> {
+        let mut invocation = self.delete.prepare_invoke();
+        for key in keys(flow_id) {
+            invocation.key(key);
+        }
+        invocation.arg(channel(flow_id));
+        let mut connection = self.connection.clone();
+        let removed: i64 = invocation.invoke_async(&mut connection).await?;
+        Ok(removed > 0)
+    }
+
+    /// Decodes a published or stored message with the engine's limits.
+    pub(crate) fn decode(&self, flow_id: &str, json: &[u8]) -> Result<FlowMessage, LogError> {
+        self.limits
+            .decode(json, flow_id)
+            .map_err(|err| LogError::Reply(format!("stored message breaks the contract: {err}")))
+    }
+
+    /// XRANGE entries `[[id, [field, value, ...]], ...]` as `(seq, message)`.
+    fn entries(
+        &self,
+        flow_id: &str,
+        value: Option<Value>,
+    ) -> Result<Vec<(u64, FlowMessage)>, LogError> {
+        let Some(value) = value else {
+            return Ok(Vec::new());
+        };
+        array(value)?
+            .into_iter()
+            .map(|entry| {
+                let mut parts = array(entry)?.into_iter();
+                let id = text(parts.next().as_ref())?;
+                let seq = id
+                    .strip_suffix("-0")
+                    .and_then(|seq| seq.parse().ok())
+                    .ok_or_else(|| LogError::Reply(format!("stream id {id:?}")))?;
+                let fields = pairs(parts.next())?;
+                let json = fields
+                    .into_iter()
+                    .find_map(|(field, value)| (field == "m").then_some(value))
+                    .ok_or_else(|| LogError::Reply(format!("stream entry {id} has no m")))?;
+                let Value::BulkString(bytes) = json else {
+                    return Err(LogError::Reply(format!("stream entry {id}")));
+                };
+                Ok((seq, self.decode(flow_id, &bytes)?))
+            })
+            .collect()
+    }
+}
+
+/// The script arguments that fold `message` into the stored state (see `append.lua`).
+/// Upserts are de-duplicated by key, the last occurrence winning, as the engine's fold does.
+fn fold_args(message: &FlowMessage) -> Vec<Vec<u8>> {
+    let node_pairs = |nodes: &[FlowNode]| -> BTreeMap<String, Vec<u8>> {
+        nodes
+            .iter()
+            .map(|node| (node.id.clone(), to_json(node)))
+            .collect()
+    };
+    let rel_pairs = |rels: &[Relationship]| -> BTreeMap<Vec<u8>, Vec<u8>> {
+        rels.iter()
+            .map(|rel| (to_json(&rel.key()), to_json(rel)))
+            .collect()
+    };
+    let mut args = Vec::new();
+    match message {
+        FlowMessage::Snapshot {
+            flow,
+            nodes,
+            relationships,
+        } => {
+            let nodes = node_pairs(nodes);
+            let rels = rel_pairs(relationships);
+            args.push(to_json(flow));
+            args.push((nodes.len() + rels.len()).to_string().into_bytes());
+            args.push(nodes.len().to_string().into_bytes());
+            for (id, json) in nodes {
+                args.push(id.into_bytes());
+                args.push(json);
+            }
+            for (key, json) in rels {
+                args.push(key);
+                args.push(json);
+            }
+        }
+        FlowMessage::UpsertFlow { flow } => args.push(to_json(flow)),
+        FlowMessage::UpsertNodes { nodes } => {
+            for (id, json) in node_pairs(nodes) {
+                args.push(id.into_bytes());
+                args.push(json);
+            }
+        }
+        FlowMessage::UpsertRels { relationships } => {
+            for (key, json) in rel_pairs(relationships) {
+                args.push(key);
+                args.push(json);
+            }
+        }
+        FlowMessage::DeleteNodes { ids } => {
+            args.extend(ids.iter().map(|id| id.clone().into_bytes()));
+        }
+        FlowMessage::DeleteRels { pairs } => args.extend(pairs.iter().map(to_json)),
+    }
+    args
+}
+
+fn to_json(value: &impl serde::Serialize) -> Vec<u8> {
+    // Wire types have string keys only; writing into a Vec cannot fail.
+    serde_json::to_vec(value).expect("wire types serialise infallibly")
+}
+
+fn array(value: Value) -> Result<Vec<Value>, LogError> {
+    match value {
+        Value::Array(items) | Value::Set(items) => Ok(items),
+        Value::Nil => Ok(Vec::new()),
+        other => Err(LogError::Reply(format!("expected an array, got {other:?}"))),
+    }
+}
+
+fn text(value: Option<&Value>) -> Result<String, LogError> {
+    match value {
+        Some(Value::BulkString(bytes)) => Ok(String::from_utf8_lossy(bytes).into_owned()),
+        Some(Value::SimpleString(text)) => Ok(text.clone()),
+        Some(Value::Int(n)) => Ok(n.to_string()),
+        other => Err(LogError::Reply(format!("expected text, got {other:?}"))),
+    }
+}
+
+fn int(value: &Value) -> Result<u64, LogError> {
+    match value {
+        Value::Int(n) => u64::try_from(*n).map_err(|_| LogError::Reply(format!("negative {n}"))),
+        other => text(Some(other))?
+            .parse()
+            .map_err(|_| LogError::Reply(format!("expected an integer, got {other:?}"))),
+    }
+}
+
+fn epoch_of(value: &Value) -> Result<Epoch, LogError> {
+    int(value).map(Epoch)
+}
+
+/// A flat `[field, value, ...]` array (HGETALL, stream fields) as pairs.
+fn pairs(value: Option<Value>) -> Result<Vec<(String, Value)>, LogError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let mut items = array(value)?.into_iter();
+    let mut out = Vec::new();
+    while let Some(field) = items.next() {
+        let value = items.next().unwrap_or(Value::Nil);
+        out.push((text(Some(&field))?, value));
+    }
+    Ok(out)
+}
+
+fn json<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, LogError> {
+    let Value::BulkString(bytes) = value else {
+        return Err(LogError::Reply(format!("expected JSON, got {value:?}")));
+    };
+    serde_json::from_slice(bytes).map_err(|err| LogError::Reply(format!("stored state: {err}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_messages_round_trip() {
+        assert_eq!(Published::parse(b"d"), Some(Published::Deleted));
+        assert_eq!(
+            Published::parse(b"m 17 3 {\"a\": 1}"),
+            Some(Published::Message {
+                at: EventId {
+                    epoch: Epoch(17),
+                    seq: 3
+                },
+                json: b"{\"a\": 1}"
+            })
+        );
+        for bad in [&b""[..], b"m", b"m x 1 {}", b"m 1 {}", b"x 1 2 {}"] {
+            assert_eq!(Published::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(flow_of_channel(&channel("a:b-c")), Some("a:b-c"));
+        assert_eq!(flow_of_channel("other"), None);
+        assert!(
+            keys("f")
+                .iter()
+                .all(|key| key.starts_with("openova-flow:{f}:"))
+        );
+    }
+}
