@@ -158,7 +158,9 @@ proptest! {
         match decode(&bytes, FLOW) {
             Ok(_) => prop_assert!(by_serde.is_ok()),
             Err(err) => {
-                prop_assert!(err.code() != "invalid" || by_serde.is_ok(), "positionless: {}", err);
+                let semantic = ["empty", "too_long", "too_large", "flow_mismatch", "negative"];
+                prop_assert_eq!(by_serde.is_ok(), semantic.contains(&err.code()), "{}", err);
+                prop_assert!(err.code() != "invalid", "positionless: {}", err);
                 prop_assert!(err.path().starts_with('$'));
             }
         }
