@@ -16,6 +16,9 @@ pub enum FlowIdError {
         /// Length found, in bytes.
         len: usize,
     },
+    /// The id is `.` or `..`, which URL normalisation would remove from a path.
+    #[error("flow id must not be `.` or `..`")]
+    DotSegment,
     /// The id holds a character outside `A-Z a-z 0-9 . _ : -`.
     #[error(
         "flow id contains {found:?} at byte {at}; allowed are ASCII letters, digits and `.`, `_`, `:`, `-`"
@@ -30,12 +33,13 @@ pub enum FlowIdError {
 
 /// Checks a flow id: 1 to [`MAX_FLOW_ID_BYTES`] bytes of ASCII letters, digits, `.`, `_`, `:`
 /// and `-` (a DNS name, a UUID or a `deployment:region` pair all fit; nothing that needs
-/// escaping in a URL path, a header or a Redis key does).
+/// escaping in a URL path, a header or a Redis key does), except the path segments `.` and `..`.
 ///
 /// ```
 /// use flow_contract::{validate_flow_id, FlowIdError};
 /// assert!(validate_flow_id("acme.openova.io").is_ok());
 /// assert_eq!(validate_flow_id(""), Err(FlowIdError::Empty));
+/// assert_eq!(validate_flow_id(".."), Err(FlowIdError::DotSegment));
 /// assert!(matches!(validate_flow_id("a/b"), Err(FlowIdError::BadChar { found: '/', at: 1 })));
 /// ```
 ///
@@ -44,6 +48,9 @@ pub enum FlowIdError {
 pub fn validate_flow_id(id: &str) -> Result<(), FlowIdError> {
     if id.is_empty() {
         return Err(FlowIdError::Empty);
+    }
+    if id == "." || id == ".." {
+        return Err(FlowIdError::DotSegment);
     }
     if id.len() > MAX_FLOW_ID_BYTES {
         return Err(FlowIdError::TooLong { len: id.len() });
