@@ -8,6 +8,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::event_stream::{EventReader, WAIT};
+use crate::redis_process::RedisProcess;
 
 /// A configuration from flags (the environment is not read for flags given here).
 pub(crate) fn config(flags: &[&str]) -> Config {
@@ -40,9 +41,39 @@ pub(crate) struct Server {
     task: JoinHandle<Drained>,
 }
 
+/// The backend a test runs against: one behaviour, two backends.
+pub(crate) enum Backend {
+    Memory,
+    /// A `redis-server` of the test's own, stopped when the test ends.
+    Redis(RedisProcess),
+}
+
+impl Backend {
+    pub(crate) fn redis() -> Self {
+        Self::Redis(RedisProcess::start())
+    }
+
+    /// `flags` plus the backend's own.
+    pub(crate) fn flags<'a>(&'a self, flags: &[&'a str], url: &'a str) -> Vec<&'a str> {
+        let mut all = flags.to_vec();
+        if let Self::Redis(_) = self {
+            all.extend(["--backend", "redis", "--redis-url", url]);
+        }
+        all
+    }
+
+    pub(crate) fn url(&self) -> String {
+        match self {
+            Self::Memory => String::new(),
+            Self::Redis(redis) => redis.url(),
+        }
+    }
+}
+
 impl Server {
-    pub(crate) async fn start(flags: &[&str]) -> Self {
-        let config = config(flags);
+    pub(crate) async fn start_with(backend: &Backend, flags: &[&str]) -> Self {
+        let url = backend.url();
+        let config = config(&backend.flags(flags, &url));
         let app = App::new(&config, 0xabc).expect("valid engine bounds");
         let listener = TcpListener::bind("127.0.0.1:0")
             .await

@@ -4,5 +4,7 @@
 mod event_stream;
 mod fixture;
 mod process;
+mod redis_process;
+mod replicas;
 mod routes;
 mod sockets;

@@ -7,7 +7,7 @@ use openova_flow_server::Drained;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::event_stream::{Event, EventReader, WAIT};
-use crate::fixture::{JsonValue, Server, upsert_nodes};
+use crate::fixture::{Backend, JsonValue, Server, upsert_nodes};
 
 fn ids(events: &[Event]) -> Vec<&str> {
     events.iter().map(|e| e.id.as_str()).collect()
@@ -21,16 +21,16 @@ async fn take(reader: &mut EventReader, n: usize) -> Vec<Event> {
     events
 }
 
-#[tokio::test]
-async fn ingest_then_stream() {
-    let server = Server::start(&[]).await;
+async fn ingest_then_stream(backend: Backend) {
+    let server = Server::start_with(&backend, &[]).await;
     let mut reader = server.stream("f", None).await;
     let first = reader.next_data().await.expect("initial snapshot");
     assert_eq!(reader.retry(), Some(3000));
-    assert_eq!(
-        (first.event.as_str(), first.id.as_str()),
-        ("snapshot", "abc-0")
-    );
+    assert_eq!(first.event, "snapshot");
+    let epoch = first
+        .id
+        .strip_suffix("-0")
+        .expect("an empty flow is at seq 0");
     assert!(
         matches!(decode(first.data.as_bytes(), "f"), Ok(FlowMessage::Snapshot { nodes, .. }) if nodes.is_empty())
     );
@@ -43,6 +43,11 @@ async fn ingest_then_stream() {
                 .await,
         );
     }
+    assert_eq!(
+        posted[0],
+        format!("{epoch}-1"),
+        "the subscription's epoch continues"
+    );
     let events = take(&mut reader, 3).await;
     assert_eq!(ids(&events), posted);
     for event in &events {
@@ -52,9 +57,8 @@ async fn ingest_then_stream() {
     assert_eq!(server.stop().await, Drained::Clean);
 }
 
-#[tokio::test]
-async fn reconnect_replays_exactly_after_the_last_id() {
-    let server = Server::start(&[]).await;
+async fn reconnect_replays_exactly_after_the_last_id(backend: Backend) {
+    let server = Server::start_with(&backend, &[]).await;
     let mut posted = Vec::new();
     for i in 0..5 {
         posted.push(
@@ -90,9 +94,8 @@ async fn reconnect_replays_exactly_after_the_last_id() {
     assert_eq!(server.stop().await, Drained::Clean);
 }
 
-#[tokio::test]
-async fn evicted_or_foreign_ids_get_a_snapshot() {
-    let server = Server::start(&["--ring-capacity", "4"]).await;
+async fn evicted_or_foreign_ids_get_a_snapshot(backend: Backend) {
+    let server = Server::start_with(&backend, &["--ring-capacity", "4"]).await;
     let mut posted = Vec::new();
     for i in 0..10 {
         posted.push(
@@ -193,10 +196,9 @@ async fn follow(mut reader: EventReader, until: String) -> View {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_subscribers_and_a_publisher_agree_with_the_snapshot() {
+async fn two_subscribers_and_a_publisher_agree_with_the_snapshot(backend: Backend) {
     const EVENTS: usize = 10_000;
-    let server = Server::start(&["--ingest-rate", "0"]).await;
+    let server = Server::start_with(&backend, &["--ingest-rate", "0"]).await;
     let first = server.stream("f", None).await;
     let second = server.stream("f", None).await;
     let epoch = server
@@ -243,9 +245,8 @@ async fn two_subscribers_and_a_publisher_agree_with_the_snapshot() {
     assert_eq!(server.stop().await, Drained::Clean);
 }
 
-#[tokio::test]
-async fn delete_ends_streams() {
-    let server = Server::start(&[]).await;
+async fn delete_ends_streams(backend: Backend) {
+    let server = Server::start_with(&backend, &[]).await;
     server
         .post_ok("f", upsert_nodes("f", &[("a", "running")]))
         .await;
@@ -272,26 +273,29 @@ async fn delete_ends_streams() {
     assert_eq!(server.stop().await, Drained::Clean);
 }
 
-#[tokio::test]
-async fn heartbeats_on_an_idle_stream() {
-    let server = Server::start(&["--heartbeat-interval", "100ms"]).await;
+async fn heartbeats_on_an_idle_stream(backend: Backend) {
+    let server = Server::start_with(&backend, &["--heartbeat-interval", "100ms"]).await;
     let mut reader = server.stream("f", None).await;
-    assert_eq!(reader.next().await.expect("snapshot").event, "snapshot");
+    let snapshot = reader.next().await.expect("snapshot");
+    assert_eq!(snapshot.event, "snapshot");
     let heartbeat = reader.next().await.expect("heartbeat");
     assert_eq!(
         (heartbeat.event.as_str(), heartbeat.data.as_str()),
         ("heartbeat", "{}")
     );
     assert_eq!(
-        heartbeat.id, "abc-0",
+        heartbeat.id, snapshot.id,
         "heartbeats carry no id: the last id stays"
     );
     assert_eq!(server.stop().await, Drained::Clean);
 }
 
-#[tokio::test]
-async fn auth_over_http() {
-    let server = Server::start(&["--ingest-tokens", "writer", "--read-tokens", "reader"]).await;
+async fn auth_over_http(backend: Backend) {
+    let server = Server::start_with(
+        &backend,
+        &["--ingest-tokens", "writer", "--read-tokens", "reader"],
+    )
+    .await;
     let unauthorized = server.post("f", upsert_nodes("f", &[("a", "ok")])).await;
     assert_eq!(unauthorized.status(), 401);
     assert!(
@@ -309,7 +313,8 @@ async fn auth_over_http() {
         .send()
         .await
         .expect("post");
-    assert_eq!(ok.json_value().await["seq"], 1);
+    let accepted = ok.json_value().await;
+    assert_eq!(accepted["seq"], 1);
     let refused = server
         .client
         .get(server.url("/v1/flows/f/stream"))
@@ -325,13 +330,15 @@ async fn auth_over_http() {
         .expect("stream");
     assert_eq!(response.status(), 200);
     let mut reader = EventReader::new(response);
-    assert_eq!(reader.next_data().await.expect("snapshot").id, "abc-1");
+    assert_eq!(
+        reader.next_data().await.expect("snapshot").id,
+        accepted["id"]
+    );
     assert_eq!(server.stop().await, Drained::Clean);
 }
 
-#[tokio::test]
-async fn rate_limit_over_http() {
-    let server = Server::start(&["--ingest-rate", "1", "--ingest-burst", "3"]).await;
+async fn rate_limit_over_http(backend: Backend) {
+    let server = Server::start_with(&backend, &["--ingest-rate", "1", "--ingest-burst", "3"]).await;
     for _ in 0..3 {
         server.post_ok("f", upsert_nodes("f", &[("a", "ok")])).await;
     }
@@ -342,9 +349,8 @@ async fn rate_limit_over_http() {
     assert_eq!(server.stop().await, Drained::Clean);
 }
 
-#[tokio::test]
-async fn oversized_bodies_are_refused_with_or_without_length() {
-    let server = Server::start(&["--max-body-bytes", "1024"]).await;
+async fn oversized_bodies_are_refused_with_or_without_length(backend: Backend) {
+    let server = Server::start_with(&backend, &["--max-body-bytes", "1024"]).await;
     let big = format!(
         r#"{{"type":"delete-nodes","ids":["{}"]}}"#,
         "a".repeat(2000)
@@ -380,9 +386,8 @@ async fn oversized_bodies_are_refused_with_or_without_length() {
     assert_eq!(server.stop().await, Drained::Clean);
 }
 
-#[tokio::test]
-async fn shutdown_ends_open_streams() {
-    let server = Server::start(&[]).await;
+async fn shutdown_ends_open_streams(backend: Backend) {
+    let server = Server::start_with(&backend, &[]).await;
     let mut reader = server.stream("f", None).await;
     assert_eq!(
         reader.next_data().await.expect("snapshot").event,
@@ -394,3 +399,39 @@ async fn shutdown_ends_open_streams() {
     assert_eq!(reader.next_data().await, None, "the stream ended");
     assert_eq!(app.phase(), openova_flow_server::Phase::Draining);
 }
+
+/// Runs each test above once per backend (`memory::name`, `redis::name`), on two worker
+/// threads; each Redis run has a `redis-server` of its own.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::fixture::Backend::Memory).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::fixture::Backend::redis()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    ingest_then_stream,
+    reconnect_replays_exactly_after_the_last_id,
+    evicted_or_foreign_ids_get_a_snapshot,
+    two_subscribers_and_a_publisher_agree_with_the_snapshot,
+    delete_ends_streams,
+    heartbeats_on_an_idle_stream,
+    auth_over_http,
+    rate_limit_over_http,
+    oversized_bodies_are_refused_with_or_without_length,
+    shutdown_ends_open_streams,
+);

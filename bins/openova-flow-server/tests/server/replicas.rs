@@ -1,0 +1,327 @@
+//! The `redis` backend with real processes: two server replicas on one Redis, a replica
+//! killed mid-stream, both restarted, and Redis itself stopped and started.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+use flow_contract::{FlowMessage, decode};
+
+use crate::event_stream::{Event, EventReader, WAIT};
+use crate::fixture::{Backend, JsonValue, Server, upsert_nodes};
+use crate::redis_process::RedisProcess;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_openova-flow-server");
+
+/// The real binary on the `redis` backend, SIGKILLed when dropped.
+struct Replica {
+    child: Child,
+    addr: String,
+    client: reqwest::Client,
+}
+
+impl Replica {
+    /// Starts it and waits (on its log, not a timer) until it listens and Redis answered.
+    async fn start(redis: &RedisProcess) -> Self {
+        let mut command = Command::new(BINARY);
+        for (name, _) in std::env::vars() {
+            if name.starts_with("FLOW_SERVER_") || name == "RUST_LOG" {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
+            .envs([
+                ("FLOW_SERVER_LISTEN_ADDR", "127.0.0.1:0"),
+                ("FLOW_SERVER_BACKEND", "redis"),
+                ("FLOW_SERVER_REDIS_URL", redis.url().as_str()),
+                ("FLOW_SERVER_INGEST_RATE", "0"),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (lines, log) = mpsc::channel::<serde_json::Value>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let entry = serde_json::from_str(&line).expect("JSON log lines");
+                // After the start, nobody listens: keep draining the pipe.
+                let _ = lines.send(entry);
+            }
+        });
+        let addr = tokio::task::spawn_blocking(move || {
+            let (mut addr, mut healthy) = (None, false);
+            while addr.is_none() || !healthy {
+                let entry = log.recv_timeout(WAIT).expect("the server logs its start");
+                match entry["fields"]["message"].as_str() {
+                    Some("listening") => addr = entry["fields"]["addr"].as_str().map(str::to_owned),
+                    Some("redis availability changed") => {
+                        healthy = entry["fields"]["healthy"] == true;
+                    }
+                    _ => {}
+                }
+            }
+            addr.expect("an address")
+        })
+        .await
+        .expect("log reader");
+        Self {
+            child,
+            addr,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    async fn post(&self, flow: &str, body: String) -> reqwest::Result<reqwest::Response> {
+        self.client
+            .post(self.url(&format!("/v1/flows/{flow}/events")))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+    }
+
+    async fn post_ok(&self, flow: &str, body: String) -> String {
+        let response = self
+            .post(flow, body)
+            .await
+            .expect("POST reaches the server");
+        assert_eq!(response.status(), 200);
+        response.json_value().await["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
+    async fn stream(&self, flow: &str, last_event_id: Option<&str>) -> EventReader {
+        let mut request = self
+            .client
+            .get(self.url(&format!("/v1/flows/{flow}/stream")));
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.expect("stream");
+        assert_eq!(response.status(), 200);
+        EventReader::new(response)
+    }
+
+    async fn snapshot(&self, flow: &str) -> (String, bytes::Bytes) {
+        let response = self
+            .client
+            .get(self.url(&format!("/v1/flows/{flow}/snapshot")))
+            .send()
+            .await
+            .expect("snapshot");
+        assert_eq!(response.status(), 200);
+        let seq = response.headers()["flow-seq"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        (seq, response.bytes().await.expect("body"))
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn take(reader: &mut EventReader, n: usize) -> Vec<Event> {
+    let mut events = Vec::with_capacity(n);
+    for _ in 0..n {
+        events.push(reader.next_data().await.expect("stream still open"));
+    }
+    events
+}
+
+fn ids(events: &[Event]) -> Vec<String> {
+    events.iter().map(|e| e.id.clone()).collect()
+}
+
+fn node(i: usize) -> String {
+    upsert_nodes(
+        "f",
+        &[(&format!("n{}", i % 7), ["running", "failed"][i % 2])],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_serve_the_same_ids_and_bytes_and_a_subscriber_moves_between_them() {
+    let redis = RedisProcess::start();
+    let a = Replica::start(&redis).await;
+    let b = Replica::start(&redis).await;
+    let mut on_a = a.stream("f", None).await;
+    let mut on_b = b.stream("f", None).await;
+    let (first_a, first_b) = (take(&mut on_a, 1).await, take(&mut on_b, 1).await);
+    assert_eq!(first_a, first_b, "one epoch, one empty snapshot");
+
+    let mut posted = Vec::new();
+    for i in 0..20 {
+        posted.push(a.post_ok("f", node(i)).await);
+    }
+    let (from_a, from_b) = (take(&mut on_a, 20).await, take(&mut on_b, 20).await);
+    assert_eq!(ids(&from_a), posted);
+    assert_eq!(from_a, from_b, "same ids, events and data on both replicas");
+
+    // The subscriber on A leaves after the tenth event and comes back on B.
+    drop(on_a);
+    let mut moved = b.stream("f", Some(&posted[9])).await;
+    assert_eq!(take(&mut moved, 10).await, from_a[10..]);
+    let late = b.post_ok("f", node(99)).await;
+    assert_eq!(take(&mut moved, 1).await[0].id, late);
+    assert_eq!(take(&mut on_b, 1).await[0].id, late);
+    assert_eq!(a.snapshot("f").await, b.snapshot("f").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replica_loses_nothing_accepted_and_restarts_keep_state() {
+    let redis = RedisProcess::start();
+    let mut a = Replica::start(&redis).await;
+    let b = Replica::start(&redis).await;
+    let mut on_b = b.stream("f", None).await;
+    take(&mut on_b, 1).await;
+
+    // A publisher on A, concurrently; A dies under it once B has seen 30 events.
+    let (client, url) = (a.client.clone(), a.url("/v1/flows/f/events"));
+    let publisher = tokio::spawn(async move {
+        let mut accepted = Vec::new();
+        for i in 0.. {
+            let sent = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(node(i))
+                .send()
+                .await;
+            match sent {
+                Ok(response) if response.status() == 200 => {
+                    let body = response.json_value().await;
+                    accepted.push(body["id"].as_str().expect("id").to_owned());
+                }
+                _ => return accepted,
+            }
+        }
+        accepted
+    });
+    let mut received = ids(&take(&mut on_b, 30).await);
+    a.kill();
+    let accepted = tokio::time::timeout(WAIT, publisher)
+        .await
+        .expect("the publisher stops")
+        .expect("no panic");
+    assert!(accepted.len() >= 30, "{}", accepted.len());
+    let last_accepted = accepted.last().expect("accepted events").clone();
+    while !received.contains(&last_accepted) {
+        received.push(take(&mut on_b, 1).await.remove(0).id);
+    }
+    // Every accepted event reached B, in order, without gaps (an event stored while its
+    // response was lost may follow: the publisher retries such events elsewhere).
+    assert_eq!(received[..accepted.len()], accepted[..]);
+
+    let before = b.snapshot("f").await;
+    // The id of the last stored event (the snapshot's position).
+    let epoch = last_accepted.split_once('-').expect("epoch-seq").0;
+    let last = format!("{epoch}-{}", before.0);
+    drop(on_b);
+    drop(b);
+    let a = Replica::start(&redis).await;
+    let b = Replica::start(&redis).await;
+    assert_eq!(
+        a.snapshot("f").await,
+        before,
+        "state survives a restart of every replica"
+    );
+    assert_eq!(b.snapshot("f").await, before);
+    // The old id still resumes exactly: the epoch lives in Redis, not in the process.
+    let mut resumed = b.stream("f", Some(&last)).await;
+    let next = a.post_ok("f", node(1000)).await;
+    assert_eq!(take(&mut resumed, 1).await[0].id, next);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_means_503_and_nothing_half_written_then_everything_resumes() {
+    let mut backend = Backend::Redis(RedisProcess::durable());
+    let server = Server::start_with(&backend, &[]).await;
+    let mut reader = server.stream("f", None).await;
+    take(&mut reader, 1).await;
+    let mut posted = Vec::new();
+    for i in 0..3 {
+        posted.push(server.post_ok("f", node(i)).await);
+    }
+    assert_eq!(ids(&take(&mut reader, 3).await), posted);
+
+    let Backend::Redis(redis) = &mut backend else {
+        unreachable!("a redis backend");
+    };
+    redis.stop();
+    let refused = server
+        .post("f", upsert_nodes("f", &[("lost", "failed")]))
+        .await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body = refused.json_value().await;
+    assert_eq!(body["error"], "backend_unavailable", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not stored"))
+    );
+    assert_eq!(
+        wait_for_readyz(&server, 503).await["status"],
+        "backend_unavailable"
+    );
+
+    redis.restart();
+    wait_for_readyz(&server, 200).await;
+    let next = server.post_ok("f", node(3)).await;
+    let epoch = posted[0].split_once('-').expect("epoch-seq").0;
+    assert_eq!(next, format!("{epoch}-4"), "the refused event took no seq");
+    assert_eq!(
+        take(&mut reader, 1).await[0].id,
+        next,
+        "the open stream resumed"
+    );
+    let snapshot = server
+        .client
+        .get(server.url("/v1/flows/f/snapshot"))
+        .send()
+        .await
+        .expect("snapshot");
+    let Ok(FlowMessage::Snapshot { nodes, .. }) =
+        decode(&snapshot.bytes().await.expect("body"), "f")
+    else {
+        panic!("a snapshot");
+    };
+    assert!(nodes.iter().all(|n| n.id != "lost"), "nothing half-written");
+    assert_eq!(nodes.len(), 4);
+}
+
+/// Polls `/readyz` until it answers `status` (bounded by [`WAIT`]); returns the body.
+async fn wait_for_readyz(server: &Server, status: u16) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let response = server
+            .client
+            .get(server.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz");
+        if response.status() == status {
+            return response.json_value().await;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readyz never became {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
