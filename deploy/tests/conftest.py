@@ -40,8 +40,14 @@ SERVER_FULL: dict[str, Any] = {
         "idleFlowTimeout": "1h",
         "shutdownGrace": "10s",
         "log": "info",
+        "maxStateItems": 50000,
+        "ui": True,
+        "backend": "redis",
+        "redisFlowTtl": "24h",
+        "redisTimeout": "2s",
     },
     "auth": {"existingSecret": "openova-flow-tokens"},
+    "redis": {"existingSecret": "openova-flow-redis"},
 }
 EMITTER_FULL: dict[str, Any] = {
     **EMITTER_MINIMAL,

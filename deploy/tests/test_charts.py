@@ -293,8 +293,17 @@ def test_server_full_env_names_and_values(server: RenderedChart) -> None:
         "FLOW_SERVER_IDLE_FLOW_TIMEOUT": "1h",
         "FLOW_SERVER_SHUTDOWN_GRACE": "10s",
         "FLOW_SERVER_LOG": "info",
+        "FLOW_SERVER_MAX_STATE_ITEMS": "50000",
+        "FLOW_SERVER_UI": "true",
+        "FLOW_SERVER_BACKEND": "redis",
+        "FLOW_SERVER_REDIS_FLOW_TTL": "24h",
+        "FLOW_SERVER_REDIS_TIMEOUT": "2s",
+        "FLOW_SERVER_REDIS_URL": None,
         "FLOW_SERVER_INGEST_TOKENS": None,
         "FLOW_SERVER_READ_TOKENS": None,
+    }
+    assert env["FLOW_SERVER_REDIS_URL"]["valueFrom"] == {
+        "secretKeyRef": {"name": "openova-flow-redis", "key": "redis-url"}
     }
     assert env["FLOW_SERVER_INGEST_TOKENS"]["valueFrom"] == {
         "secretKeyRef": {"name": "openova-flow-tokens", "key": "ingest-tokens"}
@@ -302,6 +311,24 @@ def test_server_full_env_names_and_values(server: RenderedChart) -> None:
     assert env["FLOW_SERVER_READ_TOKENS"]["valueFrom"] == {
         "secretKeyRef": {"name": "openova-flow-tokens", "key": "read-tokens"}
     }
+
+
+def test_server_replicas_need_the_redis_backend(server: RenderedChart) -> None:
+    assert workload(server.render(server.minimal))["spec"]["replicas"] == 1
+    redis = {"config": {"backend": "redis"}, "redis": {"existingSecret": "r"}}
+    deployment = workload(server.render_with({**redis, "replicaCount": 3}))
+    assert deployment["spec"]["replicas"] == 3
+    env = env_of(server.render_with(redis))
+    assert env["FLOW_SERVER_BACKEND"]["value"] == "redis"
+    assert env["FLOW_SERVER_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "r", "key": "redis-url"}
+    for override, message in [
+        ({"replicaCount": 2}, "replicaCount > 1 needs config.backend: redis"),
+        ({"replicaCount": 0}, "replicaCount must be at least 1"),
+        ({"config": {"backend": "redis"}}, "redis.existingSecret (with redis.urlKey) is required"),
+        ({"config": {"backend": "disk"}}, "config.backend must be memory or redis"),
+        ({"redis": {"existingSecret": "r"}}, "redis.existingSecret is set but config.backend is not redis"),
+    ]:
+        _expect_failure(server, override, message)
 
 
 def test_server_fractional_rate_keeps_its_fraction(server: RenderedChart) -> None:

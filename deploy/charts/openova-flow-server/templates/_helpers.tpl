@@ -65,6 +65,11 @@ FLOW_SERVER_FLOW_BYTE_BUDGET: flowByteBudget
 FLOW_SERVER_IDLE_FLOW_TIMEOUT: idleFlowTimeout
 FLOW_SERVER_SHUTDOWN_GRACE: shutdownGrace
 FLOW_SERVER_LOG: log
+FLOW_SERVER_MAX_STATE_ITEMS: maxStateItems
+FLOW_SERVER_UI: ui
+FLOW_SERVER_BACKEND: backend
+FLOW_SERVER_REDIS_FLOW_TTL: redisFlowTtl
+FLOW_SERVER_REDIS_TIMEOUT: redisTimeout
 {{- end }}
 
 {{/* A value as the binary reads it: whole numbers without exponent, lists comma-joined. */}}
@@ -87,6 +92,13 @@ FLOW_SERVER_LOG: log
 - name: {{ $name }}
   value: {{ include "openova-flow-server.scalar" $value | quote }}
 {{- end }}
+{{- end }}
+{{- with .Values.redis.existingSecret }}
+- name: FLOW_SERVER_REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.redis.urlKey }}
 {{- end }}
 {{- with .Values.auth.existingSecret }}
 {{- if $.Values.auth.ingestTokensKey }}
@@ -115,6 +127,22 @@ FLOW_SERVER_LOG: log
 {{- if not (has $key $known) }}
 {{- fail (printf "config.%s is not a setting of openova-flow-server (known: %s)" $key (join ", " (sortAlpha $known))) }}
 {{- end }}
+{{- end }}
+{{- $backend := default "memory" .Values.config.backend }}
+{{- if not (has $backend (list "memory" "redis")) }}
+{{- fail (printf "config.backend must be memory or redis, not %v" $backend) }}
+{{- end }}
+{{- if and (eq $backend "redis") (not (and .Values.redis.existingSecret .Values.redis.urlKey)) }}
+{{- fail "redis.existingSecret (with redis.urlKey) is required when config.backend is redis: the Redis URL comes from a Secret" }}
+{{- end }}
+{{- if and .Values.redis.existingSecret (ne $backend "redis") }}
+{{- fail "redis.existingSecret is set but config.backend is not redis" }}
+{{- end }}
+{{- if lt (int .Values.replicaCount) 1 }}
+{{- fail "replicaCount must be at least 1" }}
+{{- end }}
+{{- if and (gt (int .Values.replicaCount) 1) (ne $backend "redis") }}
+{{- fail "replicaCount > 1 needs config.backend: redis (in memory, each replica would hold only the events it received)" }}
 {{- end }}
 {{- $port := int .Values.containerPort }}
 {{- if or (lt $port 1) (gt $port 65535) }}
