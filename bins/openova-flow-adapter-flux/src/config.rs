@@ -148,14 +148,14 @@ impl TryFrom<Args> for Config {
         })?;
         let region = required("REGION_KEY", args.region_key)?;
         let namespace = Some(args.namespace_filter).filter(|ns| !ns.is_empty());
-        if let Some(ns) = &namespace {
-            if ns.contains('/') || ns.contains(char::is_whitespace) {
-                return Err(ConfigError::Invalid {
-                    name: "NAMESPACE_FILTER",
-                    value: ns.clone(),
-                    reason: "not a namespace name".to_owned(),
-                });
-            }
+        if let Some(ns) = &namespace
+            && (ns.contains('/') || ns.contains(char::is_whitespace))
+        {
+            return Err(ConfigError::Invalid {
+                name: "NAMESPACE_FILTER",
+                value: ns.clone(),
+                reason: "not a namespace name".to_owned(),
+            });
         }
         let default_ns = namespace.as_deref().unwrap_or(DEFAULT_FLUX_NAMESPACE);
         let mapper =

@@ -80,8 +80,9 @@ const fn fnv1a(bytes: &[u8]) -> u64 {
 /// `GET /ui` (redirect to `/ui/`), `GET /ui/`, `GET /ui/flows/{flowId}` and
 /// `GET /ui/assets/{name}`; any other path is rejected as not found.
 pub(crate) fn routes() -> BoxedFilter<(Response,)> {
-    warp::get()
-        .and(warp::path("ui"))
+    // Path before method: a request elsewhere must stay a 404, not become a 405 here.
+    warp::path("ui")
+        .and(warp::get())
         .and(warp::path::tail())
         .and(warp::path::full())
         .and(warp::header::optional::<String>("if-none-match"))
