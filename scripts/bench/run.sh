@@ -5,6 +5,7 @@
 #   scripts/bench/run.sh                 # everything (about 15 minutes on 2 cores)
 #   SCENARIOS="fanout idle" scripts/bench/run.sh
 #   RUNS=1 DURATION=5s scripts/bench/run.sh
+#   SERVER=/path/openova-flow-server LOAD=/path/flow-load scripts/bench/run.sh   # no build
 #
 # Reports land in $OUT (default target/bench/<date>), one JSON per run.
 set -euo pipefail
@@ -23,9 +24,12 @@ if [ "$(ulimit -n)" -lt 20000 ]; then
   echo "warning: ulimit -n is $(ulimit -n); the idle and 10,000-subscriber runs need ~10,100" >&2
 fi
 
-cargo build --release --locked -p openova-flow-server -p flow-load
-SERVER="$TARGET_DIR/release/openova-flow-server"
-LOAD="$TARGET_DIR/release/flow-load"
+# SERVER / LOAD may point at prebuilt binaries (for example a server built from another commit).
+if [ -z "${SERVER:-}" ] || [ -z "${LOAD:-}" ]; then
+  cargo build --release -p openova-flow-server -p flow-load
+fi
+SERVER=${SERVER:-$TARGET_DIR/release/openova-flow-server}
+LOAD=${LOAD:-$TARGET_DIR/release/flow-load}
 mkdir -p "$OUT"
 echo "reports: $OUT"
 

@@ -5,6 +5,7 @@ Reports are named `<scenario>-<run>.json`; runs of one scenario are grouped and 
 the median over them (loss, failures and errors are summed: any is too many).
 """
 import json
+import re
 import statistics
 import sys
 from collections import defaultdict
@@ -51,6 +52,11 @@ def row(name, reports):
     }
 
 
+def natural(name):
+    """`sweep-30` before `sweep-100`."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def ms(us):
     return None if us is None else us / 1000
 
@@ -70,7 +76,8 @@ def fmt(value):
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: summarize.py REPORT_DIR")
-    rows = [row(name, reports) for name, reports in load(sys.argv[1]).items()]
+    groups = load(sys.argv[1])
+    rows = [row(name, groups[name]) for name in sorted(groups, key=natural)]
     if not rows:
         sys.exit(f"no reports in {sys.argv[1]}")
     columns = list(rows[0])

@@ -86,6 +86,7 @@ pub(crate) async fn run_subscriber(
         latencies: Vec::new(),
         ready: Some(ready),
         permit: gate.acquire_owned().await.ok(),
+        session_start: 0,
     };
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (spec.index as u64 + 1));
     let mut outcome = SubscriberOutcome::default();
@@ -157,6 +158,7 @@ struct Session {
     latencies: Vec<u64>,
     ready: Option<mpsc::UnboundedSender<bool>>,
     permit: Option<OwnedSemaphorePermit>,
+    session_start: u64,
 }
 
 impl Session {
@@ -180,6 +182,9 @@ impl Session {
         board: &Board,
         churn_at: Option<Instant>,
     ) -> SessionEnd {
+        // Replayed frames after a reconnect were published while this subscriber was away:
+        // their age is not delivery latency.
+        self.session_start = unix_micros();
         let mut socket = stream.socket;
         let mut decoder = (stream.framing == BodyFraming::Chunked).then(ChunkedDecoder::default);
         let mut finals = board.finals();
@@ -247,11 +252,12 @@ impl Session {
         let mut delivered = 0_u64;
         let tally = &mut self.tally;
         let latencies = &mut self.latencies;
+        let session_start = self.session_start;
         let mut sink = |frame: crate::scanner::Frame| {
             tally.frame(frame);
             if frame.kind == FrameKind::Event {
                 delivered += 1;
-                if let Some(at) = frame.published_at {
+                if let Some(at) = frame.published_at.filter(|at| *at >= session_start) {
                     latencies.push(now.saturating_sub(at));
                 }
             }
