@@ -91,7 +91,7 @@ impl Server {
         Self {
             app,
             addr,
-            client: reqwest::Client::new(),
+            client: client(),
             stop,
             task,
         }
@@ -160,4 +160,12 @@ impl JsonValue for reqwest::Response {
         let bytes = self.bytes().await.expect("body");
         serde_json::from_slice(&bytes).expect("JSON body")
     }
+}
+
+/// An HTTP client for the tests. Feature unification across the workspace may build reqwest
+/// with `rustls-no-provider`, which needs a process-wide crypto provider even for plain HTTP;
+/// installing one twice is harmless (the second call reports the first and changes nothing).
+pub(crate) fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }

@@ -115,7 +115,7 @@ async fn sigterm_drains_open_streams_and_exits_zero() {
     .await
     .expect("log reader");
 
-    let client = reqwest::Client::new();
+    let client = crate::fixture::client();
     let ready = client
         .get(format!("http://{addr}/readyz"))
         .send()

@@ -68,7 +68,7 @@ impl Replica {
         Self {
             child,
             addr,
-            client: reqwest::Client::new(),
+            client: crate::fixture::client(),
         }
     }
 
