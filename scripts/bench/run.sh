@@ -46,7 +46,7 @@ for scenario in $SCENARIOS; do
   case $scenario in
     fanout)      load fanout --preset fanout --duration "$DURATION" --baseline ;;
     fanout-half) load fanout-half --preset fanout --duration "$DURATION" --rate 500 --baseline ;;
-    ingest-1)    load ingest-1 --preset ingest -F 1 --duration "$DURATION" ;;
+    ingest-1)    load ingest-1 --preset ingest -F 1 --duration "$DURATION" --baseline ;;
     ingest)      load ingest --preset ingest --duration "$DURATION" ;;
     mixed)       load mixed --preset mixed --duration "$DURATION" --baseline ;;
     churn)       load churn --preset churn --duration "$DURATION" ;;

@@ -26,11 +26,21 @@ def median(reports, get):
     return statistics.median(values) if values else None
 
 
+def baseline_rate(report):
+    """The baseline's frames/s, or its answered POSTs/s for runs without subscribers."""
+    baseline = report.get("baseline")
+    if not baseline:
+        return None
+    if report["delivery"]["subscribers"] > 0:
+        return baseline["frames_per_s"]
+    return baseline["accepted_per_s"]
+
+
 def row(name, reports):
     def med(get):
         return median(reports, get)
 
-    baseline = med(lambda r: (r.get("baseline") or {}).get("frames_per_s"))
+    baseline = med(lambda r: baseline_rate(r))
     fraction = med(lambda r: (r.get("baseline") or {}).get("fraction"))
     rss = med(lambda r: (r.get("server_rss") or {}).get("per_subscriber_bytes"))
     return {
@@ -47,7 +57,7 @@ def row(name, reports):
         "p99 ms": ms(med(lambda r: r["latency_us"]["p99"] if r["latency_us"]["samples"] else None)),
         "max ms": ms(med(lambda r: r["latency_us"]["max"] if r["latency_us"]["samples"] else None)),
         "RSS/sub B": rss,
-        "baseline frames/s": baseline,
+        "baseline /s": baseline,
         "of baseline": f"{fraction * 100:.1f}%" if fraction is not None else None,
     }
 
