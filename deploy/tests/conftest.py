@@ -30,6 +30,7 @@ SERVER_FULL: dict[str, Any] = {
     "config": {
         "ringCapacity": 4096,
         "heartbeatInterval": "15s",
+        "sseFlushInterval": "10ms",
         "maxBodyBytes": 1048576,
         "ingestRate": 50,
         "ingestBurst": 200,

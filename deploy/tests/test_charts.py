@@ -282,6 +282,7 @@ def test_server_full_env_names_and_values(server: RenderedChart) -> None:
         "FLOW_SERVER_LISTEN_ADDR": "0.0.0.0:8080",
         "FLOW_SERVER_RING_CAPACITY": "4096",
         "FLOW_SERVER_HEARTBEAT_INTERVAL": "15s",
+        "FLOW_SERVER_SSE_FLUSH_INTERVAL": "10ms",
         # Whole numbers never turn into 1.048576e+06.
         "FLOW_SERVER_MAX_BODY_BYTES": "1048576",
         "FLOW_SERVER_INGEST_RATE": "50",

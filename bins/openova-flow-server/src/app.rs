@@ -69,6 +69,7 @@ pub(crate) struct Inner {
     pub(crate) limiter: Option<IngestLimiter>,
     pub(crate) cors: Cors,
     pub(crate) heartbeat: Duration,
+    pub(crate) sse_flush: Duration,
     pub(crate) ui: bool,
     pub(crate) max_body_bytes: usize,
     /// The `redis` backend; `None` = in memory.
@@ -106,6 +107,7 @@ impl App {
                 limiter: config.ingest_limit.map(IngestLimiter::new),
                 cors: Cors::new(&config.cors_origins),
                 heartbeat: config.heartbeat_interval,
+                sse_flush: config.sse_flush_interval,
                 ui: config.ui,
                 max_body_bytes: config.max_body_bytes,
                 replica,

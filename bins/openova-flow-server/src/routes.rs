@@ -400,6 +400,7 @@ async fn subscribe(
     Ok(sse::response(
         frames,
         app.inner.heartbeat,
+        app.inner.sse_flush,
         app.shutdown_signal(),
     ))
 }

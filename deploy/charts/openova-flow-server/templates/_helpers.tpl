@@ -55,6 +55,7 @@ rendered (the binary's default applies). Lists are rendered comma-separated.
 {{- define "openova-flow-server.settings" -}}
 FLOW_SERVER_RING_CAPACITY: ringCapacity
 FLOW_SERVER_HEARTBEAT_INTERVAL: heartbeatInterval
+FLOW_SERVER_SSE_FLUSH_INTERVAL: sseFlushInterval
 FLOW_SERVER_MAX_BODY_BYTES: maxBodyBytes
 FLOW_SERVER_INGEST_RATE: ingestRate
 FLOW_SERVER_INGEST_BURST: ingestBurst
