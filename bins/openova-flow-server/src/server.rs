@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use crate::app::App;
@@ -17,9 +21,16 @@ pub enum Drained {
     GraceExpired,
 }
 
+/// Largest read buffer per connection, in bytes (hyper's minimum). Requests are small
+/// (bodies are capped separately), and an idle SSE connection should not hold more.
+const MAX_READ_BUF: usize = 8 * 1024;
+
 /// Serves `app` on `listener` (logging `listening` with the address once ready) until
-/// `signal` resolves, then drains: `/readyz` turns 503, the
-/// listener closes, open streams end, and in-flight requests get up to `grace` to finish.
+/// `signal` resolves, then drains: `/readyz` turns 503, open streams end, the listener
+/// closes, and in-flight requests get up to `grace` to finish.
+///
+/// Connections are HTTP/1.1 only (SSE and `EventSource` need nothing else) with a small read
+/// buffer, which keeps an idle subscriber's memory low (docs/BENCHMARKS.md, `idle`).
 pub async fn serve(
     app: App,
     listener: TcpListener,
@@ -27,31 +38,48 @@ pub async fn serve(
     grace: Duration,
 ) -> Drained {
     let addr = listener.local_addr().ok();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = warp::serve(routes(app.clone()))
-        .incoming(listener)
-        .graceful(async {
-            // A dropped sender also means stop.
-            let _ = stopped.await;
-        })
-        .run();
-    let server = tokio::spawn(server);
+    let service = warp::service(routes(app.clone()));
+    let graceful = GracefulShutdown::new();
     let housekeeping = tokio::spawn(app.clone().housekeeping());
     app.mark_ready();
     if let Some(addr) = addr {
         tracing::info!(%addr, "listening");
     }
 
-    signal.await;
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        tokio::select! {
+            () = &mut signal => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let connection = http1::Builder::new()
+                        .max_buf_size(MAX_READ_BUF)
+                        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service.clone()));
+                    let connection = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        if let Err(error) = connection.await {
+                            tracing::debug!(%error, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: say so and give the process a
+                    // moment instead of spinning on the same error.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+
     tracing::info!(
         grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
         "shutting down"
     );
     app.begin_shutdown();
-    // The server task ends only after the listener closed, so it is still alive here.
-    let _ = stop.send(());
-    let drained = match tokio::time::timeout(grace, server).await {
-        Ok(_) => Drained::Clean,
+    drop(listener);
+    let drained = match tokio::time::timeout(grace, graceful.shutdown()).await {
+        Ok(()) => Drained::Clean,
         Err(_) => Drained::GraceExpired,
     };
     housekeeping.abort();
