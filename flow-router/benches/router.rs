@@ -10,7 +10,8 @@ use flow_router::{Cursor, FrameStream, Polled, Router, RouterConfig};
 
 /// An upsert-nodes body of about 1.3 KB (a little over 1 KiB): five nodes with meta.
 fn body_1kib(round: usize) -> String {
-    let nodes: Vec<String> = (0..5)
+    // Four nodes with meta: 1,0xx bytes, the 1 KiB of the target.
+    let nodes: Vec<String> = (0..4)
         .map(|i| {
             format!(
                 r#"{{"id":"fsn1/bp-component-{i}","flowId":"bench","label":"bp-component-{i}","status":"running","family":"component","region":"fsn1","startedAt":{round},"meta":{{"chart":"bp-component-{i}","version":"1.2.{round}","reason":"Progressing","message":"Helm upgrade in progress"}}}}"#
@@ -32,6 +33,11 @@ fn router() -> Router {
 
 fn ingest(c: &mut Criterion) {
     let bodies: Vec<String> = (0..64).map(body_1kib).collect();
+    assert!(
+        (1000..1100).contains(&bodies[0].len()),
+        "{} bytes",
+        bodies[0].len()
+    );
     let mut group = c.benchmark_group("ingest");
     group.throughput(Throughput::Bytes(bodies[0].len() as u64));
     let mut router = router();
