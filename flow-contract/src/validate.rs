@@ -301,7 +301,7 @@ mod tests {
     #[test]
     fn the_upper_bound_is_never_below_the_encoded_length() {
         let samples = [
-            r#"{}"#,
+            "{}",
             r#"{"a":null,"b":true,"c":-12345678901234,"d":1.7976931348623157e308,"e":18446744073709551615}"#,
             r#"{"quote":"say \"hi\"\n\t\u0001","nested":{"list":[1,2.5,"x",null,[],{}]},"emoji":"🚀"}"#,
         ];
