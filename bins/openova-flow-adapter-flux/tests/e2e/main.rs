@@ -1,8 +1,8 @@
 //! End-to-end tests of the real `openova-flow-adapter-flux` binary. No cluster exists here:
 //! the Kubernetes API is [`kube_api::KubeApi`] (a loopback stand-in of its HTTP protocol, found
-//! through a kubeconfig whose server is `http://127.0.0.1:PORT`); the flow server is either the
-//! real `openova-flow-server` binary ([`sink::Sink::server`]) or [`receiver::Receiver`], a
-//! loopback receiver with scripted faults. Every wait polls observable state with a deadline.
+//! through a kubeconfig whose server is `http://127.0.0.1:PORT`); the flow server is the real
+//! `openova-flow-server` binary ([`sink::Sink`]) for the Flux scenarios, and
+//! [`receiver::Receiver`], a loopback receiver with scripted faults, for the delivery tests. Every wait polls observable state with a deadline.
 
 mod delivery;
 mod flux;

@@ -72,15 +72,6 @@ impl Receiver {
         self.lock().attempts.clone()
     }
 
-    /// Loses all state and starts a new epoch, like a restarted server.
-    pub(crate) fn restart(&self) {
-        let mut inner = self.lock();
-        inner.nodes.clear();
-        inner.rels.clear();
-        inner.ingested = false;
-        inner.epoch += 1;
-    }
-
     /// Serves on 127.0.0.1; returns the address.
     pub(crate) async fn serve(&self) -> SocketAddr {
         let app = Router::new()

@@ -1,87 +1,68 @@
-//! Where the adapter delivers: the real `openova-flow-server` binary when it can be found
-//! (`OPENOVA_FLOW_SERVER_BIN`, else next to the adapter binary), else the loopback receiver.
+//! Where the adapter delivers in the Flux scenarios: the real `openova-flow-server` binary
+//! (`OPENOVA_FLOW_SERVER_BIN`, else next to the adapter binary). A missing binary fails the
+//! test rather than quietly testing against something else.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::process::{free_port, scratch};
-use crate::receiver::Receiver;
 
-fn server_binary() -> Option<PathBuf> {
+/// The real server binary: `OPENOVA_FLOW_SERVER_BIN`, else the one cargo built next to the
+/// adapter (`cargo test --workspace` builds every binary before running tests).
+fn server_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("OPENOVA_FLOW_SERVER_BIN") {
-        return Some(PathBuf::from(path));
+        return PathBuf::from(path);
     }
     let adapter = PathBuf::from(env!("CARGO_BIN_EXE_openova-flow-adapter-flux"));
     let sibling = adapter.with_file_name("openova-flow-server");
-    sibling.is_file().then_some(sibling)
+    assert!(
+        sibling.is_file(),
+        "{} not found: run the workspace's tests (`cargo test --workspace`) or set \
+         OPENOVA_FLOW_SERVER_BIN to an openova-flow-server binary",
+        sibling.display()
+    );
+    sibling
 }
 
-/// A flow server for the adapter to feed.
-pub(crate) enum Sink {
-    /// The real binary on a fixed port (so a restart keeps the URL).
-    Server {
-        child: Child,
-        port: u16,
-        binary: PathBuf,
-    },
-    /// The loopback receiver.
-    Receiver { receiver: Receiver, url: String },
+/// A real `openova-flow-server` process for the adapter to feed, on a fixed port so a restart
+/// keeps the URL.
+pub(crate) struct Sink {
+    child: Child,
+    port: u16,
+    binary: PathBuf,
 }
 
 impl Sink {
-    /// The real server if available, else the receiver.
+    /// Starts the server and waits until it answers.
     pub(crate) async fn start() -> Self {
-        match server_binary() {
-            Some(binary) => {
-                let port = free_port();
-                let child = spawn_server(&binary, port).await;
-                Self::Server {
-                    child,
-                    port,
-                    binary,
-                }
-            }
-            None => {
-                eprintln!("openova-flow-server binary not found: using the loopback receiver");
-                let receiver = Receiver::default();
-                let url = format!("http://{}", receiver.serve().await);
-                Self::Receiver { receiver, url }
-            }
+        let binary = server_binary();
+        let port = free_port();
+        let child = spawn_server(&binary, port).await;
+        Self {
+            child,
+            port,
+            binary,
         }
     }
 
     /// Base URL.
     pub(crate) fn url(&self) -> String {
-        match self {
-            Self::Server { port, .. } => format!("http://127.0.0.1:{port}"),
-            Self::Receiver { url, .. } => url.clone(),
-        }
+        format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Loses all state: kills and restarts the server, or resets the receiver's epoch.
+    /// Loses all state: kills the server and starts a new one on the same port.
     pub(crate) async fn restart(&mut self) {
-        match self {
-            Self::Server {
-                child,
-                port,
-                binary,
-            } => {
-                let _ = child.kill();
-                let _ = child.wait();
-                *child = spawn_server(binary, *port).await;
-            }
-            Self::Receiver { receiver, .. } => receiver.restart(),
-        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_server(&self.binary, self.port).await;
     }
 }
 
 impl Drop for Sink {
     fn drop(&mut self) {
-        if let Self::Server { child, .. } = self {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
