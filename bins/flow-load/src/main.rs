@@ -83,7 +83,16 @@ async fn run(args: &RunArgs, plan: Arc<Plan>, baseline_only: bool) -> anyhow::Re
         Some(server) => (server.target.clone(), server.pid()),
         None => (Target::from_url(&args.url).await?, args.server_pid),
     };
-    let result = run::run(plan, Mode::Server { target, pid }, args.quiet).await;
+    let subscribe_target = match &args.subscribe_url {
+        Some(url) => Some(Target::from_url(url).await?),
+        None => None,
+    };
+    let mode = Mode::Server {
+        target,
+        subscribe_target,
+        pid,
+    };
+    let result = run::run(plan, mode, args.quiet).await;
     if let Some(server) = spawned {
         server.stop().await;
     }

@@ -52,6 +52,10 @@ pub(crate) struct RunArgs {
     /// Server base URL (plain `http://host:port`).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub(crate) url: String,
+    /// Where subscribers connect, when not `--url` (for example a second server replica sharing
+    /// the flows through Redis: publish to one, subscribe on the other).
+    #[arg(long)]
+    pub(crate) subscribe_url: Option<String>,
     /// Start this server binary on a free loopback port for the run (and stop it after).
     #[arg(long)]
     pub(crate) spawn_server: Option<PathBuf>,

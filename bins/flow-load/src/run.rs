@@ -29,6 +29,8 @@ pub(crate) enum Mode {
     Server {
         /// Its address.
         target: Target,
+        /// Where subscribers connect, when not `target`.
+        subscribe_target: Option<Target>,
         /// Its pid, for RSS.
         pid: Option<u32>,
     },
@@ -46,20 +48,38 @@ pub(crate) async fn run(plan: Arc<Plan>, mode: Mode, quiet: bool) -> anyhow::Res
     let flow_ids: Arc<[Arc<str>]> = (0..flows)
         .map(|i| Arc::from(format!("load-{run_id}-{i}")))
         .collect();
-    let (target, pid, baseline, label) = match mode {
-        Mode::Server { target, pid } => {
+    let (target, subscribe_target, pid, baseline, label) = match mode {
+        Mode::Server {
+            target,
+            subscribe_target,
+            pid,
+        } => {
             warm_up(&target, &flow_ids, &Payload::new(plan.size), &board)
                 .await
                 .with_context(|| format!("warm-up POST to {}", target.host))?;
-            let label = format!("http://{}", target.host);
-            (Arc::new(target), pid, None, label)
+            let label = match &subscribe_target {
+                Some(other) => format!(
+                    "http://{} (subscribers on http://{})",
+                    target.host, other.host
+                ),
+                None => format!("http://{}", target.host),
+            };
+            let target = Arc::new(target);
+            let subscribe_target = subscribe_target.map_or_else(|| Arc::clone(&target), Arc::new);
+            (target, subscribe_target, pid, None, label)
         }
         Mode::Baseline => {
             let baseline = Baseline::start(Arc::clone(&board))
                 .await
                 .context("binding the baseline listener")?;
             let target = Arc::new(Target::local(baseline.addr));
-            (target, None, Some(baseline), "baseline".to_owned())
+            (
+                Arc::clone(&target),
+                target,
+                None,
+                Some(baseline),
+                "baseline".to_owned(),
+            )
         }
     };
     let rss_before = pid.and_then(rss_kib);
@@ -79,7 +99,7 @@ pub(crate) async fn run(plan: Arc<Plan>, mode: Mode, quiet: bool) -> anyhow::Res
             churn: plan.churn,
         };
         subscribers.spawn(run_subscriber(
-            Arc::clone(&target),
+            Arc::clone(&subscribe_target),
             spec,
             Arc::clone(&board),
             Arc::clone(&gate),
