@@ -6,9 +6,30 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use flow_contract::{FlowInstance, FlowMessage, FlowNode, RelPair, Relationship};
 
-/// Node and relationship state of one flow, in deterministic (sorted) order.
-#[derive(Debug, Default)]
-pub(crate) struct Fold {
+/// The folded state of one flow, in deterministic (sorted) order: what every receiver of a
+/// flow's messages should hold. The router keeps one per flow; clients (`flowctl`, your own
+/// tools) can fold a stream with the same semantics:
+///
+/// ```
+/// use flow_contract::decode;
+/// use flow_router::Fold;
+///
+/// let mut fold = Fold::default();
+/// for body in [
+///     r#"{"type":"upsert-nodes","nodes":[{"id":"a","flowId":"f","label":"a","status":"running"},
+///                                        {"id":"b","flowId":"f","label":"b","status":"pending"}]}"#,
+///     r#"{"type":"upsert-rels","relationships":[{"fromId":"a","toId":"b","type":"finish-to-start"}]}"#,
+///     r#"{"type":"delete-nodes","ids":["b"]}"#,
+/// ] {
+///     fold.apply("f", decode(body.as_bytes(), "f")?);
+/// }
+/// assert_eq!(fold.node_map().keys().collect::<Vec<_>>(), ["a"]);
+/// assert!(fold.relationship_map().is_empty(), "the edge touching b went with it");
+/// assert_eq!(fold.instance("f").status, "running", "synthetic instance, rolled up");
+/// # Ok::<(), flow_contract::ContractError>(())
+/// ```
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Fold {
     flow: Option<FlowInstance>,
     nodes: BTreeMap<String, FlowNode>,
     rels: BTreeMap<RelPair, Relationship>,
@@ -112,8 +133,11 @@ impl Fold {
         }
     }
 
-    /// Folds one message in. `flow_id` is the flow the fold belongs to.
-    pub(crate) fn apply(&mut self, flow_id: &str, message: FlowMessage) {
+    /// Folds one message in: `snapshot` replaces everything; upserts replace by key;
+    /// `delete-nodes` removes the nodes and every relationship touching one of those ids in
+    /// this flow (even an id never upserted); `delete-rels` removes by natural key. `flow_id`
+    /// is the flow the fold belongs to.
+    pub fn apply(&mut self, flow_id: &str, message: FlowMessage) {
         match message {
             FlowMessage::Snapshot {
                 flow,
@@ -159,8 +183,27 @@ impl Fold {
         }
     }
 
+    /// The flow instance as posted, if one was.
+    #[must_use]
+    pub fn flow(&self) -> Option<&FlowInstance> {
+        self.flow.as_ref()
+    }
+
+    /// Nodes by id.
+    #[must_use]
+    pub fn node_map(&self) -> &BTreeMap<String, FlowNode> {
+        &self.nodes
+    }
+
+    /// Relationships by natural key.
+    #[must_use]
+    pub fn relationship_map(&self) -> &BTreeMap<RelPair, Relationship> {
+        &self.rels
+    }
+
     /// The flow instance: the posted one, or a synthetic one (see the crate docs).
-    pub(crate) fn instance(&self, flow_id: &str) -> FlowInstance {
+    #[must_use]
+    pub fn instance(&self, flow_id: &str) -> FlowInstance {
         self.flow.clone().unwrap_or_else(|| FlowInstance {
             id: flow_id.to_owned(),
             definition_id: None,
@@ -187,7 +230,8 @@ impl Fold {
     }
 
     /// The state as a `snapshot` message (clones everything; for reads, not the hot path).
-    pub(crate) fn to_message(&self, flow_id: &str) -> FlowMessage {
+    #[must_use]
+    pub fn to_message(&self, flow_id: &str) -> FlowMessage {
         FlowMessage::Snapshot {
             flow: self.instance(flow_id),
             nodes: self.nodes.values().cloned().collect(),

@@ -94,6 +94,7 @@ pub use config::RouterConfig;
 pub use cursor::{Cursor, Polled, ResetReason, Start, Subscription};
 pub use error::{ConfigError, IngestError, SubscribeError};
 pub use event_id::{Epoch, EventId};
+pub use fold::Fold;
 pub use frame::{HEARTBEAT, heartbeat};
 pub use router::{FlowInfo, FlowSnapshot, FlowState, Ingested, Restored, Router, Stats};
 pub use shared::{FrameStream, MAX_BATCH_BYTES, SharedRouter};

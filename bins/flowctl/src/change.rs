@@ -25,7 +25,7 @@ pub(crate) struct StatusChange {
 /// Changes from `before` (statuses by node id) to `after`, sorted by node id.
 pub(crate) fn diff(before: &BTreeMap<String, String>, after: &FlowState) -> Vec<StatusChange> {
     let mut changes = Vec::new();
-    for (id, node) in &after.nodes {
+    for (id, node) in after.nodes() {
         let old = before.get(id);
         if old != Some(&node.status) {
             changes.push(StatusChange {
@@ -38,7 +38,7 @@ pub(crate) fn diff(before: &BTreeMap<String, String>, after: &FlowState) -> Vec<
         }
     }
     for (id, status) in before {
-        if !after.nodes.contains_key(id) {
+        if !after.nodes().contains_key(id) {
             changes.push(StatusChange {
                 node: id.clone(),
                 old: Some(status.clone()),

@@ -11,7 +11,7 @@ use crate::status::StatusClass;
 /// Renders the flow as a `digraph` named after it, laid out left to right.
 pub(crate) fn render(flow_id: &str, state: &FlowState) -> String {
     let mut out = String::new();
-    let status = state.flow.as_ref().map_or("unknown", |f| f.status.as_str());
+    let status = state.flow().map_or("unknown", |f| f.status.as_str());
     let _ = writeln!(out, "digraph {} {{", quote(flow_id));
     let _ = writeln!(
         out,
@@ -36,7 +36,7 @@ pub(crate) fn render(flow_id: &str, state: &FlowState) -> String {
             out.push_str("  }\n");
         }
     }
-    for rel in state.rels.values() {
+    for rel in state.rels().values() {
         if rel.rel_type == RelType::Contains {
             continue;
         }

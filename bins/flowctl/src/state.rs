@@ -1,22 +1,16 @@
-//! The client-side fold of a flow: the same semantics as the server's.
-//!
-//! `snapshot` replaces everything; upserts replace by key; `delete-nodes` removes the nodes and
-//! every relationship of this flow that touches one of them; `delete-rels` removes by natural
-//! key. Regions are the parents of `contains` relationships (`toId` is the parent).
+//! The client-side state of a flow: the server's own fold ([`flow_router::Fold`], so both
+//! sides apply messages with the same code), plus the views `flowctl` prints. Regions are the
+//! parents of `contains` relationships (`toId` is the parent).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use flow_contract::{FlowInstance, FlowMessage, FlowNode, RelPair, RelType, Relationship};
+use flow_router::Fold;
 
 /// A flow as folded from its messages, in deterministic (sorted) order.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct FlowState {
-    /// The flow instance, once one was received.
-    pub(crate) flow: Option<FlowInstance>,
-    /// Nodes by id.
-    pub(crate) nodes: BTreeMap<String, FlowNode>,
-    /// Relationships by natural key.
-    pub(crate) rels: BTreeMap<RelPair, Relationship>,
+    fold: Fold,
 }
 
 /// Nodes grouped under the region (parent) that `contains` them.
@@ -33,51 +27,27 @@ pub(crate) struct Group<'a> {
 impl FlowState {
     /// Folds one message in. `flow_id` is the flow the state belongs to.
     pub(crate) fn apply(&mut self, flow_id: &str, message: FlowMessage) {
-        match message {
-            FlowMessage::Snapshot {
-                flow,
-                nodes,
-                relationships,
-            } => {
-                self.flow = Some(flow);
-                self.nodes = nodes.into_iter().map(|n| (n.id.clone(), n)).collect();
-                self.rels = relationships.into_iter().map(|r| (r.key(), r)).collect();
-            }
-            FlowMessage::UpsertFlow { flow } => self.flow = Some(flow),
-            FlowMessage::UpsertNodes { nodes } => {
-                for node in nodes {
-                    self.nodes.insert(node.id.clone(), node);
-                }
-            }
-            FlowMessage::UpsertRels { relationships } => {
-                for rel in relationships {
-                    self.rels.insert(rel.key(), rel);
-                }
-            }
-            FlowMessage::DeleteNodes { ids } => {
-                let removed: BTreeSet<String> = ids
-                    .into_iter()
-                    .filter(|id| self.nodes.remove(id).is_some())
-                    .collect();
-                let gone = |node: &str, node_flow: Option<&String>| {
-                    node_flow.is_none_or(|f| f == flow_id) && removed.contains(node)
-                };
-                self.rels.retain(|_, rel| {
-                    !gone(&rel.from_id, rel.from_flow_id.as_ref())
-                        && !gone(&rel.to_id, rel.to_flow_id.as_ref())
-                });
-            }
-            FlowMessage::DeleteRels { pairs } => {
-                for pair in pairs {
-                    self.rels.remove(&pair);
-                }
-            }
-        }
+        self.fold.apply(flow_id, message);
+    }
+
+    /// The flow instance, once one was received.
+    pub(crate) fn flow(&self) -> Option<&FlowInstance> {
+        self.fold.flow()
+    }
+
+    /// Nodes by id.
+    pub(crate) fn nodes(&self) -> &BTreeMap<String, FlowNode> {
+        self.fold.node_map()
+    }
+
+    /// Relationships by natural key.
+    pub(crate) fn rels(&self) -> &BTreeMap<RelPair, Relationship> {
+        self.fold.relationship_map()
     }
 
     /// Every node's status, by id.
     pub(crate) fn statuses(&self) -> BTreeMap<String, String> {
-        self.nodes
+        self.nodes()
             .iter()
             .map(|(id, node)| (id.clone(), node.status.clone()))
             .collect()
@@ -85,7 +55,7 @@ impl FlowState {
 
     /// The `contains` parent of `id`: the smallest parent id, when several claim it.
     fn parent_of(&self, id: &str) -> Option<&str> {
-        self.rels
+        self.rels()
             .values()
             .filter(|r| r.rel_type == RelType::Contains && r.from_id == id && r.to_id != id)
             .map(|r| r.to_id.as_str())
@@ -96,13 +66,13 @@ impl FlowState {
     /// that are neither contained nor a parent. Parents are not listed as members.
     pub(crate) fn groups(&self) -> Vec<Group<'_>> {
         let parents: BTreeSet<&str> = self
-            .rels
+            .rels()
             .values()
             .filter(|r| r.rel_type == RelType::Contains && r.from_id != r.to_id)
             .map(|r| r.to_id.as_str())
             .collect();
         let mut by_parent: BTreeMap<Option<&str>, Vec<&FlowNode>> = BTreeMap::new();
-        for node in self.nodes.values() {
+        for node in self.nodes().values() {
             match self.parent_of(&node.id) {
                 Some(parent) => by_parent.entry(Some(parent)).or_default().push(node),
                 None if parents.contains(node.id.as_str()) => {}
@@ -112,7 +82,7 @@ impl FlowState {
         let mut groups: Vec<Group<'_>> = parents
             .iter()
             .map(|&id| Group {
-                parent: self.nodes.get(id),
+                parent: self.nodes().get(id),
                 id: Some(id),
                 members: by_parent.remove(&Some(id)).unwrap_or_default(),
             })
@@ -156,12 +126,12 @@ mod tests {
     fn delete_nodes_prunes_touching_relationships_of_this_flow_only() {
         let state = fold(&[SNAPSHOT, r#"{"type":"delete-nodes","ids":["r1/b","nope"]}"#]);
         let keys: Vec<String> = state
-            .rels
+            .rels()
             .keys()
             .map(|k| format!("{}>{}:{}", k.from_id, k.to_id, k.rel_type.as_str()))
             .collect();
         assert_eq!(keys, ["r1/a>r1:contains", "r1/a>r1/b:start-to-start"]);
-        assert!(!state.nodes.contains_key("r1/b"));
+        assert!(!state.nodes().contains_key("r1/b"));
     }
 
     #[test]
@@ -171,14 +141,14 @@ mod tests {
             r#"{"type":"upsert-nodes","nodes":[{"id":"r1/a","flowId":"f","label":"a","status":"running"}]}"#,
             r#"{"type":"delete-rels","pairs":[{"fromId":"r1/a","toId":"r1/b","type":"finish-to-start"}]}"#,
         ]);
-        assert_eq!(state.nodes["r1/a"].status, "running");
-        assert_eq!(state.rels.len(), 3);
+        assert_eq!(state.nodes()["r1/a"].status, "running");
+        assert_eq!(state.rels().len(), 3);
         let reset = fold(&[
             SNAPSHOT,
             r#"{"type":"snapshot","flow":{"id":"f","status":"pending","startedAt":2},"nodes":[],"relationships":[]}"#,
         ]);
-        assert!(reset.nodes.is_empty() && reset.rels.is_empty());
-        assert_eq!(reset.flow.unwrap().status, "pending");
+        assert!(reset.nodes().is_empty() && reset.rels().is_empty());
+        assert_eq!(reset.flow().unwrap().status, "pending");
     }
 
     #[test]

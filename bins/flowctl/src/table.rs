@@ -43,12 +43,12 @@ pub(crate) fn since(node: &FlowNode) -> Option<u64> {
 /// Renders the table; `now` (unix ms) is the reference for the SINCE column.
 pub(crate) fn render(flow_id: &str, state: &FlowState, position: &Position, now: u64) -> String {
     let mut out = String::new();
-    let status = state.flow.as_ref().map_or("unknown", |f| f.status.as_str());
-    let all = counts(state.nodes.values().map(|n| n.status.as_str()));
+    let status = state.flow().map_or("unknown", |f| f.status.as_str());
+    let all = counts(state.nodes().values().map(|n| n.status.as_str()));
     let _ = write!(
         out,
         "flow {flow_id}: {status}, {} nodes ({})",
-        state.nodes.len(),
+        state.nodes().len(),
         counts_text(&all)
     );
     if let Some(seq) = &position.seq {

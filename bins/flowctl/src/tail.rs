@@ -183,7 +183,7 @@ impl<W: Write> Follower<'_, W> {
             if self.snapshots_seen > 1 {
                 self.emit(&Notice::Resynced {
                     event_id: event.id.as_deref(),
-                    nodes: self.state.nodes.len(),
+                    nodes: self.state.nodes().len(),
                 })?;
             }
         }
