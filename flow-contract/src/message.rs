@@ -251,6 +251,28 @@ pub struct Relationship {
     pub lag: Option<i64>,
 }
 
+impl FlowInstance {
+    /// An instance with only the required fields; set the optional ones on the result.
+    ///
+    /// ```
+    /// let flow = flow_contract::FlowInstance::new("acme", "running", 1_767_225_600_000);
+    /// assert_eq!((flow.status.as_str(), flow.ended_at), ("running", None));
+    /// ```
+    #[must_use]
+    pub fn new(id: impl Into<String>, status: impl Into<String>, started_at: u64) -> Self {
+        Self {
+            id: id.into(),
+            definition_id: None,
+            parent_flow_id: None,
+            triggered_by: None,
+            status: status.into(),
+            started_at,
+            ended_at: None,
+            meta: None,
+        }
+    }
+}
+
 impl Relationship {
     /// The natural key of this relationship.
     #[must_use]

@@ -204,20 +204,16 @@ impl Fold {
     /// The flow instance: the posted one, or a synthetic one (see the crate docs).
     #[must_use]
     pub fn instance(&self, flow_id: &str) -> FlowInstance {
-        self.flow.clone().unwrap_or_else(|| FlowInstance {
-            id: flow_id.to_owned(),
-            definition_id: None,
-            parent_flow_id: None,
-            triggered_by: None,
-            status: roll_up(self.nodes.values().map(|n| n.status.as_str())).to_owned(),
-            started_at: self
-                .nodes
-                .values()
-                .filter_map(|n| n.started_at)
-                .min()
-                .unwrap_or(0),
-            ended_at: None,
-            meta: None,
+        self.flow.clone().unwrap_or_else(|| {
+            FlowInstance::new(
+                flow_id,
+                roll_up(self.nodes.values().map(|n| n.status.as_str())),
+                self.nodes
+                    .values()
+                    .filter_map(|n| n.started_at)
+                    .min()
+                    .unwrap_or(0),
+            )
         })
     }
 

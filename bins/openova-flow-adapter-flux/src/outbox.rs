@@ -261,16 +261,7 @@ mod tests {
     fn snapshot_and_flow_messages_are_not_queued() {
         let mut outbox = Outbox::default();
         outbox.push(FlowMessage::Snapshot {
-            flow: flow_contract::FlowInstance {
-                id: "f".to_owned(),
-                definition_id: None,
-                parent_flow_id: None,
-                triggered_by: None,
-                status: "running".to_owned(),
-                started_at: 0,
-                ended_at: None,
-                meta: None,
-            },
+            flow: flow_contract::FlowInstance::new("f", "running".to_owned(), 0),
             nodes: vec![node("r/a", "running")],
             relationships: vec![],
         });

@@ -34,14 +34,8 @@ pub(crate) fn snapshot(manifests: &Manifests, config: &Config) -> Result<FlowMes
     meta.insert("preview".into(), true.into());
     let message = FlowMessage::Snapshot {
         flow: FlowInstance {
-            id: config.flow_id().to_owned(),
-            definition_id: None,
-            parent_flow_id: None,
-            triggered_by: None,
-            status: "pending".into(),
-            started_at: 0,
-            ended_at: None,
             meta: Some(meta),
+            ..FlowInstance::new(config.flow_id(), "pending", 0)
         },
         nodes: graph.nodes.into_values().collect(),
         relationships: graph.relationships.into_values().collect(),

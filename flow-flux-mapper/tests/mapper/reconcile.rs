@@ -286,16 +286,7 @@ fn heal_touches_only_this_region() {
     server_nodes.push(node("hel1/other", Some("hel1")));
     server_nodes.push(node("hel1", Some("hel1")));
     let snapshot = FlowMessage::Snapshot {
-        flow: flow_contract::FlowInstance {
-            id: FLOW.to_owned(),
-            definition_id: None,
-            parent_flow_id: None,
-            triggered_by: None,
-            status: "running".to_owned(),
-            started_at: 0,
-            ended_at: None,
-            meta: None,
-        },
+        flow: flow_contract::FlowInstance::new(FLOW.to_owned(), "running", 0),
         nodes: server_nodes,
         relationships: vec![
             rel(&format!("{REGION}/a"), REGION, RelType::Contains),

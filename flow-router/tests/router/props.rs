@@ -96,29 +96,11 @@ fn message(flow: usize) -> impl Strategy<Value = FlowMessage> {
             pairs: r.iter().map(Relationship::key).collect()
         }),
         1 => (0usize..4).prop_map(move |s| FlowMessage::UpsertFlow {
-            flow: FlowInstance {
-                id: flow_id(flow),
-                definition_id: None,
-                parent_flow_id: None,
-                triggered_by: None,
-                status: STATUSES[s].to_owned(),
-                started_at: 5,
-                ended_at: None,
-                meta: None,
-            }
+            flow: FlowInstance::new(flow_id(flow), STATUSES[s].to_owned(), 5)
         }),
         1 => (prop::collection::vec((0u8..6, 0usize..4), 0..4), rels).prop_map(move |(n, relationships)| {
             FlowMessage::Snapshot {
-                flow: FlowInstance {
-                    id: flow_id(flow),
-                    definition_id: None,
-                    parent_flow_id: None,
-                    triggered_by: None,
-                    status: "running".to_owned(),
-                    started_at: 1,
-                    ended_at: None,
-                    meta: None,
-                },
+                flow: FlowInstance::new(flow_id(flow), "running", 1),
                 nodes: n.into_iter().map(|(id, s)| node(flow, id, s)).collect(),
                 relationships,
             }
@@ -217,15 +199,12 @@ impl RefFold {
         } else {
             "succeeded"
         };
-        let flow = self.flow.clone().unwrap_or_else(|| FlowInstance {
-            id: flow_id(flow),
-            definition_id: None,
-            parent_flow_id: None,
-            triggered_by: None,
-            status: rolled.to_owned(),
-            started_at: nodes.iter().filter_map(|n| n.started_at).min().unwrap_or(0),
-            ended_at: None,
-            meta: None,
+        let flow = self.flow.clone().unwrap_or_else(|| {
+            FlowInstance::new(
+                flow_id(flow),
+                rolled.to_owned(),
+                nodes.iter().filter_map(|n| n.started_at).min().unwrap_or(0),
+            )
         });
         FlowMessage::Snapshot {
             flow,

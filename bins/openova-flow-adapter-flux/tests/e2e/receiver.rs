@@ -182,16 +182,7 @@ async fn snapshot(State(receiver): State<Receiver>, Path(flow): Path<String>) ->
         return (StatusCode::NOT_FOUND, "{}").into_response();
     }
     let message = FlowMessage::Snapshot {
-        flow: FlowInstance {
-            id: flow,
-            definition_id: None,
-            parent_flow_id: None,
-            triggered_by: None,
-            status: "running".to_owned(),
-            started_at: 0,
-            ended_at: None,
-            meta: None,
-        },
+        flow: FlowInstance::new(flow, "running", 0),
         nodes: inner.nodes.values().cloned().collect(),
         relationships: inner.rels.values().cloned().collect(),
     };
