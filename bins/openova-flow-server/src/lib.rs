@@ -37,6 +37,7 @@ mod app;
 mod auth;
 pub mod config;
 mod cors;
+mod dispatch;
 mod http_error;
 mod metrics;
 mod rate_limit;

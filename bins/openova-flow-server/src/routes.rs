@@ -7,9 +7,10 @@ use std::convert::Infallible;
 use bytes::{Buf, Bytes, BytesMut};
 use flow_contract::validate_flow_id;
 use futures::{Stream, StreamExt};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::json;
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use warp::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
@@ -201,22 +202,51 @@ fn ingest(app: &App) -> BoxedFilter<(Response,)> {
         .and(warp::body::stream())
         .then(
             |flow_id: String, app: App, headers: HeaderMap, body| async move {
-                let result = ingest_message(&app, &flow_id, &headers, body).await;
-                if let Err(err) = &result {
-                    app.inner.metrics.rejected(err.code());
-                }
-                respond(result)
+                let result = match admit(&app, &flow_id, &headers) {
+                    Ok(limit) => match read_body(body, limit).await {
+                        Ok(body) => accept(&app, &flow_id, &body).await,
+                        Err(err) => Err(err),
+                    },
+                    Err(err) => Err(err),
+                };
+                answer_ingest(&app, result)
             },
         )
         .boxed()
 }
 
-async fn ingest_message<B: Buf>(
-    app: &App,
-    flow_id: &str,
-    headers: &HeaderMap,
-    body: impl Stream<Item = Result<B, warp::Error>> + Unpin,
-) -> Result<Response, ApiError> {
+/// `POST /v1/flows/{flow_id}/events` straight from hyper, without the filter tree: the hot
+/// path ([`crate::dispatch`]). Same checks, same answers as the [`ingest`] route.
+pub(crate) async fn ingest_request<B>(app: &App, flow_id: &str, request: Request<B>) -> Response
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = request.into_parts();
+    let result = match admit(app, flow_id, &parts.headers) {
+        Ok(limit) => match Limited::new(body, limit).collect().await {
+            Ok(body) => accept(app, flow_id, &body.to_bytes()).await,
+            Err(err) if err.is::<LengthLimitError>() => Err(ApiError::PayloadTooLarge { limit }),
+            Err(err) => Err(ApiError::BodyRead(err.to_string())),
+        },
+        Err(err) => Err(err),
+    };
+    app.inner
+        .cors
+        .decorate(&parts.headers, answer_ingest(app, result))
+}
+
+/// Counts a refusal and turns the outcome into the response.
+fn answer_ingest(app: &App, result: Result<Response, ApiError>) -> Response {
+    if let Err(err) = &result {
+        app.inner.metrics.rejected(err.code());
+    }
+    respond(result)
+}
+
+/// Everything decided before the body is read: auth, flow id, media type, declared size, rate
+/// limit. The body limit to read with.
+fn admit(app: &App, flow_id: &str, headers: &HeaderMap) -> Result<usize, ApiError> {
     if !app
         .inner
         .ingest_tokens
@@ -240,18 +270,22 @@ async fn ingest_message<B: Buf>(
             ApiError::RateLimited { retry_after }
         })?;
     }
-    let body = read_body(body, limit).await?;
+    Ok(limit)
+}
+
+/// Appends the read body to the flow: `200 {"epoch","id","seq"}`.
+async fn accept(app: &App, flow_id: &str, body: &[u8]) -> Result<Response, ApiError> {
     let id = match &app.inner.replica {
         None => app
             .router()
-            .ingest_bytes(flow_id, &body)
+            .ingest_bytes(flow_id, body)
             .map_err(ApiError::Ingest)?
             .id(),
         Some(replica) => {
             let message = app
                 .router()
                 .with(|router| router.config().limits)
-                .decode(&body, flow_id)
+                .decode(body, flow_id)
                 .map_err(|err| ApiError::Ingest(IngestError::Contract(err)))?;
             let appended = replica
                 .append(flow_id, &message)

@@ -9,6 +9,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use crate::app::App;
+use crate::dispatch::Dispatch;
 use crate::routes::routes;
 
 /// How a [`serve`] call ended.
@@ -38,7 +39,10 @@ pub async fn serve(
     grace: Duration,
 ) -> Drained {
     let addr = listener.local_addr().ok();
-    let service = warp::service(routes(app.clone()));
+    let service = Dispatch::new(
+        app.clone(),
+        TowerToHyperService::new(warp::service(routes(app.clone()))),
+    );
     let graceful = GracefulShutdown::new();
     let housekeeping = tokio::spawn(app.clone().housekeeping());
     app.mark_ready();
@@ -54,7 +58,7 @@ pub async fn serve(
                 Ok((stream, _)) => {
                     let connection = http1::Builder::new()
                         .max_buf_size(MAX_READ_BUF)
-                        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service.clone()));
+                        .serve_connection(TokioIo::new(stream), service.clone());
                     let connection = graceful.watch(connection);
                     tokio::spawn(async move {
                         if let Err(error) = connection.await {

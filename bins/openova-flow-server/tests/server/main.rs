@@ -2,6 +2,7 @@
 //! streaming over real sockets, and the real binary's configuration errors and shutdown.
 
 mod event_stream;
+mod fast_path;
 mod fixture;
 mod process;
 mod redis_process;
