@@ -56,6 +56,11 @@ pub async fn serve(
             () = &mut signal => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    // Answers and SSE batches are whole writes: send them without waiting
+                    // for the previous segment's ACK (Nagle).
+                    if let Err(error) = stream.set_nodelay(true) {
+                        tracing::debug!(%error, "TCP_NODELAY not set");
+                    }
                     let connection = http1::Builder::new()
                         .max_buf_size(MAX_READ_BUF)
                         .serve_connection(TokioIo::new(stream), service.clone());
