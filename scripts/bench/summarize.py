@@ -57,6 +57,7 @@ def row(name, reports):
         "p99 ms": ms(med(lambda r: r["latency_us"]["p99"] if r["latency_us"]["samples"] else None)),
         "max ms": ms(med(lambda r: r["latency_us"]["max"] if r["latency_us"]["samples"] else None)),
         "RSS/sub B": rss,
+        "server us/event": med(lambda r: (r.get("cpu") or {}).get("server_us_per_event")),
         "baseline /s": baseline,
         "of baseline": f"{fraction * 100:.1f}%" if fraction is not None else None,
     }

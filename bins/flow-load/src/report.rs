@@ -6,6 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::plan::Plan;
+use crate::server::CpuTime;
 use crate::tally::Settled;
 
 /// Nearest-rank percentiles of a set of samples (microseconds).
@@ -155,6 +156,58 @@ impl RssReport {
     }
 }
 
+/// CPU time used during the publish window, by the server and by this tool.
+#[derive(Debug, Default, Clone, Serialize)]
+pub(crate) struct CpuReport {
+    /// Server CPU in user space, milliseconds.
+    pub(crate) server_user_ms: u64,
+    /// Server CPU in the kernel, milliseconds.
+    pub(crate) server_system_ms: u64,
+    /// Server CPU (user + kernel) per accepted event, microseconds.
+    pub(crate) server_us_per_event: f64,
+    /// Server cores busy on average: CPU time / window.
+    pub(crate) server_cores: f64,
+    /// This tool's CPU (user + kernel) per accepted event, microseconds.
+    pub(crate) tool_us_per_event: f64,
+}
+
+impl CpuReport {
+    /// From the server's and the tool's CPU times at the start and the end of the window.
+    pub(crate) fn between(
+        server: (CpuTime, CpuTime),
+        tool: (CpuTime, CpuTime),
+        accepted: u64,
+        window_s: f64,
+    ) -> Self {
+        let spent = |(start, end): (CpuTime, CpuTime)| {
+            (
+                end.user_ms.saturating_sub(start.user_ms),
+                end.system_ms.saturating_sub(start.system_ms),
+            )
+        };
+        let per_event = |ms: u64| {
+            if accepted == 0 {
+                0.0
+            } else {
+                ms as f64 * 1000.0 / accepted as f64
+            }
+        };
+        let (user, system) = spent(server);
+        let (tool_user, tool_system) = spent(tool);
+        Self {
+            server_user_ms: user,
+            server_system_ms: system,
+            server_us_per_event: per_event(user + system),
+            server_cores: if window_s > 0.0 {
+                (user + system) as f64 / 1000.0 / window_s
+            } else {
+                0.0
+            },
+            tool_us_per_event: per_event(tool_user + tool_system),
+        }
+    }
+}
+
 /// The raw TCP baseline measured in the same invocation.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct BaselineComparison {
@@ -202,6 +255,8 @@ pub(crate) struct Report {
     pub(crate) latency_us: Percentiles,
     /// Server memory, when its pid is known.
     pub(crate) server_rss: Option<RssReport>,
+    /// CPU time during the publish window, when the server's pid is known.
+    pub(crate) cpu: Option<CpuReport>,
     /// Errors by kind.
     pub(crate) errors: BTreeMap<String, u64>,
     /// The baseline of the same shape, when `--baseline` was given.
@@ -267,6 +322,17 @@ impl fmt::Display for Report {
                 f,
                 "  server RSS before {} KiB, connected {} KiB, after {} KiB ({} B per subscriber)",
                 rss.before_kib, rss.connected_kib, rss.after_kib, rss.per_subscriber_bytes
+            )?;
+        }
+        if let Some(cpu) = &self.cpu {
+            writeln!(
+                f,
+                "  server CPU {:.2} cores ({} ms user, {} ms kernel) = {:.1} us per event; this tool {:.1} us per event",
+                cpu.server_cores,
+                cpu.server_user_ms,
+                cpu.server_system_ms,
+                cpu.server_us_per_event,
+                cpu.tool_us_per_event
             )?;
         }
         if let Some(b) = &self.baseline {
@@ -356,6 +422,7 @@ mod tests {
             },
             latency_us: Percentiles::default(),
             server_rss: None,
+            cpu: None,
             errors: BTreeMap::new(),
             baseline: None,
         }
@@ -371,6 +438,24 @@ mod tests {
         assert!(empty.fraction.abs() < f64::EPSILON);
         let table = report(10, 250.0, 5.0).to_string();
         assert!(table.contains("250 frames/s"), "{table}");
+    }
+
+    #[test]
+    fn cpu_per_event() {
+        let at = |user_ms, system_ms| CpuTime { user_ms, system_ms };
+        let cpu = CpuReport::between(
+            (at(1000, 2000), at(1400, 2600)),
+            (at(0, 0), at(300, 200)),
+            100_000,
+            2.0,
+        );
+        assert_eq!((cpu.server_user_ms, cpu.server_system_ms), (400, 600));
+        assert!((cpu.server_us_per_event - 10.0).abs() < 1e-9);
+        assert!((cpu.server_cores - 0.5).abs() < 1e-9);
+        assert!((cpu.tool_us_per_event - 5.0).abs() < 1e-9);
+        let idle = CpuReport::between((at(5, 5), at(5, 5)), (at(0, 0), at(0, 0)), 0, 0.0);
+        assert!(idle.server_us_per_event.abs() < f64::EPSILON);
+        assert!(idle.server_cores.abs() < f64::EPSILON);
     }
 
     #[test]

@@ -14,8 +14,10 @@ use crate::board::Board;
 use crate::payload::{Payload, unix_micros};
 use crate::plan::Plan;
 use crate::publisher::{run_publisher, warm_up};
-use crate::report::{DeliveryReport, Percentiles, PublishReport, Report, RssReport, per_second};
-use crate::server::rss_kib;
+use crate::report::{
+    CpuReport, DeliveryReport, Percentiles, PublishReport, Report, RssReport, per_second,
+};
+use crate::server::{cpu_time, rss_kib};
 use crate::subscriber::{SubscriberOutcome, SubscriberSpec, run_subscriber};
 use crate::target::Target;
 
@@ -130,6 +132,8 @@ pub(crate) async fn run(plan: Arc<Plan>, mode: Mode, quiet: bool) -> anyhow::Res
     }
     let rss_connected = pid.and_then(rss_kib);
 
+    let own_pid = std::process::id();
+    let cpu_start = pid.and_then(cpu_time).zip(cpu_time(own_pid));
     let start = Instant::now();
     let deadline = start + plan.duration;
     let progress = (!quiet).then(|| tokio::spawn(progress(Arc::clone(&board), start)));
@@ -158,6 +162,7 @@ pub(crate) async fn run(plan: Arc<Plan>, mode: Mode, quiet: bool) -> anyhow::Res
         }
     }
     let window_s = start.elapsed().as_secs_f64();
+    let cpu_end = pid.and_then(cpu_time).zip(cpu_time(own_pid));
     let rss_after = pid.and_then(rss_kib);
     let drain_deadline = Instant::now() + plan.drain;
     board.publish_finals(drain_deadline);
@@ -220,6 +225,11 @@ pub(crate) async fn run(plan: Arc<Plan>, mode: Mode, quiet: bool) -> anyhow::Res
         delivery,
         latency_us: Percentiles::of(&mut latencies),
         server_rss,
+        cpu: cpu_start
+            .zip(cpu_end)
+            .map(|((server0, tool0), (server1, tool1))| {
+                CpuReport::between((server0, server1), (tool0, tool1), accepted, window_s)
+            }),
         errors: board.errors(),
         baseline: None,
     })

@@ -99,6 +99,38 @@ impl SpawnedServer {
     }
 }
 
+/// `/proc/<pid>/stat` counts CPU time in `USER_HZ` ticks, 100 per second on every architecture
+/// Linux supports today.
+const USER_HZ: u64 = 100;
+
+/// CPU time a process has used, all threads together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CpuTime {
+    /// In user space, milliseconds.
+    pub(crate) user_ms: u64,
+    /// In the kernel on its behalf, milliseconds.
+    pub(crate) system_ms: u64,
+}
+
+/// The CPU time `pid` has used so far.
+pub(crate) fn cpu_time(pid: u32) -> Option<CpuTime> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu(&stat)
+}
+
+/// Reads `utime` and `stime` (fields 14 and 15) of a `/proc/<pid>/stat` line. The command name
+/// (field 2) may hold spaces and parentheses, so fields are counted after its last `)`.
+fn stat_cpu(stat: &str) -> Option<CpuTime> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_ascii_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(CpuTime {
+        user_ms: user * 1000 / USER_HZ,
+        system_ms: system * 1000 / USER_HZ,
+    })
+}
+
 /// `VmRSS` of `pid` in KiB.
 pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -122,6 +154,35 @@ mod tests {
         let status = "Name:\tx\nVmPeak:\t  100 kB\nVmRSS:\t   5120 kB\nThreads: 2\n";
         assert_eq!(vm_rss(status), Some(5120));
         assert_eq!(vm_rss("Name: x\n"), None);
+    }
+
+    #[test]
+    fn stat_cpu_fields() {
+        let stat = "42 (a (b) c) S 1 42 42 0 -1 4194304 100 0 0 0 250 37 0 0 20 0 3 0 1 2 3";
+        assert_eq!(
+            stat_cpu(stat),
+            Some(CpuTime {
+                user_ms: 2500,
+                system_ms: 370
+            })
+        );
+        assert_eq!(stat_cpu("42 (x) S 1"), None);
+        assert_eq!(stat_cpu("no name"), None);
+    }
+
+    #[test]
+    fn own_cpu_time_grows() {
+        let before = cpu_time(std::process::id()).expect("own stat");
+        let mut x = 0_u64;
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let after = cpu_time(std::process::id()).expect("own stat");
+        assert!(
+            after.user_ms + after.system_ms >= before.user_ms + before.system_ms + 20,
+            "{before:?} -> {after:?}"
+        );
     }
 
     #[test]

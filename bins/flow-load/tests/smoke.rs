@@ -85,6 +85,11 @@ fn fanout_smoke_has_no_loss_and_a_json_report() {
         report["server_rss"]["before_kib"].as_u64() > Some(0),
         "{text}"
     );
+    // The server worked flat out for two seconds: its CPU time was measured.
+    assert!(
+        report["cpu"]["server_us_per_event"].as_f64() > Some(0.0),
+        "{text}"
+    );
     assert_eq!(report["baseline"]["lost"], 0, "{text}");
     assert_eq!(report["errors"], serde_json::json!({}), "{text}");
     std::fs::remove_dir_all(&dir).expect("temp dir is removable");
