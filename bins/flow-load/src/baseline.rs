@@ -2,7 +2,8 @@
 //! and a snapshot frame, then pushes the same kind of frames (same body bytes, encoded once,
 //! written in batches) to every connection. It shows what this machine can deliver to the same
 //! number of readers, so a server figure can be stated as a fraction of it. A `POST` gets the
-//! cheapest possible ingest answer (`{"seq":N}` over keep-alive), the request/response limit.
+//! cheapest possible ingest answer (`{"seq":N}` over keep-alive, pipelined POSTs answered in one
+//! write), the request/response limit.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -109,32 +110,47 @@ async fn serve(
 ) -> std::io::Result<()> {
     socket.set_nodelay(true)?;
     let mut buf = Vec::with_capacity(4096);
+    let mut answers = Vec::with_capacity(4096);
     loop {
-        let Some(end) = memchr::memmem::find(&buf, b"\r\n\r\n") else {
-            if socket.read_buf(&mut buf).await? == 0 || buf.len() > 16 * 1024 {
-                return Ok(());
+        // Every complete POST in the buffer is answered, in one write (pipelined requests get
+        // their answers together, as a server that aggregates flushes sends them).
+        answers.clear();
+        let mut consumed = 0;
+        while let Some(end) = memchr::memmem::find(&buf[consumed..], b"\r\n\r\n") {
+            let head = &buf[consumed..consumed + end];
+            if !head.starts_with(b"POST ") {
+                break;
             }
+            let total = end + 4 + content_length(head);
+            if buf.len() - consumed < total {
+                break;
+            }
+            consumed += total;
+            let body = format!(
+                "{{\"seq\":{},\"epoch\":\"0\"}}",
+                seq.fetch_add(1, Ordering::Relaxed) + 1
+            );
+            answers.extend_from_slice(
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+        buf.drain(..consumed);
+        if !answers.is_empty() {
+            socket.write_all(&answers).await?;
             continue;
-        };
-        if !buf.starts_with(b"POST ") {
-            break;
         }
-        let total = end + 4 + content_length(&buf[..end]);
-        while buf.len() < total {
-            if socket.read_buf(&mut buf).await? == 0 {
-                return Ok(());
+        match memchr::memmem::find(&buf, b"\r\n\r\n") {
+            Some(_) if !buf.starts_with(b"POST ") => break,
+            _ => {
+                if socket.read_buf(&mut buf).await? == 0 || buf.len() > 1024 * 1024 {
+                    return Ok(());
+                }
             }
         }
-        buf.drain(..total);
-        let body = format!(
-            "{{\"seq\":{},\"epoch\":\"0\"}}",
-            seq.fetch_add(1, Ordering::Relaxed) + 1
-        );
-        let answer = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        socket.write_all(answer.as_bytes()).await?;
     }
     socket.write_all(HEAD).await?;
     loop {

@@ -1,5 +1,6 @@
-//! The response side of a raw HTTP/1.1 streaming GET: the status line and headers, then the body
-//! either as is (read until close) or through an incremental chunked decoder.
+//! The response side of raw HTTP/1.1: the status line and headers, then the body by its
+//! `Content-Length` (pipelined POST answers), as is until close, or through an incremental
+//! chunked decoder (streams).
 
 use memchr::memmem;
 
@@ -8,6 +9,8 @@ use memchr::memmem;
 pub(crate) enum BodyFraming {
     /// `Transfer-Encoding: chunked`.
     Chunked,
+    /// `Content-Length: n` (without chunked transfer coding).
+    Length(u64),
     /// Anything else: the bytes as they come until the connection closes.
     Raw,
 }
@@ -28,6 +31,9 @@ pub(crate) enum HeadError {
     /// The status line is not `HTTP/1.x NNN ...`.
     #[error("malformed status line")]
     StatusLine,
+    /// A `Content-Length` that is not a decimal number.
+    #[error("malformed content-length")]
+    ContentLength,
     /// The head grew beyond the limit without a blank line.
     #[error("response head longer than {0} bytes")]
     TooLong(usize),
@@ -62,20 +68,26 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, He
         .and_then(crate::scanner::parse_u64)
         .and_then(|code| u16::try_from(code).ok())
         .ok_or(HeadError::StatusLine)?;
-    let chunked = lines.any(|line| {
+    let mut chunked = false;
+    let mut length = None;
+    for line in lines {
         let Some(colon) = memchr::memchr(b':', line) else {
-            return false;
+            continue;
         };
-        line[..colon].eq_ignore_ascii_case(b"transfer-encoding")
-            && line[colon + 1..]
+        let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+        if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            chunked |= value
                 .to_ascii_lowercase()
                 .windows(7)
-                .any(|w| w == b"chunked")
-    });
-    let framing = if chunked {
-        BodyFraming::Chunked
-    } else {
-        BodyFraming::Raw
+                .any(|w| w == b"chunked");
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            length = Some(crate::scanner::parse_u64(value).ok_or(HeadError::ContentLength)?);
+        }
+    }
+    let framing = match (chunked, length) {
+        (true, _) => BodyFraming::Chunked,
+        (false, Some(length)) => BodyFraming::Length(length),
+        (false, None) => BodyFraming::Raw,
     };
     Ok(Some((ResponseHead { status, framing }, end + 4)))
 }
@@ -220,6 +232,14 @@ mod tests {
             .unwrap();
         assert_eq!(head.status, 429);
         assert_eq!(head.framing, BodyFraming::Raw);
+        let (head, _) = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length:  42 \r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.framing, BodyFraming::Length(42));
+        assert_eq!(
+            parse_head(b"HTTP/1.1 200 OK\r\ncontent-length: 4x\r\n\r\n"),
+            Err(HeadError::ContentLength)
+        );
         assert_eq!(parse_head(b"HTTP/1.1 200 OK\r\n"), Ok(None));
         assert_eq!(parse_head(b"SSH-2.0\r\n\r\n"), Err(HeadError::StatusLine));
         assert_eq!(

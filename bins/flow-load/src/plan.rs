@@ -80,6 +80,10 @@ pub(crate) struct RunArgs {
     /// Target events per second over all publishers; 0 = as fast as possible.
     #[arg(long)]
     pub(crate) rate: Option<u64>,
+    /// POSTs each publisher pipelines on its connection (written in one batch, answered in
+    /// order); 1 = one request in flight, through hyper's client. More needs `--rate 0`.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) pipeline: usize,
     /// Publish window (`500ms`, `10s`, `2m`); for `idle`, how long the subscribers are held.
     #[arg(long, value_parser = parse_duration)]
     pub(crate) duration: Option<Duration>,
@@ -124,6 +128,8 @@ pub(crate) struct Plan {
     pub(crate) size: usize,
     /// Events per second over all publishers; 0 = maximum.
     pub(crate) rate: u64,
+    /// POSTs in flight per publisher connection.
+    pub(crate) pipeline: usize,
     /// Publish window.
     #[serde(serialize_with = "seconds", rename = "duration_s")]
     pub(crate) duration: Duration,
@@ -157,6 +163,9 @@ pub(crate) enum PlanError {
     /// Nothing to measure.
     #[error("a run needs publishers or subscribers")]
     Empty,
+    /// Pipelined batches go out flat out; pacing them is not supported.
+    #[error("--pipeline above 1 needs --rate 0")]
+    PacedPipeline,
 }
 
 impl Plan {
@@ -178,6 +187,7 @@ impl Plan {
             subscribers_per_flow: args.subscribers.unwrap_or(s),
             size: args.size.unwrap_or(256),
             rate: args.rate.unwrap_or(rate),
+            pipeline: args.pipeline,
             duration: args.duration.unwrap_or(duration),
             drain: args.drain,
             connect_timeout: args.connect_timeout,
@@ -194,6 +204,12 @@ impl Plan {
         }
         if plan.threads == 0 {
             return Err(PlanError::Zero("threads"));
+        }
+        if plan.pipeline == 0 {
+            return Err(PlanError::Zero("pipeline"));
+        }
+        if plan.pipeline > 1 && plan.rate > 0 {
+            return Err(PlanError::PacedPipeline);
         }
         if plan.publishers == 0 && plan.subscribers_per_flow == 0 {
             return Err(PlanError::Empty);
@@ -276,6 +292,16 @@ mod tests {
         assert_eq!(
             Plan::from_args(&args(&["-P", "0", "-S", "0"])).unwrap_err(),
             PlanError::Empty
+        );
+        let plan = Plan::from_args(&args(&["--preset", "ingest", "--pipeline", "16"])).unwrap();
+        assert_eq!(plan.pipeline, 16);
+        assert_eq!(
+            Plan::from_args(&args(&["--pipeline", "0"])).unwrap_err(),
+            PlanError::Zero("pipeline")
+        );
+        assert_eq!(
+            Plan::from_args(&args(&["--pipeline", "4", "--rate", "100"])).unwrap_err(),
+            PlanError::PacedPipeline
         );
     }
 

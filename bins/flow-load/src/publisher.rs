@@ -9,7 +9,7 @@ use tokio::time::{Instant, sleep_until};
 use crate::board::Board;
 use crate::payload::{Payload, unix_micros};
 use crate::plan::Plan;
-use crate::target::{Poster, RequestError, Target};
+use crate::target::{Pipeline, Post, Poster, RequestError, Target};
 
 /// Posts one message to every flow so each exists (and has a seq) before subscribers connect.
 pub(crate) async fn warm_up(
@@ -95,6 +95,76 @@ pub(crate) async fn run_publisher(
                     poster = None;
                 }
             }
+        }
+    }
+    rtts
+}
+
+/// Runs publisher `index` with `plan.pipeline` POSTs in flight, flat out until `deadline`;
+/// the round-trip times (µs) of its accepted POSTs, each from its batch's write to its answer.
+pub(crate) async fn run_pipelined_publisher(
+    target: Arc<Target>,
+    index: usize,
+    plan: Arc<Plan>,
+    flow_ids: Arc<[Arc<str>]>,
+    board: Arc<Board>,
+    deadline: Instant,
+) -> Vec<u64> {
+    let payload = Payload::new(plan.size);
+    let mut rtts = Vec::new();
+    let mut connection: Option<Pipeline> = None;
+    let mut i = 0_usize;
+    while Instant::now() < deadline {
+        let pipeline = match connection.as_mut() {
+            Some(p) => p,
+            None => match Pipeline::connect(&target).await {
+                Ok(p) => connection.insert(p),
+                Err(error) => {
+                    board.error(format!("post {}", error.kind()));
+                    board.failed.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let flows: Vec<usize> = (i..i + plan.pipeline)
+            .map(|n| route(&plan, index, n).0)
+            .collect();
+        let batch: Vec<Post<'_>> = (i..i + plan.pipeline)
+            .map(|n| {
+                let (flow, node) = route(&plan, index, n);
+                Post {
+                    flow: &flow_ids[flow],
+                    body: payload.body(&flow_ids[flow], node, unix_micros()),
+                }
+            })
+            .collect();
+        i += plan.pipeline;
+        let sent = std::time::Instant::now();
+        let mut answers = 0;
+        let result = pipeline
+            .post_batch(&batch, &mut |at, outcome| {
+                answers += 1;
+                match outcome {
+                    Ok(seq) => {
+                        rtts.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
+                        board.saw_seq(flows[at], seq);
+                        board.accepted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(error) => {
+                        board.error(format!("post {}", error.kind()));
+                        board.failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+            .await;
+        if let Err(error) = result {
+            // The connection failed: every POST of the batch not answered is a failure.
+            board.error(format!("post {}", error.kind()));
+            board
+                .failed
+                .fetch_add((batch.len() - answers) as u64, Ordering::Relaxed);
+            connection = None;
         }
     }
     rtts

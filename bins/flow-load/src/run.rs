@@ -13,7 +13,7 @@ use crate::baseline::Baseline;
 use crate::board::Board;
 use crate::payload::{Payload, unix_micros};
 use crate::plan::Plan;
-use crate::publisher::{run_publisher, warm_up};
+use crate::publisher::{run_pipelined_publisher, run_publisher, warm_up};
 use crate::report::{
     CpuReport, DeliveryReport, Percentiles, PublishReport, Report, RssReport, per_second,
 };
@@ -147,15 +147,21 @@ pub(crate) async fn run(plan: Arc<Plan>, mode: Mode, quiet: bool) -> anyhow::Res
     } else {
         let mut publishers = JoinSet::new();
         for index in 0..plan.publishers {
-            publishers.spawn(run_publisher(
+            let (target, plan, flow_ids, board) = (
                 Arc::clone(&target),
-                index,
                 Arc::clone(&plan),
                 Arc::clone(&flow_ids),
                 Arc::clone(&board),
-                start,
-                deadline,
-            ));
+            );
+            if plan.pipeline > 1 {
+                publishers.spawn(run_pipelined_publisher(
+                    target, index, plan, flow_ids, board, deadline,
+                ));
+            } else {
+                publishers.spawn(run_publisher(
+                    target, index, plan, flow_ids, board, start, deadline,
+                ));
+            }
         }
         while let Some(done) = publishers.join_next().await {
             rtts.extend(done.context("publisher task")?);

@@ -1,6 +1,9 @@
-//! Where the load goes: the server's address, and the two requests the tool makes (a streaming
-//! GET written by hand, and POSTs through a keep-alive hyper HTTP/1.1 connection).
+//! Where the load goes: the server's address, and the requests the tool makes: a streaming GET
+//! written by hand, POSTs through a keep-alive hyper HTTP/1.1 connection (one in flight, as
+//! ordinary clients send them), and pipelined POSTs written by hand (hyper's client does not
+//! pipeline).
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -96,6 +99,9 @@ pub(crate) enum RequestError {
     /// A 200 answer without a `seq`.
     #[error("200 without a seq")]
     NoSeq,
+    /// A pipelined answer without `Content-Length` (its end cannot be found).
+    #[error("pipelined answer without content-length")]
+    Unframed,
 }
 
 impl RequestError {
@@ -110,6 +116,7 @@ impl RequestError {
             Self::Http(e) if e.is_closed() || e.is_incomplete_message() => "http closed".to_owned(),
             Self::Http(_) => "http error".to_owned(),
             Self::NoSeq => "no seq in answer".to_owned(),
+            Self::Unframed => "answer without length".to_owned(),
         }
     }
 }
@@ -209,6 +216,108 @@ impl Poster {
     }
 }
 
+/// One POST of a pipelined batch.
+#[derive(Debug)]
+pub(crate) struct Post<'a> {
+    /// The flow id.
+    pub(crate) flow: &'a str,
+    /// The JSON body.
+    pub(crate) body: Vec<u8>,
+}
+
+/// A keep-alive HTTP/1.1 connection that pipelines POSTs: a batch is written at once, then its
+/// answers are read in order (HTTP/1.1 answers pipelined requests in the order sent).
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    socket: TcpStream,
+    host: String,
+    /// The batch being written (reused).
+    out: Vec<u8>,
+    /// Bytes read and not yet consumed.
+    buf: Vec<u8>,
+    seq: memmem::Finder<'static>,
+}
+
+impl Pipeline {
+    /// Connects.
+    pub(crate) async fn connect(target: &Target) -> Result<Self, RequestError> {
+        let socket = TcpStream::connect(target.addr)
+            .await
+            .map_err(RequestError::Connect)?;
+        socket.set_nodelay(true)?;
+        Ok(Self {
+            socket,
+            host: target.host.clone(),
+            out: Vec::with_capacity(16 * 1024),
+            buf: Vec::with_capacity(16 * 1024),
+            seq: memmem::Finder::new(b"\"seq\":"),
+        })
+    }
+
+    /// Sends `batch` in one write and reads every answer; `answered` is called with each
+    /// answer's index and outcome (the seq of a 200) as it arrives. An `Err` is the connection's
+    /// failure: the answers not yet reported are lost with it and the connection is unusable.
+    pub(crate) async fn post_batch(
+        &mut self,
+        batch: &[Post<'_>],
+        answered: &mut impl FnMut(usize, Result<u64, RequestError>),
+    ) -> Result<(), RequestError> {
+        self.out.clear();
+        for post in batch {
+            // Writing into a Vec cannot fail.
+            let _ = write!(
+                self.out,
+                "POST /v1/flows/{}/events HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                post.flow,
+                self.host,
+                post.body.len()
+            );
+            self.out.extend_from_slice(&post.body);
+        }
+        self.socket.write_all(&self.out).await?;
+        for index in 0..batch.len() {
+            let (status, body) = self.read_answer().await?;
+            let outcome = if status == 200 {
+                seq_of(&self.seq, &self.buf[body.clone()]).ok_or(RequestError::NoSeq)
+            } else {
+                Err(RequestError::Status(status))
+            };
+            self.buf.drain(..body.end);
+            answered(index, outcome);
+        }
+        Ok(())
+    }
+
+    /// Reads until one whole answer is buffered; its status and where its body lies in `buf`.
+    async fn read_answer(&mut self) -> Result<(u16, std::ops::Range<usize>), RequestError> {
+        let (head, head_len) = loop {
+            if let Some(found) = parse_head(&self.buf)? {
+                break found;
+            }
+            self.fill().await?;
+        };
+        let BodyFraming::Length(length) = head.framing else {
+            return Err(RequestError::Unframed);
+        };
+        let end = usize::try_from(length)
+            .ok()
+            .and_then(|length| head_len.checked_add(length))
+            .ok_or(HeadError::ContentLength)?;
+        while self.buf.len() < end {
+            self.fill().await?;
+        }
+        Ok((head.status, head_len..end))
+    }
+
+    /// Reads more bytes; [`RequestError::Closed`] at end of stream.
+    async fn fill(&mut self) -> Result<(), RequestError> {
+        if self.socket.read_buf(&mut self.buf).await? == 0 {
+            return Err(RequestError::Closed);
+        }
+        Ok(())
+    }
+}
+
 /// The number after `"seq":` in an ingest answer.
 fn seq_of(finder: &memmem::Finder<'_>, body: &[u8]) -> Option<u64> {
     let at = finder.find(body)? + finder.needle().len();
@@ -249,6 +358,33 @@ mod tests {
         assert_eq!(seq_of(&finder, br#"{"seq":42,"epoch":"1f"}"#), Some(42));
         assert_eq!(seq_of(&finder, br#"{"epoch":"1f","seq": 7}"#), Some(7));
         assert_eq!(seq_of(&finder, br#"{"epoch":"1f"}"#), None);
+    }
+
+    #[tokio::test]
+    async fn pipelined_posts_are_answered_in_order() {
+        let board = std::sync::Arc::new(crate::board::Board::new(1));
+        let baseline = crate::baseline::Baseline::start(board).await.unwrap();
+        let mut pipeline = Pipeline::connect(&Target::local(baseline.addr))
+            .await
+            .unwrap();
+        for round in 0..3_u64 {
+            let batch: Vec<Post<'_>> = (0..5)
+                .map(|n| Post {
+                    flow: "f",
+                    body: format!(r#"{{"n":{n}}}"#).into_bytes(),
+                })
+                .collect();
+            let mut answers = Vec::new();
+            pipeline
+                .post_batch(&batch, &mut |at, outcome| {
+                    answers.push((at, outcome.unwrap()));
+                })
+                .await
+                .unwrap();
+            let expected: Vec<(usize, u64)> =
+                (0..5).map(|n| (n, round * 5 + n as u64 + 1)).collect();
+            assert_eq!(answers, expected);
+        }
     }
 
     #[tokio::test]

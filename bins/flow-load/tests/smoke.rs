@@ -94,3 +94,35 @@ fn fanout_smoke_has_no_loss_and_a_json_report() {
     assert_eq!(report["errors"], serde_json::json!({}), "{text}");
     std::fs::remove_dir_all(&dir).expect("temp dir is removable");
 }
+
+#[test]
+fn pipelined_ingest_smoke_fails_nothing() {
+    let server = server_binary();
+    let output = Command::new(env!("CARGO_BIN_EXE_flow-load"))
+        .args(["run", "--preset", "ingest", "-F", "2", "-P", "2"])
+        .args([
+            "--pipeline",
+            "8",
+            "--duration",
+            "1s",
+            "--quiet",
+            "--json",
+            "-",
+        ])
+        .arg("--spawn-server")
+        .arg(&server)
+        .output()
+        .expect("flow-load runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "flow-load failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("the report is JSON");
+    assert_eq!(report["plan"]["pipeline"], 8, "{stdout}");
+    assert!(report["publish"]["accepted"].as_u64() > Some(0), "{stdout}");
+    assert_eq!(report["publish"]["failed"], 0, "{stdout}");
+    assert_eq!(report["errors"], serde_json::json!({}), "{stdout}");
+}
