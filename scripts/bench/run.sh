@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10s}
-SCENARIOS=${SCENARIOS:-"fanout fanout-half ingest-1 ingest mixed churn idle sweep"}
+SCENARIOS=${SCENARIOS:-"fanout fanout-half ingest-1 ingest-pipe ingest mixed churn idle sweep"}
 SWEEP=${SWEEP:-"10 30 100 300 1000 3000 10000"}
 OUT=${OUT:-target/bench/$(date -u +%Y%m%dT%H%M%S)}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
@@ -47,6 +47,7 @@ for scenario in $SCENARIOS; do
     fanout)      load fanout --preset fanout --duration "$DURATION" --baseline ;;
     fanout-half) load fanout-half --preset fanout --duration "$DURATION" --rate 500 --baseline ;;
     ingest-1)    load ingest-1 --preset ingest -F 1 --duration "$DURATION" --baseline ;;
+    ingest-pipe) load ingest-pipe --preset ingest -F 1 --pipeline 16 --duration "$DURATION" --baseline ;;
     ingest)      load ingest --preset ingest --duration "$DURATION" ;;
     mixed)       load mixed --preset mixed --duration "$DURATION" --baseline ;;
     churn)       load churn --preset churn --duration "$DURATION" ;;
