@@ -37,6 +37,30 @@ pub(crate) fn due(start: Instant, i: usize, per_publisher: f64) -> Instant {
     start + Duration::from_secs_f64(i as f64 / per_publisher)
 }
 
+/// The open connection in `slot`, dialled first if there is none. A failed dial counts as a
+/// failed POST and pauses 10 ms before `None` (the caller tries again).
+async fn reconnect<'s, C, F>(
+    slot: &'s mut Option<C>,
+    connect: impl FnOnce() -> F,
+    board: &Board,
+) -> Option<&'s mut C>
+where
+    F: Future<Output = Result<C, RequestError>>,
+{
+    if slot.is_none() {
+        match connect().await {
+            Ok(connection) => *slot = Some(connection),
+            Err(error) => {
+                board.error(format!("post {}", error.kind()));
+                board.failed.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                return None;
+            }
+        }
+    }
+    slot.as_mut()
+}
+
 /// Runs publisher `index` from `start` until `deadline`; the round-trip times (µs) of its
 /// accepted POSTs.
 pub(crate) async fn run_publisher(
@@ -61,17 +85,9 @@ pub(crate) async fn run_publisher(
             }
             sleep_until(at).await;
         }
-        let connection = match poster.as_mut() {
-            Some(p) => p,
-            None => match Poster::connect(&target).await {
-                Ok(p) => poster.insert(p),
-                Err(error) => {
-                    board.error(format!("post {}", error.kind()));
-                    board.failed.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
+        let Some(connection) = reconnect(&mut poster, || Poster::connect(&target), &board).await
+        else {
+            continue;
         };
         let (flow, node) = route(&plan, index, i);
         i += 1;
@@ -115,17 +131,10 @@ pub(crate) async fn run_pipelined_publisher(
     let mut connection: Option<Pipeline> = None;
     let mut i = 0_usize;
     while Instant::now() < deadline {
-        let pipeline = match connection.as_mut() {
-            Some(p) => p,
-            None => match Pipeline::connect(&target).await {
-                Ok(p) => connection.insert(p),
-                Err(error) => {
-                    board.error(format!("post {}", error.kind()));
-                    board.failed.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
+        let Some(pipeline) =
+            reconnect(&mut connection, || Pipeline::connect(&target), &board).await
+        else {
+            continue;
         };
         let flows: Vec<usize> = (i..i + plan.pipeline)
             .map(|n| route(&plan, index, n).0)

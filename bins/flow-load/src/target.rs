@@ -72,6 +72,15 @@ impl Target {
             host: addr.to_string(),
         }
     }
+
+    /// A new TCP connection with Nagle off (every request is one whole write).
+    pub(crate) async fn dial(&self) -> Result<TcpStream, RequestError> {
+        let socket = TcpStream::connect(self.addr)
+            .await
+            .map_err(RequestError::Connect)?;
+        socket.set_nodelay(true)?;
+        Ok(socket)
+    }
 }
 
 /// Why a request failed; `kind()` is the key errors are counted under.
@@ -138,10 +147,7 @@ pub(crate) async fn open_stream(
     flow: &str,
     last_event_id: Option<&[u8]>,
 ) -> Result<OpenStream, RequestError> {
-    let mut socket = TcpStream::connect(target.addr)
-        .await
-        .map_err(RequestError::Connect)?;
-    socket.set_nodelay(true)?;
+    let mut socket = target.dial().await?;
     let mut request = format!(
         "GET /v1/flows/{flow}/stream HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n",
         target.host
@@ -184,10 +190,7 @@ pub(crate) struct Poster {
 impl Poster {
     /// Connects and starts the connection task.
     pub(crate) async fn connect(target: &Target) -> Result<Self, RequestError> {
-        let socket = TcpStream::connect(target.addr)
-            .await
-            .map_err(RequestError::Connect)?;
-        socket.set_nodelay(true)?;
+        let socket = target.dial().await?;
         let (sender, connection) = http1::handshake(TokioIo::new(socket)).await?;
         tokio::spawn(connection);
         Ok(Self {
@@ -241,10 +244,7 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     /// Connects.
     pub(crate) async fn connect(target: &Target) -> Result<Self, RequestError> {
-        let socket = TcpStream::connect(target.addr)
-            .await
-            .map_err(RequestError::Connect)?;
-        socket.set_nodelay(true)?;
+        let socket = target.dial().await?;
         Ok(Self {
             socket,
             host: target.host.clone(),
@@ -329,9 +329,7 @@ fn seq_of(finder: &memmem::Finder<'_>, body: &[u8]) -> Option<u64> {
 
 /// `GET path` on a fresh connection; the status code.
 pub(crate) async fn get_status(target: &Target, path: &str) -> Result<u16, RequestError> {
-    let mut socket = TcpStream::connect(target.addr)
-        .await
-        .map_err(RequestError::Connect)?;
+    let mut socket = target.dial().await?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
         target.host

@@ -1,5 +1,6 @@
-//! Seconds-long smoke run of the real tool against the real server: the fanout preset scaled
-//! down to 20 subscribers for 2 s. Asserts no loss and a parseable report; never timings.
+//! Seconds-long smoke runs of the real tool against the real server: the fanout preset scaled
+//! down to 20 subscribers for 2 s, and a 1 s pipelined ingest. Asserts no loss, no failed POST
+//! and a parseable report; never timings.
 //!
 //! The server binary comes from `OPENOVA_FLOW_SERVER_BIN`, else from the same target directory
 //! as this test's `flow-load` (build it first: `cargo build -p openova-flow-server`).
@@ -31,35 +32,36 @@ fn server_binary() -> PathBuf {
     sibling
 }
 
-#[test]
-fn fanout_smoke_has_no_loss_and_a_json_report() {
-    let server = server_binary();
-    let dir = std::env::temp_dir().join(format!("flow-load-smoke-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir is writable");
-    let report_path = dir.join("report.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_flow-load"))
-        .args(["run", "--preset", "fanout", "-S", "20", "--duration", "2s"])
-        .args([
-            "--drain",
-            "20s",
-            "--connect-timeout",
-            "20s",
-            "--sample-every",
-            "5",
-        ])
-        .args(["--quiet", "--baseline", "--spawn-server"])
-        .arg(&server)
-        .arg("--json")
-        .arg(&report_path)
-        .output()
-        .expect("flow-load runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+/// Runs flow-load with the arguments `args` adds; asserts exit 0 and returns its stdout.
+fn run_tool(args: impl FnOnce(&mut Command)) -> String {
+    let mut tool = Command::new(env!("CARGO_BIN_EXE_flow-load"));
+    args(&mut tool);
+    let output = tool.output().expect("flow-load runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
         "flow-load failed ({}):\n{stdout}\n{stderr}",
         output.status
     );
+    stdout
+}
+
+#[test]
+fn fanout_smoke_has_no_loss_and_a_json_report() {
+    let server = server_binary();
+    let dir = std::env::temp_dir().join(format!("flow-load-smoke-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir is writable");
+    let report_path = dir.join("report.json");
+    let stdout = run_tool(|tool| {
+        tool.args(["run", "--preset", "fanout", "-S", "20", "--duration", "2s"])
+            .args(["--drain", "20s", "--connect-timeout", "20s"])
+            .args(["--sample-every", "5", "--quiet", "--baseline"])
+            .arg("--spawn-server")
+            .arg(&server)
+            .arg("--json")
+            .arg(&report_path);
+    });
     assert!(stdout.contains("delivered"), "table printed:\n{stdout}");
 
     let text = std::fs::read_to_string(&report_path).expect("the report was written");
@@ -98,28 +100,12 @@ fn fanout_smoke_has_no_loss_and_a_json_report() {
 #[test]
 fn pipelined_ingest_smoke_fails_nothing() {
     let server = server_binary();
-    let output = Command::new(env!("CARGO_BIN_EXE_flow-load"))
-        .args(["run", "--preset", "ingest", "-F", "2", "-P", "2"])
-        .args([
-            "--pipeline",
-            "8",
-            "--duration",
-            "1s",
-            "--quiet",
-            "--json",
-            "-",
-        ])
-        .arg("--spawn-server")
-        .arg(&server)
-        .output()
-        .expect("flow-load runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "flow-load failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    let stdout = run_tool(|tool| {
+        tool.args(["run", "--preset", "ingest", "-F", "2", "-P", "2"])
+            .args(["--pipeline", "8", "--duration", "1s"])
+            .args(["--quiet", "--json", "-", "--spawn-server"])
+            .arg(&server);
+    });
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("the report is JSON");
     assert_eq!(report["plan"]["pipeline"], 8, "{stdout}");
     assert!(report["publish"]["accepted"].as_u64() > Some(0), "{stdout}");
