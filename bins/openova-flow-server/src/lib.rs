@@ -3,7 +3,8 @@
 //!
 //! The binary's `main` is a table of contents: [`Config::try_from_env`], [`App::new`],
 //! [`serve`]. This library exposes the same pieces so tests and embedders reach every route
-//! through [`routes`] without binding a port:
+//! through [`routes`] without binding a port ([`serve`] additionally sends canonical ingest
+//! POSTs straight to the same handler, skipping the filter tree; the answers are identical):
 //!
 //! ```
 //! use openova_flow_server::{App, Config, routes};
