@@ -202,14 +202,8 @@ fn ingest(app: &App) -> BoxedFilter<(Response,)> {
         .and(warp::body::stream())
         .then(
             |flow_id: String, app: App, headers: HeaderMap, body| async move {
-                let result = match admit(&app, &flow_id, &headers) {
-                    Ok(limit) => match read_body(body, limit).await {
-                        Ok(body) => accept(&app, &flow_id, &body).await,
-                        Err(err) => Err(err),
-                    },
-                    Err(err) => Err(err),
-                };
-                answer_ingest(&app, result)
+                let result = ingest_with(&app, &flow_id, &headers, |limit| read_body(body, limit));
+                answer_ingest(&app, result.await)
             },
         )
         .boxed()
@@ -223,17 +217,30 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = request.into_parts();
-    let result = match admit(app, flow_id, &parts.headers) {
-        Ok(limit) => match Limited::new(body, limit).collect().await {
-            Ok(body) => accept(app, flow_id, &body.to_bytes()).await,
+    let result = ingest_with(app, flow_id, &parts.headers, |limit| async move {
+        match Limited::new(body, limit).collect().await {
+            Ok(body) => Ok(body.to_bytes()),
             Err(err) if err.is::<LengthLimitError>() => Err(ApiError::PayloadTooLarge { limit }),
             Err(err) => Err(ApiError::BodyRead(err.to_string())),
-        },
-        Err(err) => Err(err),
-    };
-    app.inner
-        .cors
-        .decorate(&parts.headers, answer_ingest(app, result))
+        }
+    });
+    let response = answer_ingest(app, result.await);
+    app.inner.cors.decorate(&parts.headers, response)
+}
+
+/// Both ingest entry points: [`admit`], then `read` the body within the limit, then [`accept`].
+async fn ingest_with<F>(
+    app: &App,
+    flow_id: &str,
+    headers: &HeaderMap,
+    read: impl FnOnce(usize) -> F,
+) -> Result<Response, ApiError>
+where
+    F: Future<Output = Result<Bytes, ApiError>>,
+{
+    let limit = admit(app, flow_id, headers)?;
+    let body = read(limit).await?;
+    accept(app, flow_id, &body).await
 }
 
 /// Counts a refusal and turns the outcome into the response.
