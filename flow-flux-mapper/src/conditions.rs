@@ -88,7 +88,8 @@ pub enum ConditionStatus {
     Unknown,
 }
 
-/// Condition types the mapper reads (HelmRelease and HelmChart share the first three).
+/// Condition types the mapper reads (HelmRelease, HelmChart and Kustomization share the first
+/// three).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConditionType {
     /// `Ready`: the summary.
@@ -118,7 +119,7 @@ impl ConditionType {
 pub enum ReasonClass {
     /// The release failed (including remediations, which only happen after a failure).
     Failure,
-    /// Waiting for the HelmReleases named in `dependsOn`.
+    /// Waiting for the objects named in `dependsOn`.
     WaitingForDependency,
     /// Waiting for the chart source.
     WaitingForSource,
@@ -132,8 +133,9 @@ pub enum ReasonClass {
 
 macro_rules! reasons {
     ($($variant:ident => $text:literal, $class:ident;)*) => {
-        /// A condition reason of helm-controller v2 or source-controller v1 (plus the v2beta
-        /// reasons the seed mapped); anything else is kept verbatim in [`Reason::Other`].
+        /// A condition reason of helm-controller v2, source-controller v1 or
+        /// kustomize-controller v1 (plus the v2beta reasons the seed mapped); anything else is
+        /// kept verbatim in [`Reason::Other`].
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
         #[non_exhaustive]
         pub enum Reason {
@@ -224,6 +226,15 @@ reasons! {
     ChartPullSucceeded => "ChartPullSucceeded", Success;
     ChartPackageSucceeded => "ChartPackageSucceeded", Success;
     Succeeded => "Succeeded", Success;
+    // kustomize-controller v1 (Kustomization); `DependencyNotReady`, `ArtifactFailed`,
+    // `Progressing`, `ProgressingWithRetry` and the Stalled reasons are shared with
+    // helm-controller above. `ReconciliationSucceeded`/`ReconciliationFailed` are also the
+    // v2beta HelmRelease reasons, with the same meaning there.
+    ReconciliationSucceeded => "ReconciliationSucceeded", Success;
+    ReconciliationFailed => "ReconciliationFailed", Failure;
+    BuildFailed => "BuildFailed", Failure;
+    HealthCheckFailed => "HealthCheckFailed", Failure;
+    PruneFailed => "PruneFailed", Failure;
 }
 
 #[cfg(test)]
@@ -237,6 +248,7 @@ mod tests {
             "RESTClientError",
             "InvalidCELExpression",
             "SourceNotReady",
+            "HealthCheckFailed",
         ] {
             assert_eq!(Reason::parse(text).as_str(), text);
         }
@@ -247,6 +259,18 @@ mod tests {
         assert_eq!(
             Reason::parse("RollbackSucceeded").class(),
             ReasonClass::Failure
+        );
+        for failure in [
+            "BuildFailed",
+            "HealthCheckFailed",
+            "PruneFailed",
+            "ReconciliationFailed",
+        ] {
+            assert_eq!(Reason::parse(failure).class(), ReasonClass::Failure);
+        }
+        assert_eq!(
+            Reason::parse("ReconciliationSucceeded").class(),
+            ReasonClass::Success
         );
         assert_eq!(
             Reason::parse("DependencyNotReady").class(),

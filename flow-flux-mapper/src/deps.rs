@@ -15,13 +15,18 @@ use serde_json::Value;
 use crate::error::{DocumentError, ExpectedError};
 use crate::foreign::{Identity, ObjectKey};
 use crate::helmrelease::{DependencyRef, HELM_RELEASE_GROUP, HelmRelease};
+use crate::kind::Kind;
+use crate::kustomization::Kustomization;
 
-/// One HelmRelease's place in the dependency graph.
+/// One HelmRelease's or Kustomization's place in the dependency graph. `dependsOn` names
+/// objects of the same kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseDeps {
+    /// [`Kind::HelmRelease`] or [`Kind::Kustomization`].
+    pub kind: Kind,
     /// Namespace (the default namespace when the document has none) and name.
     pub key: ObjectKey,
-    /// The releases it depends on, namespaces resolved, in `spec.dependsOn` order.
+    /// The objects it depends on, namespaces resolved, in `spec.dependsOn` order.
     pub depends_on: Vec<ObjectKey>,
     /// The `spec.dependsOn` entries as written.
     pub entries: Vec<DependencyRef>,
@@ -33,14 +38,35 @@ impl ReleaseDeps {
     #[must_use]
     pub fn of(release: &HelmRelease, default_namespace: &str) -> Self {
         let namespace = release.namespace_or(default_namespace);
+        Self::new(
+            Kind::HelmRelease,
+            namespace,
+            release.name(),
+            &release.spec.depends_on,
+        )
+    }
+
+    /// Reads the dependency pieces of one Kustomization; an object without a namespace is in
+    /// `default_namespace`.
+    #[must_use]
+    pub fn of_kustomization(kustomization: &Kustomization, default_namespace: &str) -> Self {
+        let namespace = kustomization.namespace_or(default_namespace);
+        Self::new(
+            Kind::Kustomization,
+            namespace,
+            kustomization.name(),
+            &kustomization.spec.depends_on,
+        )
+    }
+
+    fn new(kind: Kind, namespace: &str, name: &str, entries: &[DependencyRef]) -> Self {
         Self {
+            kind,
             key: ObjectKey {
                 namespace: namespace.to_owned(),
-                name: release.name().to_owned(),
+                name: name.to_owned(),
             },
-            depends_on: release
-                .spec
-                .depends_on
+            depends_on: entries
                 .iter()
                 .map(|dep| ObjectKey {
                     namespace: dep
@@ -51,7 +77,7 @@ impl ReleaseDeps {
                     name: dep.name.clone(),
                 })
                 .collect(),
-            entries: release.spec.depends_on.clone(),
+            entries: entries.to_vec(),
         }
     }
 }

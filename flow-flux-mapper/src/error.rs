@@ -16,8 +16,8 @@ pub enum MapError {
         /// The field path.
         field: &'static str,
     },
-    /// The object is neither a `helm.toolkit.fluxcd.io` HelmRelease nor a
-    /// `source.toolkit.fluxcd.io` HelmChart.
+    /// The object is not a `helm.toolkit.fluxcd.io` HelmRelease, a `source.toolkit.fluxcd.io`
+    /// HelmChart or a `kustomize.toolkit.fluxcd.io` Kustomization.
     #[error("unsupported object {kind} of {api_version}")]
     UnsupportedKind {
         /// The object's `kind`.

@@ -1,5 +1,5 @@
-//! Flux `HelmRelease` / `HelmChart` objects, as the Kubernetes API returns them, to
-//! OpenovaFlow [`FlowMessage`](flow_contract::FlowMessage)s.
+//! Flux `HelmRelease` / `HelmChart` / `Kustomization` objects, as the Kubernetes API returns
+//! them, to OpenovaFlow [`FlowMessage`](flow_contract::FlowMessage)s.
 //!
 //! ```text
 //!  watcher events (JSON)          Reconciler            FlowMessages to POST
@@ -7,10 +7,11 @@
 //!  InitDone/Applied/Deleted       (pure state)         delete-rels, delete-nodes
 //! ```
 //!
-//! Each HelmRelease becomes one node (status from the [mapping table](status), id rule in
-//! [`map`](map#node-ids)); each region gets a synthetic node that `contains` its releases;
-//! each `spec.dependsOn` entry becomes a `finish-to-start` edge. A HelmChart draws no node: it
-//! explains the release that waits for it.
+//! Each HelmRelease and each Kustomization becomes one node (status from the
+//! [mapping table](status), id rule in [`map`](map#node-ids)); each region gets a synthetic
+//! node; every object is `contains`-ed by the Kustomization that applied it, else by the
+//! region; each `spec.dependsOn` entry becomes a `finish-to-start` edge. A HelmChart draws no
+//! node: it explains the release that waits for it.
 //!
 //! ```
 //! use flow_flux_mapper::{Config, HelmRelease, NodeStatus, Rule, decide, map_release};
@@ -37,6 +38,7 @@
 //! assert_eq!(mapped.node.status, NodeStatus::Pending.as_str());
 //! assert_eq!(mapped.node.family.as_deref(), Some("cert-manager"));
 //! assert_eq!(mapped.dependencies[0].from_id, "fsn1/bp-cilium");
+//! assert_eq!(mapped.node.meta.as_ref().unwrap()["kind"], "HelmRelease");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -54,7 +56,8 @@
 //! in `meta.reason`.
 
 #![warn(clippy::pedantic)]
-// Kubernetes kinds (HelmRelease, HelmChart) and product names in prose are not code.
+// Kubernetes kinds (HelmRelease, HelmChart, Kustomization) and product names in prose are not
+// code.
 #![allow(clippy::doc_markdown)]
 
 pub mod conditions;
@@ -63,6 +66,8 @@ mod error;
 mod foreign;
 mod helmchart;
 mod helmrelease;
+mod kind;
+mod kustomization;
 pub mod map;
 mod reconcile;
 pub mod status;
@@ -79,7 +84,13 @@ pub use helmrelease::{
     ChartTemplate, ChartTemplateSpec, CrossNamespaceRef, DependencyRef, HELM_RELEASE_GROUP,
     HelmRelease, ReleaseSnapshot, ReleaseSpec, ReleaseStatus,
 };
-pub use map::{Config, FAMILY_LABEL, Graph, MappedRelease, map_release, region_node};
-pub use reconcile::{Event, Kind, Reconciler};
-pub use status::{Decision, NodeStatus, Rule, decide};
+pub use kind::Kind;
+pub use kustomization::{
+    AppliedObject, Inventory, InventoryEntry, KUSTOMIZATION_GROUP, Kustomization,
+    KustomizationSpec, KustomizationStatus, NAME_LABEL, NAMESPACE_LABEL, ReconcileSnapshot,
+    applied_by,
+};
+pub use map::{Config, FAMILY_LABEL, Graph, Mapped, map_kustomization, map_release, region_node};
+pub use reconcile::{Event, Reconciler};
+pub use status::{Decision, NodeStatus, Reconciled, Rule, decide};
 pub use time::rfc3339_to_unix_ms;

@@ -1,17 +1,31 @@
-//! HelmRelease (+ the HelmChart it uses) -> [`FlowNode`] and [`Relationship`]s; the region.
+//! HelmRelease (+ the HelmChart it uses) and Kustomization -> [`FlowNode`] and
+//! [`Relationship`]s; the region.
 //!
 //! # Node ids
 //!
 //! A HelmRelease in the configured default namespace (the adapter's `flux-system`) is
 //! `{region}/{name}`, as in the seed; one in any other namespace is
-//! `{region}/{namespace}/{name}`. Kubernetes names and namespaces cannot contain `/`, so two
-//! releases with the same name in different namespaces never share an id, and every id of a
-//! region starts with `{region}/`. A `dependsOn` entry resolves by the same rule (its namespace
-//! defaults to the dependent's). The region node's id is the region key itself.
+//! `{region}/{namespace}/{name}`. A Kustomization is always `{region}/ks/{namespace}/{name}`
+//! (namespace included even when it is the default one). Kubernetes names and namespaces
+//! cannot contain `/` (the mapper rejects objects whose do), so a HelmRelease id has two or
+//! three `/`-separated parts and a Kustomization id exactly four: a Kustomization and a
+//! HelmRelease never share an id, whatever their names and namespaces, and two objects of one
+//! kind share one only if they share name and namespace. Every id of a region starts with
+//! `{region}/`. A `dependsOn` entry resolves by its kind's rule (its namespace defaults to the
+//! dependent's). The region node's id is the region key itself.
+//!
+//! Every node's `meta.kind` is `HelmRelease` or `Kustomization`, and `meta.name` and
+//! `meta.namespace` are the object's.
 //!
 //! # Relationships
 //!
-//! - `contains` from every release (child, `fromId`) to its region node (parent, `toId`).
+//! - `contains` (child `fromId`, parent `toId`) from every object to the Kustomization that
+//!   applied it, else to its region node. The parent is the Kustomization whose
+//!   `status.inventory` lists the object (the smallest id when several do), else the one its
+//!   labels `kustomize.toolkit.fluxcd.io/name` and `/namespace` name; either counts only when
+//!   that Kustomization is in the mapped set (the watched namespaces). A Kustomization is never
+//!   its own parent (Flux's root `flux-system` applies itself), and Kustomizations whose parents
+//!   form a loop are all contained by the region, so containment is always a tree.
 //! - `finish-to-start` from each dependency to its dependent, with condition `on-success`; a
 //!   dependency with a `readyExpr` gets condition `always` instead, because its readiness is a
 //!   CEL expression, not the upstream's success, so the canvas must not infer blocking from the
@@ -32,13 +46,15 @@ use flow_contract::{
 };
 use serde_json::{Value, json};
 
-use crate::conditions::{Condition as FluxCondition, ConditionType, Reason};
+use crate::conditions::{Condition as FluxCondition, ConditionType, Reason, find};
 use crate::deps::{ReleaseDeps, cyclic_components};
 use crate::error::{ConfigError, MapError};
-use crate::foreign::ObjectKey;
+use crate::foreign::{ObjectKey, ObjectMeta};
 use crate::helmchart::HelmChart;
 use crate::helmrelease::HelmRelease;
-use crate::status::{Decision, NodeStatus, Rule, decide};
+use crate::kind::Kind;
+use crate::kustomization::{Kustomization, applied_by};
+use crate::status::{Decision, NodeStatus, Reconciled, Rule, decide};
 
 /// The label that names a release's family.
 pub const FAMILY_LABEL: &str = "catalyst.openova.io/family";
@@ -122,6 +138,27 @@ impl Config {
         }
     }
 
+    /// The node id of the Kustomization `name` in `namespace` (see the [module docs](self));
+    /// an empty namespace is the default one.
+    #[must_use]
+    pub fn kustomization_id(&self, namespace: &str, name: &str) -> String {
+        let namespace = if namespace.is_empty() {
+            self.default_namespace.as_str()
+        } else {
+            namespace
+        };
+        format!("{}/ks/{namespace}/{name}", self.region)
+    }
+
+    /// The node id of an object of `kind` (HelmRelease ids for any kind but Kustomization).
+    #[must_use]
+    pub fn id_of(&self, kind: Kind, namespace: &str, name: &str) -> String {
+        match kind {
+            Kind::Kustomization => self.kustomization_id(namespace, name),
+            Kind::HelmRelease | Kind::HelmChart => self.node_id(namespace, name),
+        }
+    }
+
     /// Whether `id` names a node of this region (the region node or one of its releases).
     #[must_use]
     pub fn owns_id(&self, id: &str) -> bool {
@@ -130,9 +167,11 @@ impl Config {
     }
 }
 
-/// One HelmRelease mapped on its own.
+/// One HelmRelease or Kustomization mapped on its own.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MappedRelease {
+pub struct Mapped {
+    /// [`Kind::HelmRelease`] or [`Kind::Kustomization`].
+    pub kind: Kind,
     /// Namespace (resolved) and name.
     pub key: ObjectKey,
     /// The row of the mapping table and its flags.
@@ -145,7 +184,7 @@ pub struct MappedRelease {
 }
 
 /// Maps one HelmRelease, with the HelmChart it uses when known, to a node and its
-/// `dependsOn` edges. Knows nothing of other releases: `meta.waitingFor` lists every
+/// `dependsOn` edges. Knows nothing of other objects: `meta.waitingFor` lists every
 /// dependency; [`Graph::build`] refines it.
 ///
 /// # Errors
@@ -154,102 +193,263 @@ pub fn map_release(
     config: &Config,
     release: &HelmRelease,
     chart: Option<&HelmChart>,
-) -> Result<MappedRelease, MapError> {
+) -> Result<Mapped, MapError> {
     let deps = ReleaseDeps::of(release, config.default_namespace());
-    let id = checked_id(config.node_id(&deps.key.namespace, &deps.key.name))?;
-    let decision = decide(release);
-    let (dependencies, ready_exprs) = dependency_edges(config, &deps, &id);
-
-    let mut meta = Meta::new();
-    put_text(&mut meta, "namespace", Some(&deps.key.namespace));
-    meta.insert("rule".into(), decision.rule.as_str().into());
-    meta.insert("detail".into(), decision.rule.detail().into());
-    put_text(
-        &mut meta,
-        "reason",
-        decision.reason.as_ref().map(Reason::as_str),
-    );
-    let explaining = if decision.rule == Rule::Stalled {
-        release.condition(ConditionType::Stalled)
-    } else {
-        release.condition(ConditionType::Ready)
-    };
-    put_text(
-        &mut meta,
-        "message",
-        explaining.and_then(|c| c.message.as_deref()),
-    );
-    let ready = release.condition(ConditionType::Ready);
-    if let Some(since) = ready.and_then(FluxCondition::transition_ms) {
-        meta.insert("since".into(), since.into());
-    }
+    let common = Common::new(config, release, deps)?;
+    let mut meta = common.meta_head();
     put_release_facts(&mut meta, release);
-    for (key, on) in [
-        ("suspended", decision.suspended),
-        ("stalled", decision.stalled),
-        ("retrying", decision.retrying),
-        ("deleting", decision.rule == Rule::Deleting),
-        ("drifted", decision.drifted),
-    ] {
-        if on {
-            meta.insert(key.into(), true.into());
-        }
-    }
-    let reconciling = release
-        .condition(ConditionType::Reconciling)
-        .filter(|c| c.is_true());
-    if decision.rule == Rule::Progressing || decision.rule == Rule::StaleGeneration {
-        put_text(
-            &mut meta,
-            "progress",
-            reconciling.and_then(|c| c.message.as_deref()),
-        );
-    }
-    if decision.rule == Rule::DependencyNotReady {
-        put_list(
-            &mut meta,
-            "waitingFor",
-            dependencies.iter().map(|r| r.from_id.clone()),
-        );
-    }
-    if !ready_exprs.is_empty() {
-        meta.insert("readyExpr".into(), Value::Object(ready_exprs));
-    }
-    let explains_source = decision.rule == Rule::SourceNotReady
-        || (decision.rule == Rule::Failed && decision.reason == Some(Reason::ArtifactFailed));
+    let explains_source = common.decision.rule == Rule::SourceNotReady
+        || (common.decision.rule == Rule::Failed
+            && common.decision.reason == Some(Reason::ArtifactFailed));
     if explains_source && let Some(chart_key) = release.helm_chart(config.default_namespace()) {
         meta.insert("source".into(), source_meta(&chart_key, chart));
     }
-    fit(&mut meta);
+    Ok(common.finish(meta, Some(family(&release.metadata, release.name()))))
+}
 
-    // Only a running node has started something; a routine re-check of a succeeded release
-    // must not make its node flicker.
-    let started_at = reconciling
-        .filter(|_| decision.status == NodeStatus::Running)
-        .and_then(FluxCondition::transition_ms);
-    let ended_at = match decision.status {
-        NodeStatus::Succeeded | NodeStatus::Failed => {
-            explaining.and_then(FluxCondition::transition_ms)
+/// Maps one Kustomization to a node and its `dependsOn` edges (to other Kustomizations).
+/// Knows nothing of other objects: `meta.waitingFor` lists every dependency;
+/// [`Graph::build`] refines it and adds the `contains` edges.
+///
+/// # Errors
+/// [`MapError::IdTooLong`] when region, namespace and name make an id over 256 bytes.
+pub fn map_kustomization(
+    config: &Config,
+    kustomization: &Kustomization,
+) -> Result<Mapped, MapError> {
+    let deps = ReleaseDeps::of_kustomization(kustomization, config.default_namespace());
+    let namespace = deps.key.namespace.clone();
+    let common = Common::new(config, kustomization, deps)?;
+    let mut meta = common.meta_head();
+    if let Some(status) = &kustomization.status {
+        put_text(
+            &mut meta,
+            "lastAppliedRevision",
+            status.last_applied_revision.as_deref(),
+        );
+        put_text(
+            &mut meta,
+            "lastAttemptedRevision",
+            status.last_attempted_revision.as_deref(),
+        );
+        put_history(&mut meta, &status.history);
+        if let Some(inventory) = &status.inventory {
+            meta.insert("inventoryEntries".into(), inventory.entries.len().into());
         }
-        NodeStatus::Pending | NodeStatus::Running => None,
-    };
-    let node = FlowNode {
-        id,
-        flow_id: config.flow_id().to_owned(),
-        label: clip(&deps.key.name),
-        status: decision.status.as_str().to_owned(),
-        family: Some(family(release)),
-        region: Some(config.region().to_owned()),
-        started_at,
-        ended_at,
-        meta: Some(meta),
-    };
-    Ok(MappedRelease {
-        key: deps.key,
-        decision,
-        node,
-        dependencies,
-    })
+    }
+    if let Some(source) = &kustomization.spec.source_ref {
+        let mut out = Meta::new();
+        put_text(&mut out, "kind", source.kind.as_deref());
+        put_text(
+            &mut out,
+            "namespace",
+            Some(source.namespace.as_deref().unwrap_or(&namespace)),
+        );
+        put_text(&mut out, "name", source.name.as_deref());
+        meta.insert("source".into(), Value::Object(out));
+    }
+    put_generations(
+        &mut meta,
+        &kustomization.metadata,
+        kustomization
+            .status
+            .as_ref()
+            .and_then(|s| s.observed_generation),
+    );
+    let labelled = kustomization
+        .metadata
+        .labels
+        .as_ref()
+        .is_some_and(|labels| labels.contains_key(FAMILY_LABEL));
+    let family = labelled.then(|| family(&kustomization.metadata, kustomization.name()));
+    Ok(common.finish(meta, family))
+}
+
+/// What every mapped object shares: id, decision, `dependsOn` edges, the conditions that
+/// explain it.
+struct Common<'a> {
+    config: &'a Config,
+    kind: Kind,
+    deps: ReleaseDeps,
+    id: String,
+    decision: Decision,
+    conditions: &'a [FluxCondition],
+    dependencies: Vec<Relationship>,
+    ready_exprs: Meta,
+}
+
+impl<'a> Common<'a> {
+    fn new(
+        config: &'a Config,
+        object: &'a impl Reconciled,
+        deps: ReleaseDeps,
+    ) -> Result<Self, MapError> {
+        let kind = deps.kind;
+        let id = checked_id(config.id_of(kind, &deps.key.namespace, &deps.key.name))?;
+        let (dependencies, ready_exprs) = dependency_edges(config, &deps, &id);
+        Ok(Self {
+            config,
+            kind,
+            id,
+            decision: decide(object),
+            conditions: object.conditions(),
+            deps,
+            dependencies,
+            ready_exprs,
+        })
+    }
+
+    /// The condition whose reason and message explain the status.
+    fn explaining(&self) -> Option<&'a FluxCondition> {
+        let kind = if self.decision.rule == Rule::Stalled {
+            ConditionType::Stalled
+        } else {
+            ConditionType::Ready
+        };
+        find(self.conditions, kind)
+    }
+
+    fn reconciling(&self) -> Option<&'a FluxCondition> {
+        find(self.conditions, ConditionType::Reconciling).filter(|c| c.is_true())
+    }
+
+    /// Kind, name, namespace, the table's row and flags, and what blocks it.
+    fn meta_head(&self) -> Meta {
+        let decision = &self.decision;
+        let mut meta = Meta::new();
+        meta.insert("kind".into(), self.kind.name().into());
+        put_text(&mut meta, "name", Some(&self.deps.key.name));
+        put_text(&mut meta, "namespace", Some(&self.deps.key.namespace));
+        meta.insert("rule".into(), decision.rule.as_str().into());
+        meta.insert("detail".into(), decision.rule.detail().into());
+        put_text(
+            &mut meta,
+            "reason",
+            decision.reason.as_ref().map(Reason::as_str),
+        );
+        put_text(
+            &mut meta,
+            "message",
+            self.explaining().and_then(|c| c.message.as_deref()),
+        );
+        if let Some(since) =
+            find(self.conditions, ConditionType::Ready).and_then(FluxCondition::transition_ms)
+        {
+            meta.insert("since".into(), since.into());
+        }
+        for (key, on) in [
+            ("suspended", decision.suspended),
+            ("stalled", decision.stalled),
+            ("retrying", decision.retrying),
+            ("deleting", decision.rule == Rule::Deleting),
+            ("drifted", decision.drifted),
+        ] {
+            if on {
+                meta.insert(key.into(), true.into());
+            }
+        }
+        if decision.rule == Rule::Progressing || decision.rule == Rule::StaleGeneration {
+            put_text(
+                &mut meta,
+                "progress",
+                self.reconciling().and_then(|c| c.message.as_deref()),
+            );
+        }
+        if decision.rule == Rule::DependencyNotReady {
+            put_list(
+                &mut meta,
+                "waitingFor",
+                self.dependencies.iter().map(|r| r.from_id.clone()),
+            );
+        }
+        if !self.ready_exprs.is_empty() {
+            meta.insert("readyExpr".into(), Value::Object(self.ready_exprs.clone()));
+        }
+        meta
+    }
+
+    fn finish(self, mut meta: Meta, family: Option<String>) -> Mapped {
+        fit(&mut meta);
+        let status = self.decision.status;
+        // Only a running node has started something; a routine re-check of a succeeded object
+        // must not make its node flicker.
+        let started_at = self
+            .reconciling()
+            .filter(|_| status == NodeStatus::Running)
+            .and_then(FluxCondition::transition_ms);
+        let ended_at = match status {
+            NodeStatus::Succeeded | NodeStatus::Failed => {
+                self.explaining().and_then(FluxCondition::transition_ms)
+            }
+            NodeStatus::Pending | NodeStatus::Running => None,
+        };
+        let node = FlowNode {
+            id: self.id,
+            flow_id: self.config.flow_id().to_owned(),
+            label: clip(&self.deps.key.name),
+            status: status.as_str().to_owned(),
+            family,
+            region: Some(self.config.region().to_owned()),
+            started_at,
+            ended_at,
+            meta: Some(meta),
+        };
+        Mapped {
+            kind: self.kind,
+            key: self.deps.key,
+            decision: self.decision,
+            node,
+            dependencies: self.dependencies,
+        }
+    }
+}
+
+/// The newest `status.history` entry's duration, and each entry's (newest first).
+fn put_history(meta: &mut Meta, history: &[crate::kustomization::ReconcileSnapshot]) {
+    put_text(
+        meta,
+        "lastReconciledDuration",
+        history
+            .first()
+            .and_then(|h| h.last_reconciled_duration.as_deref()),
+    );
+    let entries: Vec<Value> = history
+        .iter()
+        .take(MAX_META_LIST)
+        .map(|h| {
+            let mut entry = Meta::new();
+            put_text(
+                &mut entry,
+                "duration",
+                h.last_reconciled_duration.as_deref(),
+            );
+            put_text(&mut entry, "status", h.last_reconciled_status.as_deref());
+            if let Some(total) = h.total_reconciliations {
+                entry.insert("reconciliations".into(), total.into());
+            }
+            for (key, time) in [
+                ("firstReconciled", &h.first_reconciled),
+                ("lastReconciled", &h.last_reconciled),
+            ] {
+                if let Some(ms) = time.as_deref().and_then(crate::time::rfc3339_to_unix_ms) {
+                    entry.insert(key.into(), ms.into());
+                }
+            }
+            Value::Object(entry)
+        })
+        .collect();
+    if !entries.is_empty() {
+        meta.insert("history".into(), Value::Array(entries));
+    }
+}
+
+fn put_generations(meta: &mut Meta, metadata: &ObjectMeta, observed: Option<i64>) {
+    if let Some(generation) = metadata.generation {
+        meta.insert("generation".into(), generation.into());
+    }
+    if let Some(observed) = observed {
+        meta.insert("observedGeneration".into(), observed.into());
+    }
 }
 
 /// One `finish-to-start` edge per usable `dependsOn` entry of `deps` into `id`, and the
@@ -261,7 +461,7 @@ fn dependency_edges(config: &Config, deps: &ReleaseDeps, id: &str) -> (Vec<Relat
         if dep.name.is_empty() || dep.name.contains('/') || dep.namespace.contains('/') {
             continue;
         }
-        let from_id = config.node_id(&dep.namespace, &dep.name);
+        let from_id = config.id_of(deps.kind, &dep.namespace, &dep.name);
         if let Some(expr) = entry.ready_expr.as_deref()
             && ready_exprs.len() < MAX_META_LIST
         {
@@ -297,15 +497,13 @@ fn checked_id(id: String) -> Result<String, MapError> {
 }
 
 /// The family label (trimmed, non-empty), else the name without a `bp-` prefix.
-fn family(release: &HelmRelease) -> String {
-    let labelled = release
-        .metadata
+fn family(metadata: &ObjectMeta, name: &str) -> String {
+    let labelled = metadata
         .labels
         .as_ref()
         .and_then(|labels| labels.get(FAMILY_LABEL))
         .map(|f| f.trim())
         .filter(|f| !f.is_empty());
-    let name = release.name();
     let family = labelled.unwrap_or_else(|| {
         name.strip_prefix("bp-")
             .filter(|rest| !rest.is_empty())
@@ -347,12 +545,7 @@ fn put_release_facts(meta: &mut Meta, release: &HelmRelease) {
             meta.insert(key.into(), count.into());
         }
     }
-    if let Some(generation) = release.metadata.generation {
-        meta.insert("generation".into(), generation.into());
-    }
-    if let Some(observed) = status.observed_generation {
-        meta.insert("observedGeneration".into(), observed.into());
-    }
+    put_generations(meta, &release.metadata, status.observed_generation);
 }
 
 fn put_template_chart(meta: &mut Meta, release: &HelmRelease) {
@@ -444,28 +637,23 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// Maps a whole region: every release that maps (see [`map_release`]), the region node,
-    /// `contains` edges, `dependsOn` edges between known releases, and the cross-release
-    /// facts: `meta.waitingFor` (dependencies not succeeded), `meta.missingDependencies`
-    /// (dangling `dependsOn`), `meta.inCycle`.
+    /// Maps a whole region: every HelmRelease and Kustomization that maps (see
+    /// [`map_release`], [`map_kustomization`]), the region node, `contains` edges (to the
+    /// applying Kustomization or the region, see the [module docs](self)), `dependsOn` edges
+    /// between known objects, and the cross-object facts: `meta.waitingFor` (dependencies not
+    /// succeeded), `meta.missingDependencies` (dangling `dependsOn`), `meta.inCycle`.
     ///
-    /// Releases with the same id keep the first; the order of `releases` does not matter
+    /// Objects with the same id keep the first; the order of the inputs does not matter
     /// otherwise.
     #[must_use]
     pub fn build<'a>(
         config: &Config,
         releases: impl IntoIterator<Item = &'a HelmRelease>,
+        kustomizations: impl IntoIterator<Item = &'a Kustomization>,
         charts: &BTreeMap<ObjectKey, HelmChart>,
     ) -> Self {
-        let mut mapped: BTreeMap<String, MappedRelease> = BTreeMap::new();
-        for release in releases {
-            let chart = release
-                .helm_chart(config.default_namespace())
-                .and_then(|key| charts.get(&key));
-            if let Ok(m) = map_release(config, release, chart) {
-                mapped.entry(m.node.id.clone()).or_insert(m);
-            }
-        }
+        let (mapped, parents) = map_all(config, releases, kustomizations, charts);
+
         let status: BTreeMap<String, NodeStatus> = mapped
             .iter()
             .map(|(id, m)| (id.clone(), m.decision.status))
@@ -487,13 +675,16 @@ impl Graph {
         let in_cycle: BTreeSet<usize> = cyclic_components(&edges).into_iter().flatten().collect();
 
         let mut graph = Self::default();
+        let mut children = Vec::with_capacity(mapped.len());
         for (i, (id, m)) in mapped.into_iter().enumerate() {
-            let MappedRelease {
+            let Mapped {
+                kind,
                 decision,
                 mut node,
                 dependencies,
                 ..
             } = m;
+            children.push((kind, decision.status));
             let meta = node.meta.get_or_insert_with(Meta::new);
             let (known, missing): (Vec<Relationship>, Vec<Relationship>) = dependencies
                 .into_iter()
@@ -520,7 +711,10 @@ impl Graph {
             }
             let contains = Relationship {
                 from_id: id.clone(),
-                to_id: config.region().to_owned(),
+                to_id: parents
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_else(|| config.region().to_owned()),
                 from_flow_id: None,
                 to_flow_id: None,
                 rel_type: RelType::Contains,
@@ -530,7 +724,7 @@ impl Graph {
             graph.relationships.insert(contains.key(), contains);
             graph.nodes.insert(id, node);
         }
-        let region = region_node(config, status.values().copied());
+        let region = region_node(config, children);
         graph.nodes.insert(region.id.clone(), region);
         graph
     }
@@ -545,13 +739,123 @@ impl Graph {
     }
 }
 
+/// Maps every object (the first of each id wins) and finds each one's parent Kustomization.
+fn map_all<'a>(
+    config: &Config,
+    releases: impl IntoIterator<Item = &'a HelmRelease>,
+    kustomizations: impl IntoIterator<Item = &'a Kustomization>,
+    charts: &BTreeMap<ObjectKey, HelmChart>,
+) -> (BTreeMap<String, Mapped>, BTreeMap<String, String>) {
+    let mut mapped: BTreeMap<String, Mapped> = BTreeMap::new();
+    // Node id -> the Kustomization its labels name.
+    let mut labelled: BTreeMap<String, ObjectKey> = BTreeMap::new();
+    // Applied object -> the smallest id of a Kustomization whose inventory lists it.
+    let mut inventoried: BTreeMap<(Kind, ObjectKey), String> = BTreeMap::new();
+    let mut kustomization_ids: BTreeMap<ObjectKey, String> = BTreeMap::new();
+    for kustomization in kustomizations {
+        let Ok(m) = map_kustomization(config, kustomization) else {
+            continue;
+        };
+        if mapped.contains_key(&m.node.id) {
+            continue;
+        }
+        for object in kustomization.inventory() {
+            if let Some(kind) = Kind::from_group_kind(&object.group, &object.kind) {
+                inventoried
+                    .entry((kind, object.key))
+                    .and_modify(|parent| {
+                        if m.node.id < *parent {
+                            parent.clone_from(&m.node.id);
+                        }
+                    })
+                    .or_insert_with(|| m.node.id.clone());
+            }
+        }
+        if let Some(parent) = applied_by(&kustomization.metadata, &m.key.namespace) {
+            labelled.insert(m.node.id.clone(), parent);
+        }
+        kustomization_ids.insert(m.key.clone(), m.node.id.clone());
+        mapped.insert(m.node.id.clone(), m);
+    }
+    for release in releases {
+        let chart = release
+            .helm_chart(config.default_namespace())
+            .and_then(|key| charts.get(&key));
+        let Ok(m) = map_release(config, release, chart) else {
+            continue;
+        };
+        if mapped.contains_key(&m.node.id) {
+            continue;
+        }
+        if let Some(parent) = applied_by(&release.metadata, &m.key.namespace) {
+            labelled.insert(m.node.id.clone(), parent);
+        }
+        mapped.insert(m.node.id.clone(), m);
+    }
+    let parents = parents(&mapped, &inventoried, &labelled, &kustomization_ids);
+    (mapped, parents)
+}
+
+/// Each object's parent Kustomization id (objects contained by the region are absent): the
+/// inventory's, else the labels', when that Kustomization is mapped and is not the object
+/// itself; Kustomizations on a loop of parents lose theirs.
+fn parents(
+    mapped: &BTreeMap<String, Mapped>,
+    inventoried: &BTreeMap<(Kind, ObjectKey), String>,
+    labelled: &BTreeMap<String, ObjectKey>,
+    kustomization_ids: &BTreeMap<ObjectKey, String>,
+) -> BTreeMap<String, String> {
+    let mut parents: BTreeMap<String, String> = mapped
+        .iter()
+        .filter_map(|(id, m)| {
+            let parent = inventoried
+                .get(&(m.kind, m.key.clone()))
+                .or_else(|| labelled.get(id).and_then(|key| kustomization_ids.get(key)))?;
+            (parent != id).then(|| (id.clone(), parent.clone()))
+        })
+        .collect();
+    // Walk each chain of parents once: a chain that comes back to a node of the walk in
+    // progress has found a loop (the nodes from that one on).
+    let mut done: BTreeSet<&String> = BTreeSet::new();
+    let mut looped: Vec<String> = Vec::new();
+    for start in parents.keys() {
+        let mut walk: Vec<&String> = Vec::new();
+        let mut position: BTreeMap<&String, usize> = BTreeMap::new();
+        let mut at = Some(start);
+        while let Some(id) = at.filter(|id| !done.contains(id)) {
+            if let Some(&first) = position.get(id) {
+                looped.extend(walk[first..].iter().map(|id| (*id).clone()));
+                break;
+            }
+            position.insert(id, walk.len());
+            walk.push(id);
+            at = parents.get(id);
+        }
+        done.extend(walk);
+    }
+    for id in looped {
+        parents.remove(&id);
+    }
+    parents
+}
+
 /// The synthetic region node: id and label are the region key; status is the roll-up of
-/// `children` ([`NodeStatus::roll_up`]); `meta` counts the children by status.
+/// every object's status ([`NodeStatus::roll_up`]), nested or not; `meta` counts the
+/// HelmReleases (`releases`), the Kustomizations (`kustomizations`) and all of them by status.
 #[must_use]
-pub fn region_node(config: &Config, children: impl IntoIterator<Item = NodeStatus>) -> FlowNode {
-    let children: Vec<NodeStatus> = children.into_iter().collect();
+pub fn region_node(
+    config: &Config,
+    children: impl IntoIterator<Item = (Kind, NodeStatus)>,
+) -> FlowNode {
+    let (kinds, children): (Vec<Kind>, Vec<NodeStatus>) = children.into_iter().unzip();
     let mut meta = Meta::new();
-    meta.insert("releases".into(), children.len().into());
+    for (key, kind) in [
+        ("releases", Kind::HelmRelease),
+        ("kustomizations", Kind::Kustomization),
+    ] {
+        let count = kinds.iter().filter(|k| **k == kind).count();
+        meta.insert(key.into(), count.into());
+    }
     for status in [
         NodeStatus::Pending,
         NodeStatus::Running,

@@ -12,37 +12,13 @@ use serde_json::Value;
 
 use crate::error::MapError;
 use crate::foreign::{Identity, ObjectKey};
-use crate::helmchart::{HELM_CHART_GROUP, HelmChart};
-use crate::helmrelease::{HELM_RELEASE_GROUP, HelmRelease};
-use crate::map::{Config, Graph, chunked, map_release, upsert_nodes, upsert_rels};
-
-/// The Flux kinds the reconciler watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    /// `helm.toolkit.fluxcd.io` HelmRelease.
-    HelmRelease,
-    /// `source.toolkit.fluxcd.io` HelmChart.
-    HelmChart,
-}
-
-impl Kind {
-    /// The kind of a Kubernetes object, from its identity fields.
-    ///
-    /// # Errors
-    /// [`MapError`] when the identity fields are missing or name another kind.
-    pub fn of(object: &Value) -> Result<Self, MapError> {
-        let identity = Identity::read(object)?;
-        kind_of(&identity)
-    }
-}
-
-fn kind_of(identity: &Identity<'_>) -> Result<Kind, MapError> {
-    match (identity.kind, identity.group()) {
-        ("HelmRelease", HELM_RELEASE_GROUP) => Ok(Kind::HelmRelease),
-        ("HelmChart", HELM_CHART_GROUP) => Ok(Kind::HelmChart),
-        _ => Err(identity.unsupported()),
-    }
-}
+use crate::helmchart::HelmChart;
+use crate::helmrelease::HelmRelease;
+use crate::kind::Kind;
+use crate::kustomization::Kustomization;
+use crate::map::{
+    Config, Graph, chunked, map_kustomization, map_release, upsert_nodes, upsert_rels,
+};
 
 /// A watcher event (kube-runtime's `watcher::Event`, one watcher per [`Kind`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +59,7 @@ pub struct Reconciler {
     config: Config,
     releases: BTreeMap<ObjectKey, HelmRelease>,
     charts: BTreeMap<ObjectKey, HelmChart>,
+    kustomizations: BTreeMap<ObjectKey, Kustomization>,
     relisting: BTreeMap<Kind, BTreeSet<ObjectKey>>,
     sent: Graph,
     /// Whether any object changed since the last flush (true until the first one).
@@ -97,6 +74,7 @@ impl Reconciler {
             config,
             releases: BTreeMap::new(),
             charts: BTreeMap::new(),
+            kustomizations: BTreeMap::new(),
             relisting: BTreeMap::new(),
             sent: Graph::default(),
             changed: true,
@@ -109,10 +87,14 @@ impl Reconciler {
         &self.config
     }
 
-    /// How many HelmReleases and HelmCharts are known.
+    /// How many objects of `kind` are known.
     #[must_use]
-    pub fn object_counts(&self) -> (usize, usize) {
-        (self.releases.len(), self.charts.len())
+    pub fn count(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::HelmRelease => self.releases.len(),
+            Kind::HelmChart => self.charts.len(),
+            Kind::Kustomization => self.kustomizations.len(),
+        }
     }
 
     /// Takes one watcher event. Nothing is sent until [`flush`](Self::flush).
@@ -128,20 +110,24 @@ impl Reconciler {
             Event::InitObject(object) | Event::Applied(object) => self.apply(&object)?,
             Event::InitDone(kind) => {
                 let seen = self.relisting.remove(&kind).unwrap_or_default();
-                let before = self.object_counts();
+                let before = self.count(kind);
                 match kind {
                     Kind::HelmRelease => self.releases.retain(|key, _| seen.contains(key)),
                     Kind::HelmChart => self.charts.retain(|key, _| seen.contains(key)),
+                    Kind::Kustomization => {
+                        self.kustomizations.retain(|key, _| seen.contains(key));
+                    }
                 }
-                self.changed |= self.object_counts() != before;
+                self.changed |= self.count(kind) != before;
             }
             Event::Deleted(object) => {
                 let identity = Identity::read(&object)?;
-                let kind = kind_of(&identity)?;
+                let kind = Kind::of_identity(&identity)?;
                 let key = self.key(&identity);
                 let removed = match kind {
                     Kind::HelmRelease => self.releases.remove(&key).is_some(),
                     Kind::HelmChart => self.charts.remove(&key).is_some(),
+                    Kind::Kustomization => self.kustomizations.remove(&key).is_some(),
                 };
                 self.changed |= removed;
             }
@@ -161,7 +147,7 @@ impl Reconciler {
 
     fn apply(&mut self, object: &Value) -> Result<(), MapError> {
         let identity = Identity::read(object)?;
-        let kind = kind_of(&identity)?;
+        let kind = Kind::of_identity(&identity)?;
         let key = self.key(&identity);
         match kind {
             Kind::HelmRelease => {
@@ -172,6 +158,11 @@ impl Reconciler {
             Kind::HelmChart => {
                 self.charts
                     .insert(key.clone(), HelmChart::read(&identity, object));
+            }
+            Kind::Kustomization => {
+                let kustomization = Kustomization::read(&identity, object);
+                map_kustomization(&self.config, &kustomization)?;
+                self.kustomizations.insert(key.clone(), kustomization);
             }
         }
         if let Some(seen) = self.relisting.get_mut(&kind) {
@@ -184,12 +175,17 @@ impl Reconciler {
     /// The graph of everything known now.
     #[must_use]
     pub fn graph(&self) -> Graph {
-        Graph::build(&self.config, self.releases.values(), &self.charts)
+        Graph::build(
+            &self.config,
+            self.releases.values(),
+            self.kustomizations.values(),
+            &self.charts,
+        )
     }
 
     /// The messages that bring the server from what was last sent to what is known now, in
     /// this order: `upsert-nodes` (changed nodes, region node included), `upsert-rels` (new or
-    /// changed), `delete-rels` (gone, between nodes that remain), `delete-nodes` (gone releases;
+    /// changed), `delete-rels` (gone, between nodes that remain), `delete-nodes` (gone objects;
     /// the server prunes their edges). Empty when nothing a user would see changed.
     #[must_use]
     pub fn flush(&mut self) -> Vec<FlowMessage> {

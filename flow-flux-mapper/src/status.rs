@@ -1,4 +1,5 @@
-//! The mapping from a HelmRelease's state to a node status: first match wins.
+//! The mapping from a HelmRelease's or a Kustomization's state to a node status: first match
+//! wins.
 //!
 //! | # | [`Rule`] | Object | Node status | `meta` |
 //! |---|---|---|---|---|
@@ -32,9 +33,78 @@
 //! - **More failure reasons** (row 8): every v2 failure reason (and the remediation reasons
 //!   `RollbackSucceeded`, `UninstallSucceeded`) is failed, not only the seed's three.
 //! - **Suspended** (row S): pending unless succeeded, since Flux will not act on it.
+//!
+//! # Kustomizations
+//!
+//! A Kustomization goes through the same table ([`Reconciled`] is what it reads), with the
+//! reasons of kustomize-controller v1 (see [`Reason`]). Rows that differ:
+//!
+//! - **Row 4**: Ready=True carries `ReconciliationSucceeded`; a Kustomization has no `Drifted`
+//!   condition, so `drifted` is never set.
+//! - **Row 7**: kustomize-controller has no `SourceNotReady`; a source that is missing or has
+//!   no artifact yet is `ArtifactFailed`, which is row 8 (failed, `retrying` while
+//!   Reconciling), as for a HelmRelease. Its `meta.source` is `spec.sourceRef`, the object to
+//!   blame. Row 7 still applies to a hand-written `SourceNotReady`.
+//! - **Row 8**: the failure reasons are `ArtifactFailed`, `BuildFailed`, `HealthCheckFailed`,
+//!   `PruneFailed` and `ReconciliationFailed` (the controller retries all of them with
+//!   backoff; the node stays failed until Ready changes).
+//! - **Row 9**: while `Reconciling=True` kustomize-controller sets Ready to Unknown, so a
+//!   running Kustomization is row 9 with `meta.progress` from the Reconciling message.
 
-use crate::conditions::{Condition, ConditionStatus, ConditionType, Reason, ReasonClass};
+use crate::conditions::{Condition, ConditionStatus, ConditionType, Reason, ReasonClass, find};
+use crate::foreign::ObjectMeta;
 use crate::helmrelease::HelmRelease;
+use crate::kustomization::Kustomization;
+
+/// What the mapping table reads from a Flux object: a [`HelmRelease`] or a [`Kustomization`].
+pub trait Reconciled {
+    /// `metadata`.
+    fn metadata(&self) -> &ObjectMeta;
+    /// `spec.suspend: true`.
+    fn suspended(&self) -> bool;
+    /// Whether the object has a `status` at all.
+    fn has_status(&self) -> bool;
+    /// `status.observedGeneration`.
+    fn observed_generation(&self) -> Option<i64>;
+    /// `status.conditions` (empty without a status).
+    fn conditions(&self) -> &[Condition];
+}
+
+impl Reconciled for HelmRelease {
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn suspended(&self) -> bool {
+        self.spec.suspend == Some(true)
+    }
+    fn has_status(&self) -> bool {
+        self.status.is_some()
+    }
+    fn observed_generation(&self) -> Option<i64> {
+        self.status.as_ref().and_then(|s| s.observed_generation)
+    }
+    fn conditions(&self) -> &[Condition] {
+        Self::conditions(self)
+    }
+}
+
+impl Reconciled for Kustomization {
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn suspended(&self) -> bool {
+        self.spec.suspend == Some(true)
+    }
+    fn has_status(&self) -> bool {
+        self.status.is_some()
+    }
+    fn observed_generation(&self) -> Option<i64> {
+        self.status.as_ref().and_then(|s| s.observed_generation)
+    }
+    fn conditions(&self) -> &[Condition] {
+        Self::conditions(self)
+    }
+}
 
 /// The status vocabulary the canvas knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -142,18 +212,18 @@ impl Rule {
             Self::Deleting => "being deleted",
             Self::NotReconciled => "not yet reconciled",
             Self::Stalled => "stalled: Flux will not retry until the spec changes",
-            Self::Ready => "released at the current generation",
+            Self::Ready => "ready at the current generation",
             Self::StaleGeneration => "new generation not applied yet",
             Self::DependencyNotReady => "waiting for dependencies",
-            Self::SourceNotReady => "waiting for the chart source",
-            Self::Failed => "release failed",
+            Self::SourceNotReady => "waiting for the source",
+            Self::Failed => "reconciliation failed",
             Self::Progressing => "in progress",
             Self::UnknownReason => "not ready for a reason this adapter does not know",
         }
     }
 }
 
-/// The outcome of the mapping table for one HelmRelease.
+/// The outcome of the mapping table for one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 // Independent flags shown side by side on the node, not states of one machine.
 #[allow(clippy::struct_excessive_bools)]
@@ -174,21 +244,16 @@ pub struct Decision {
     pub drifted: bool,
 }
 
-/// Applies the mapping table to `release`.
+/// Applies the mapping table to `object`.
 #[must_use]
-pub fn decide(release: &HelmRelease) -> Decision {
-    let ready = release.condition(ConditionType::Ready);
-    let stalled = release
-        .condition(ConditionType::Stalled)
-        .filter(|c| c.is_true());
-    let reconciling = release
-        .condition(ConditionType::Reconciling)
-        .is_some_and(Condition::is_true);
-    let drifted = release
-        .condition(ConditionType::Drifted)
-        .is_some_and(Condition::is_true);
-    let generation = release.metadata.generation;
-    let observed = release.status.as_ref().and_then(|s| s.observed_generation);
+pub fn decide(object: &impl Reconciled) -> Decision {
+    let conditions = object.conditions();
+    let ready = find(conditions, ConditionType::Ready);
+    let stalled = find(conditions, ConditionType::Stalled).filter(|c| c.is_true());
+    let reconciling = find(conditions, ConditionType::Reconciling).is_some_and(Condition::is_true);
+    let drifted = find(conditions, ConditionType::Drifted).is_some_and(Condition::is_true);
+    let generation = object.metadata().generation;
+    let observed = object.observed_generation();
     let current =
         |condition_generation: Option<i64>| match (generation, condition_generation.or(observed)) {
             (Some(generation), Some(observed)) => observed >= generation,
@@ -196,9 +261,9 @@ pub fn decide(release: &HelmRelease) -> Decision {
         };
     let ready_reason = ready.and_then(Condition::reason);
 
-    let (rule, status, reason) = if release.metadata.deletion_timestamp.is_some() {
+    let (rule, status, reason) = if object.metadata().deletion_timestamp.is_some() {
         (Rule::Deleting, NodeStatus::Running, ready_reason)
-    } else if release.status.is_none() || ready.is_none() || observed == Some(-1) {
+    } else if !object.has_status() || ready.is_none() || observed == Some(-1) {
         (Rule::NotReconciled, NodeStatus::Pending, ready_reason)
     } else if let Some(stalled) = stalled.filter(|c| current(c.observed_generation)) {
         (Rule::Stalled, NodeStatus::Failed, stalled.reason())
@@ -229,7 +294,7 @@ pub fn decide(release: &HelmRelease) -> Decision {
         (rule, status, ready_reason)
     };
 
-    let suspended = release.spec.suspend == Some(true);
+    let suspended = object.suspended();
     let status = if suspended && status != NodeStatus::Succeeded {
         NodeStatus::Pending
     } else {

@@ -14,6 +14,8 @@ pub(crate) enum KindLabel {
     HelmRelease,
     /// `helmcharts`
     HelmChart,
+    /// `kustomizations`
+    Kustomization,
 }
 
 /// The kind of watcher event.

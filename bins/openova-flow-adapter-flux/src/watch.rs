@@ -34,22 +34,17 @@ const KINDS: [Kind; 2] = [Kind::HelmRelease, Kind::HelmChart];
 
 /// The watched resource of a kind.
 fn resource(kind: Kind) -> ApiResource {
-    let (group, version, name, plural) = match kind {
-        Kind::HelmRelease => (
-            "helm.toolkit.fluxcd.io",
-            "v2",
-            "HelmRelease",
-            "helmreleases",
-        ),
-        Kind::HelmChart => ("source.toolkit.fluxcd.io", "v1", "HelmChart", "helmcharts"),
-    };
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, name), plural)
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(kind.group(), kind.version(), kind.name()),
+        kind.plural(),
+    )
 }
 
 const fn kind_label(kind: Kind) -> KindLabel {
     match kind {
         Kind::HelmRelease => KindLabel::HelmRelease,
         Kind::HelmChart => KindLabel::HelmChart,
+        Kind::Kustomization => KindLabel::Kustomization,
     }
 }
 

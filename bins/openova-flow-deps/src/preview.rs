@@ -29,7 +29,7 @@ pub(crate) fn snapshot(manifests: &Manifests, config: &Config) -> Result<FlowMes
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let graph = Graph::build(config, &releases, &BTreeMap::new());
+    let graph = Graph::build(config, &releases, &[], &BTreeMap::new());
     let mut meta = Meta::new();
     meta.insert("preview".into(), true.into());
     let message = FlowMessage::Snapshot {

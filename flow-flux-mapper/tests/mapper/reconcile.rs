@@ -368,10 +368,10 @@ fn identity_errors_are_typed_and_leave_state_alone() {
             },
         ),
         (
-            json!({"kind": "Kustomization", "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "metadata": {"name": "a"}}),
+            json!({"kind": "Kustomization", "apiVersion": "kustomize.config.k8s.io/v1beta1", "metadata": {"name": "a"}}),
             MapError::UnsupportedKind {
                 kind: "Kustomization".to_owned(),
-                api_version: "kustomize.toolkit.fluxcd.io/v1".to_owned(),
+                api_version: "kustomize.config.k8s.io/v1beta1".to_owned(),
             },
         ),
     ];
@@ -397,7 +397,7 @@ fn identity_errors_are_typed_and_leave_state_alone() {
         ),
         "{err}"
     );
-    assert_eq!(reconciler.object_counts(), (0, 0));
+    assert_eq!(reconciler.count(Kind::HelmRelease), 0);
     assert!(flush(&mut reconciler).is_empty());
 }
 
@@ -493,4 +493,104 @@ fn unreadable_times_are_left_out_and_unknown_reasons_forwarded() {
         ("running", &json!("BrandNewReason"))
     );
     assert_eq!(meta["rule"], "unknown-reason");
+}
+
+fn kustomization(name: &str, inventory: &[&str]) -> Value {
+    let entries: Vec<Value> = inventory
+        .iter()
+        .map(|hr| json!({"id": format!("flux-system_{hr}_helm.toolkit.fluxcd.io_HelmRelease"), "v": "v2"}))
+        .collect();
+    json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": "flux-system", "generation": 1},
+        "spec": {"interval": "10m", "prune": true,
+            "sourceRef": {"kind": "GitRepository", "name": "flux-system"}},
+        "status": {"observedGeneration": 1, "inventory": {"entries": entries},
+            "conditions": [{"type": "Ready", "status": "True",
+                "reason": "ReconciliationSucceeded", "message": "Applied revision: main@sha1:1",
+                "lastTransitionTime": "2026-07-01T10:00:00Z"}]}
+    })
+}
+
+fn contains_edges(messages: &[FlowMessage]) -> Vec<(String, String)> {
+    messages
+        .iter()
+        .flat_map(|m| match m {
+            FlowMessage::UpsertRels { relationships } => relationships
+                .iter()
+                .filter(|r| r.rel_type == RelType::Contains)
+                .map(|r| (r.from_id.clone(), r.to_id.clone()))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_deleted_kustomization_hands_its_releases_back_to_the_region() {
+    let mut reconciler = Reconciler::new(config());
+    reconciler
+        .handle(Event::Applied(kustomization("infra", &["a"])))
+        .unwrap();
+    reconciler
+        .handle(Event::Applied(release("a", "flux-system", "False", &[])))
+        .unwrap();
+    let infra = format!("{REGION}/ks/flux-system/infra");
+    let first = flush(&mut reconciler);
+    assert_eq!(
+        contains_edges(&first),
+        [
+            (format!("{REGION}/a"), infra.clone()),
+            (infra.clone(), REGION.to_owned()),
+        ]
+    );
+    // The region rolls up the Kustomization too: one running release, one succeeded.
+    assert_eq!(node_ids(&first)[0], ("upsert", format!("{REGION}=running")));
+    assert_eq!(reconciler.count(Kind::Kustomization), 1);
+
+    reconciler
+        .handle(Event::Deleted(kustomization("infra", &[])))
+        .unwrap();
+    let out = flush(&mut reconciler);
+    assert_eq!(
+        contains_edges(&out),
+        [(format!("{REGION}/a"), REGION.to_owned())]
+    );
+    assert_eq!(
+        node_ids(&out),
+        [("upsert", format!("{REGION}=running")), ("delete", infra),]
+    );
+    assert_eq!(reconciler.count(Kind::Kustomization), 0);
+}
+
+#[test]
+fn heal_deletes_a_kustomization_the_server_holds_but_the_cluster_lost() {
+    let mut reconciler = started(&[release("a", "flux-system", "True", &[])]);
+    let _ = flush(&mut reconciler);
+    let mut server = Reconciler::new(config());
+    server
+        .handle(Event::Applied(kustomization("gone", &["a"])))
+        .unwrap();
+    server
+        .handle(Event::Applied(release("a", "flux-system", "True", &[])))
+        .unwrap();
+    let held = server.graph();
+    let snapshot = FlowMessage::Snapshot {
+        flow: flow_contract::FlowInstance::new(FLOW, "running", 0),
+        nodes: held.nodes.into_values().collect(),
+        relationships: held.relationships.into_values().collect(),
+    };
+    let out = reconciler.heal(&snapshot);
+    out.iter().for_each(assert_valid);
+    assert!(
+        out.iter()
+            .any(|m| matches!(m, FlowMessage::DeleteNodes { ids }
+            if ids == &[format!("{REGION}/ks/flux-system/gone")])),
+        "{out:?}"
+    );
+    assert_eq!(
+        contains_edges(&out),
+        [(format!("{REGION}/a"), REGION.to_owned())]
+    );
 }

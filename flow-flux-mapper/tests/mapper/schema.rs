@@ -6,7 +6,7 @@
 use flow_flux_mapper::rfc3339_to_unix_ms;
 use serde_json::{Map, Value};
 
-use super::golden::{cases, items, read_json};
+use super::golden::{cases, inputs, items, read_json};
 use super::testdata;
 
 /// `metadata` is `type: object` in a CRD; these are the ObjectMeta fields fixtures may use.
@@ -143,6 +143,7 @@ fn validate(object: &Value) -> Vec<String> {
     let file = match object["kind"].as_str() {
         Some("HelmRelease") => "helmreleases.helm.toolkit.fluxcd.io.json",
         Some("HelmChart") => "helmcharts.source.toolkit.fluxcd.io.json",
+        Some("Kustomization") => "kustomizations.kustomize.toolkit.fluxcd.io.json",
         other => return vec![format!("fixture of unexpected kind {other:?}")],
     };
     let schema = crd_schema(file);
@@ -155,12 +156,11 @@ fn validate(object: &Value) -> Vec<String> {
 fn every_fixture_is_valid_against_its_crd() {
     let mut errors = Vec::new();
     for dir in cases() {
-        for (i, item) in items(&read_json(&dir.join("input.json")))
-            .iter()
-            .enumerate()
-        {
-            for error in validate(item) {
-                errors.push(format!("{}[{i}] {error}", dir.display()));
+        for (list, input) in inputs(&dir).iter().enumerate() {
+            for (i, item) in items(input).iter().enumerate() {
+                for error in validate(item) {
+                    errors.push(format!("{} list {list} [{i}] {error}", dir.display()));
+                }
             }
         }
     }
@@ -169,6 +169,29 @@ fn every_fixture_is_valid_against_its_crd() {
 
 /// A change that makes a valid object invalid, and what it breaks.
 type Mutation = (&'static str, fn(&mut Value));
+
+#[test]
+fn the_check_rejects_what_the_kustomization_crd_rejects() {
+    let good = read_json(&testdata().join("kustomization/k04-ready/input.json"));
+    assert_eq!(validate(&good), Vec::<String>::new());
+    let mutations: [Mutation; 4] = [
+        ("unknown field", |v| v["spec"]["colour"] = "blue".into()),
+        ("bad enum", |v| {
+            v["spec"]["sourceRef"]["kind"] = "HelmRepository".into()
+        }),
+        ("missing required", |v| {
+            v["spec"].as_object_mut().unwrap().remove("prune");
+        }),
+        ("wrong type", |v| {
+            v["status"]["inventory"]["entries"][0]["id"] = 7.into();
+        }),
+    ];
+    for (what, mutate) in mutations {
+        let mut bad = good.clone();
+        mutate(&mut bad);
+        assert_eq!(validate(&bad).len(), 1, "{what}: {:?}", validate(&bad));
+    }
+}
 
 #[test]
 fn the_check_rejects_what_the_crd_rejects() {
