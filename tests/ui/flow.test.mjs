@@ -90,7 +90,7 @@ async function shown() {
     return {
       connection: document.getElementById('connection').dataset.state,
       nodes: [...document.querySelectorAll('g.node')].map((g) => ({
-        id: g.dataset.id,
+        id: g.dataset.nodeId,
         status: g.dataset.status,
         cls: g.getAttribute('class'),
         fill: getComputedStyle(g.querySelector('.node-box')).fill,
@@ -101,15 +101,15 @@ async function shown() {
         from: g.dataset.from,
         to: g.dataset.to,
         type: g.dataset.type,
-        label: g.querySelector('.edge-label').textContent,
+        label: g.querySelector('.edge-label')?.textContent ?? null,
       })),
-      regions: [...document.querySelectorAll('g.region')].map((g) => {
-        const r = g.querySelector('.region-box');
+      regions: [...document.querySelectorAll('g.group.root')].map((g) => {
+        const r = g.querySelector('.group-box');
         return {
-          id: g.dataset.id,
+          id: g.dataset.nodeId,
           y: Number(r.getAttribute('y')),
           h: Number(r.getAttribute('height')),
-          label: g.querySelector('.region-label').textContent,
+          label: g.querySelector('.group-label').textContent,
         };
       }),
       counts: Object.fromEntries([...document.querySelectorAll('#counts li')].map((li) => [li.dataset.status, Number(li.dataset.count)])),
@@ -150,12 +150,13 @@ test('draws the fixture flow: regions, layered nodes, status colours, typed edge
   }
   assert.equal(view.edges.find((e) => e.type === 'triggers').label, 'T');
   assert.equal(view.edges.find((e) => e.type === 'start-to-start').label, 'SS');
+  assert.equal(view.edges.find((e) => e.type === 'finish-to-start').label, null, 'finish-to-start is unlabelled');
 
   assert.deepEqual(view.counts, { pending: 2, running: 2, succeeded: 3, failed: 1, waiting: 1 });
 });
 
 test('clicking a node shows reason, message, chart, version and time in state, as text', async () => {
-  await page.click('g.node[data-id="fsn1/bp-cert-manager"]');
+  await page.click('g.node[data-node-id="fsn1/bp-cert-manager"]');
   const fields = async () =>
     page.evaluate(() => Object.fromEntries([...document.querySelectorAll('#details dd')].map((dd) => [dd.dataset.field, dd.textContent])));
   const details = await fields();
@@ -166,7 +167,7 @@ test('clicking a node shows reason, message, chart, version and time in state, a
   assert.equal(details.status, 'failed');
   assert.match(details['in this state for'], /^\d+(s|m\d+s|h\d+m|d\d+h)$/);
 
-  await page.click('g.node[data-id="fsn1/bp-catalyst"]');
+  await page.click('g.node[data-node-id="fsn1/bp-catalyst"]');
   const catalyst = await fields();
   assert.equal(catalyst.message, '<b>not html</b> & waiting for a person', 'markup in data stays text');
   assert.equal(await page.locator('#details b').count(), 0);
@@ -180,7 +181,7 @@ test('posted updates appear within a second and nodes keep their places', async 
     { type: 'upsert-nodes', nodes: [{ ...keycloak, status: 'running', meta: { reason: 'Progressing' } }] },
   ], AUTH);
   await page.waitForFunction(
-    () => document.querySelector('g.node[data-id="fsn1/bp-keycloak"]')?.dataset.status === 'running',
+    () => document.querySelector('g.node[data-node-id="fsn1/bp-keycloak"]')?.dataset.status === 'running',
     null,
     { timeout: 1000 },
   );
@@ -193,12 +194,12 @@ test('posted updates appear within a second and nodes keep their places', async 
   }
   assert.equal(afterUpdate.counts.running, 3);
   // The open panel follows the change.
-  await page.click('g.node[data-id="fsn1/bp-keycloak"]');
+  await page.click('g.node[data-node-id="fsn1/bp-keycloak"]');
   assert.equal(await page.textContent('#details dd[data-field="reason"]'), 'Progressing');
 
   // delete-nodes removes the node and every edge touching it.
   await post(server.url, 'demo', [{ type: 'delete-nodes', ids: ['fsn1/bp-catalyst'] }], AUTH);
-  await page.waitForFunction(() => !document.querySelector('g.node[data-id="fsn1/bp-catalyst"]'), null, { timeout: 1000 });
+  await page.waitForFunction(() => !document.querySelector('g.node[data-node-id="fsn1/bp-catalyst"]'), null, { timeout: 1000 });
   const afterDelete = await shown();
   assert.equal(afterDelete.edges.filter((e) => e.from === 'fsn1/bp-catalyst' || e.to === 'fsn1/bp-catalyst').length, 0);
   assert.equal(afterDelete.edges.length, dependencyRels.length - 2);
@@ -218,7 +219,7 @@ test('a server restart shows reconnecting, then the resynced state', async () =>
   assert.ok((await page.textContent('#resyncs')).includes('resynced'));
   await page.waitForFunction(() => document.getElementById('connection').dataset.state === 'live', null, { timeout: 10000 });
 
-  await page.click('g.node[data-id="fsn1/bp-cert-manager"]');
+  await page.click('g.node[data-node-id="fsn1/bp-cert-manager"]');
   await page.screenshot({ path: SCREENSHOT });
 });
 

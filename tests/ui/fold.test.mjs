@@ -61,10 +61,10 @@ test('snapshot resets, upserts replace by key, delete-rels removes by key', () =
 test('layout: regions become bands, edges point right, statuses never move nodes', () => {
   const state = fold([SNAPSHOT]);
   const plan = layout(state);
-  assert.deepEqual(plan.bands.map((b) => b.id), ['r1', '']);
+  assert.deepEqual(plan.groups.map((b) => b.id), ['r1', '']);
   assert.ok(!plan.nodes.has('r1'), 'the region is a band, not a node');
-  assert.equal(plan.nodes.get('r1/a').band, 'r1');
-  assert.equal(plan.nodes.get('x').band, '');
+  assert.equal(plan.nodes.get('r1/a').group, 'r1');
+  assert.equal(plan.nodes.get('x').group, '');
   for (const { rel: r } of plan.edges) assert.ok(plan.nodes.get(r.fromId).x < plan.nodes.get(r.toId).x);
   assert.deepEqual(plan.edges.map((e) => e.rel.type).sort(), ['finish-to-start', 'start-to-start', 'triggers']);
 

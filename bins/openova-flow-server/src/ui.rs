@@ -46,7 +46,7 @@ const INDEX: Asset = Asset::new(include_bytes!("../ui/index.html"), HTML);
 const FLOW: Asset = Asset::new(include_bytes!("../ui/flow.html"), HTML);
 
 /// Assets by the name they are served under, `/ui/assets/{name}`.
-const ASSETS: [(&str, Asset); 6] = [
+const ASSETS: [(&str, Asset); 8] = [
     ("app.css", Asset::new(include_bytes!("../ui/app.css"), CSS)),
     ("flow.mjs", Asset::new(include_bytes!("../ui/flow.mjs"), JS)),
     ("fold.mjs", Asset::new(include_bytes!("../ui/fold.mjs"), JS)),
@@ -59,6 +59,8 @@ const ASSETS: [(&str, Asset); 6] = [
         "session.mjs",
         Asset::new(include_bytes!("../ui/session.mjs"), JS),
     ),
+    ("view.mjs", Asset::new(include_bytes!("../ui/view.mjs"), JS)),
+    ("zoom.mjs", Asset::new(include_bytes!("../ui/zoom.mjs"), JS)),
 ];
 
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \

@@ -1,18 +1,29 @@
-// The live flow page: EventSource -> fold -> layered SVG.
+// The live flow page: EventSource -> fold -> layered SVG with nested groups, pan and zoom,
+// search and "show what blocks".
 //
 // The browser's EventSource reconnects by itself and sends Last-Event-ID, so the server resumes
 // exactly or resynchronises with a snapshot. When the browser gives up (an error status), the
 // page opens a new EventSource after a backoff, passing the last id as `lastEventId`.
+//
+// Drawing is in two speeds: a change of structure (nodes or relationships added or removed, a
+// group collapsed, the "what blocks" set changed) lays the graph out again and redraws it; a
+// status change only updates the changed nodes' elements and the groups' roll-ups in place.
+// Both are timed with performance marks (`flow:layout`, `flow:draw`, `flow:update`,
+// `flow:frame-to-dom`) for the benchmark in tests/ui/bench.mjs.
 
 import { applyMessage, countStatuses, emptyState, statusClass } from './fold.mjs';
 import { NODE_H, NODE_W, edgePath, layout, structureKey } from './layout.mjs';
 import { apiBase, el, readToken, span } from './session.mjs';
+import { blocking, containment, rollUps, sameSet, search } from './view.mjs';
+import { STEP, centreOn, fit, overflows, pan, zoomAt } from './zoom.mjs';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const MESSAGE_TYPES = ['snapshot', 'upsert-flow', 'upsert-nodes', 'upsert-rels', 'delete-nodes', 'delete-rels'];
 const RESYNCED_SHOWN_MS = 5000;
+const PAN_STEP = 80;
+const DRAG_THRESHOLD = 4;
+// finish-to-start, the common case, carries no label (its tooltip names it).
 const EDGE_ABBREVIATIONS = {
-  'finish-to-start': 'FS',
   'start-to-start': 'SS',
   'finish-to-finish': 'FF',
   'start-to-finish': 'SF',
@@ -26,9 +37,23 @@ const token = readToken();
 const state = emptyState();
 const since = new Map(); // node id -> ms when this page saw it enter its status
 const pageLoadedAt = Date.now();
+const collapsed = new Set();
+let tree = containment(state);
+let groupStatus = new Map();
 let selected = null;
-let cachedKey = null;
-let cachedLayout = null;
+let structure = null; // structureKey of the last layout
+let structureDirty = true;
+let relayout = true;
+let plan = null;
+let blockingOn = false;
+let blockSet = null;
+let query = '';
+let matches = [];
+let transform = { x: 0, y: 0, k: 1 };
+let placed = false; // whether the first view (fitted or not) was chosen
+const touched = new Set(); // nodes to refresh in place at the next render
+const elements = new Map(); // node id -> its drawn element
+let frameAt = null;
 let source = null;
 let lastEventId = null;
 let snapshots = 0;
@@ -40,6 +65,7 @@ let manualRetries = 0;
 
 const $ = (id) => document.getElementById(id);
 const svg = $('canvas');
+const viewport = $('viewport');
 
 function svgEl(tag, attrs, text) {
   const node = document.createElementNS(SVG, tag);
@@ -51,6 +77,13 @@ function svgEl(tag, attrs, text) {
 function clip(text, max) {
   const chars = [...String(text)];
   return chars.length <= max ? chars.join('') : `${chars.slice(0, max - 1).join('')}…`;
+}
+
+function timed(name, work) {
+  const start = performance.now();
+  const result = work();
+  performance.measure(name, { start, end: performance.now() });
+  return result;
 }
 
 // ---- connection ----------------------------------------------------------------------------
@@ -72,8 +105,8 @@ function streamUrl() {
   const params = new URLSearchParams();
   if (token) params.set('access_token', token);
   if (lastEventId) params.set('lastEventId', lastEventId);
-  const query = params.toString();
-  return `${base}/v1/flows/${encodeURIComponent(flowId)}/stream${query ? `?${query}` : ''}`;
+  const text = params.toString();
+  return `${base}/v1/flows/${encodeURIComponent(flowId)}/stream${text ? `?${text}` : ''}`;
 }
 
 function connect() {
@@ -104,6 +137,7 @@ function onFrame(event) {
   } catch {
     return;
   }
+  frameAt = frameAt ?? performance.now();
   if (event.lastEventId) lastEventId = event.lastEventId;
   lastEventAt = Date.now();
   if (message.type === 'snapshot') {
@@ -114,6 +148,15 @@ function onFrame(event) {
     } else {
       setConnection('live');
     }
+  }
+  if (message.type === 'upsert-nodes' && Array.isArray(message.nodes)) {
+    // Only statuses, labels and meta change unless a node is new.
+    for (const node of message.nodes) {
+      if (!state.nodes.has(node.id)) structureDirty = true;
+      touched.add(node.id);
+    }
+  } else if (message.type !== 'upsert-flow') {
+    structureDirty = true;
   }
   const changed = applyMessage(state, flowId, message);
   if (changed) {
@@ -138,13 +181,42 @@ function queueRender() {
 }
 
 function render() {
-  const key = structureKey(state);
-  if (key !== cachedKey) {
-    cachedKey = key;
-    cachedLayout = layout(state);
+  if (structureDirty) {
+    structureDirty = false;
+    const key = structureKey(state);
+    if (key !== structure) {
+      structure = key;
+      tree = containment(state);
+      relayout = true;
+    } else {
+      for (const id of state.nodes.keys()) touched.add(id);
+    }
+  }
+  groupStatus = rollUps(state, tree);
+  if (blockingOn) {
+    const set = blocking(state, tree);
+    if (!blockSet || !sameSet(set, blockSet)) {
+      blockSet = set;
+      relayout = true;
+    }
+  }
+  if (relayout) {
+    relayout = false;
+    touched.clear();
+    plan = timed('flow:layout', () => layout(state, { collapsed, only: blockingOn ? blockSet : null }));
+    timed('flow:draw', () => drawGraph());
+    if (!placed && plan.nodes.size + plan.groups.length > 0) {
+      placed = true;
+      openView();
+    }
+  } else {
+    timed('flow:update', () => updateInPlace());
+  }
+  if (frameAt !== null) {
+    performance.measure('flow:frame-to-dom', { start: frameAt, end: performance.now() });
+    frameAt = null;
   }
   renderHeader();
-  renderGraph(cachedLayout);
   renderDetails();
 }
 
@@ -154,7 +226,8 @@ function renderHeader() {
   const status = $('flow-status');
   status.textContent = flow ? flow.status : '';
   status.className = `badge status-${statusClass(flow ? flow.status : '')}`;
-  const counts = countStatuses([...state.nodes.values()].filter((n) => !isRegion(n.id)).map((n) => n.status));
+  const roots = new Set(tree.roots);
+  const counts = countStatuses([...state.nodes.values()].filter((n) => !roots.has(n.id)).map((n) => n.status));
   const items = counts.map(([s, n]) => {
     const item = el('li', `chip status-${statusClass(s)}`, `${n} ${s}`);
     item.dataset.status = s;
@@ -164,100 +237,320 @@ function renderHeader() {
   $('counts').replaceChildren(...items);
 }
 
-function isRegion(id) {
-  return cachedLayout ? cachedLayout.bands.some((b) => b.id === id) : false;
+function groupTitle(id) {
+  if (id === '') return 'no region';
+  const node = state.nodes.get(id);
+  return node ? node.label : id;
 }
 
-function renderGraph(plan) {
-  svg.setAttribute('width', plan.width);
-  svg.setAttribute('height', plan.height);
-  svg.setAttribute('viewBox', `0 0 ${plan.width} ${plan.height}`);
-  const defs = svgEl('defs');
-  const marker = svgEl('marker', {
-    id: 'arrow',
-    viewBox: '0 0 10 10',
-    refX: 10,
-    refY: 5,
-    markerWidth: 7,
-    markerHeight: 7,
-    orient: 'auto-start-reverse',
+function inside(id) {
+  let n = 0;
+  const walk = (g) => {
+    for (const c of tree.children.get(g) || []) {
+      if (state.nodes.has(c)) n += 1;
+      walk(c);
+    }
+  };
+  walk(id);
+  return n;
+}
+
+function toggle(id, x, y, open) {
+  const g = svgEl('g', {
+    class: 'toggle',
+    'data-action': 'toggle-group',
+    'data-group': id,
+    role: 'button',
+    tabindex: 0,
+    'aria-label': `${open ? 'collapse' : 'expand'} ${groupTitle(id)}`,
+    'aria-expanded': open,
+    transform: `translate(${x},${y})`,
   });
-  marker.append(svgEl('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrow-head' }));
-  defs.append(marker);
+  g.append(svgEl('rect', { width: 18, height: 18, rx: 4, class: 'toggle-box' }));
+  g.append(svgEl('text', { x: 9, y: 13, class: 'toggle-glyph' }, open ? '−' : '+'));
+  return g;
+}
 
-  const bands = svgEl('g', { class: 'bands' });
-  for (const band of plan.bands) {
-    const g = svgEl('g', { class: 'region', 'data-id': band.id });
-    const parentStatus = band.parent ? band.parent.status : null;
-    g.append(svgEl('rect', { x: band.x, y: band.y, width: band.w, height: band.h, rx: 10, class: 'region-box' }));
-    g.append(
-      svgEl('rect', {
-        x: band.x,
-        y: band.y,
-        width: 6,
-        height: band.h,
-        rx: 3,
-        class: `region-stripe status-${statusClass(parentStatus || '')}`,
-      }),
-    );
-    const title = band.id === '' ? 'no region' : band.parent ? band.parent.label : band.id;
-    const label = svgEl('text', { x: band.x + 16, y: band.y + 20, class: 'region-label' }, clip(title, 60));
-    if (parentStatus) label.append(svgEl('tspan', { class: 'region-status', dx: 8 }, parentStatus));
-    g.append(label);
-    bands.append(g);
+function drawGroup(box) {
+  const hasNode = state.nodes.has(box.id);
+  const status = groupStatus.get(box.id) ?? '';
+  const g = svgEl('g', {
+    class: `group${box.root ? ' root' : ''}${box.collapsed ? ' collapsed' : ''} status-${statusClass(status)}`,
+    'data-group': box.id,
+    'data-depth': box.depth,
+  });
+  if (hasNode) {
+    g.setAttribute('data-node-id', box.id);
+    g.setAttribute('data-status', status);
+    g.setAttribute('data-collapsed', String(box.collapsed));
+    elements.set(box.id, g);
   }
+  g.append(svgEl('rect', { x: box.x, y: box.y, width: box.w, height: box.h, rx: 10, class: 'group-box' }));
+  g.append(svgEl('rect', { x: box.x, y: box.y, width: 6, height: box.h, rx: 3, class: 'group-stripe' }));
+  const canToggle = box.id !== '' && tree.groups.has(box.id);
+  if (canToggle) g.append(toggle(box.id, box.x + 12, box.y + 6, !box.collapsed));
+  const label = svgEl('text', { x: box.x + (canToggle ? 38 : 16), y: box.y + 20, class: 'group-label' }, clip(groupTitle(box.id), 60));
+  if (status) label.append(svgEl('tspan', { class: 'group-status', dx: 8 }, box.collapsed ? `${status} · ${inside(box.id)} inside` : status));
+  g.append(label);
+  return g;
+}
 
+function drawNode(id, pos) {
+  const node = state.nodes.get(id);
+  const status = pos.collapsed ? groupStatus.get(id) ?? '' : node.status;
+  const g = svgEl('g', {
+    class: `node${pos.collapsed ? ' collapsed' : ''}${id === selected ? ' selected' : ''} status-${statusClass(status)}`,
+    // A group without a node of its own is not a node of the graph.
+    [node ? 'data-node-id' : 'data-group']: id,
+    'data-status': status,
+    transform: `translate(${pos.x},${pos.y})`,
+    tabindex: 0,
+    role: 'button',
+  });
+  if (pos.collapsed) g.setAttribute('data-collapsed', 'true');
+  g.append(svgEl('rect', { width: NODE_W, height: NODE_H, rx: 8, class: 'node-box' }));
+  const left = pos.collapsed ? 34 : 12;
+  g.append(svgEl('text', { x: left, y: 18, class: 'node-label' }, clip(node ? node.label : id, pos.collapsed ? 21 : 24)));
+  const second = pos.collapsed ? `${status} · ${inside(id)} inside` : status;
+  g.append(svgEl('text', { x: left, y: 34, class: 'node-status' }, clip(second, 28)));
+  g.append(svgEl('title', {}, `${id}: ${second}`));
+  if (pos.collapsed) g.append(toggle(id, 8, 13, false));
+  elements.set(id, g);
+  return g;
+}
+
+function drawGraph() {
+  elements.clear();
+  const groups = svgEl('g', { class: 'groups' });
+  for (const box of plan.groups) groups.append(drawGroup(box));
   const edges = svgEl('g', { class: 'edges' });
-  for (const { rel, key } of plan.edges) {
-    const a = plan.nodes.get(rel.fromId);
-    const b = plan.nodes.get(rel.toId);
+  for (const edge of plan.edges) {
+    const { rel, key } = edge;
     const g = svgEl('g', {
       class: `edge edge-${rel.type}`,
-      'data-from': rel.fromId,
-      'data-to': rel.toId,
+      'data-from': edge.from,
+      'data-to': edge.to,
       'data-type': rel.type,
       'data-key': key,
     });
-    const d = edgePath(a, b);
-    g.append(svgEl('path', { d, class: 'edge-line', 'marker-end': 'url(#arrow)' }));
-    const mx = (a.x + NODE_W + b.x) / 2;
-    const my = (a.y + b.y) / 2 + NODE_H / 2;
-    g.append(svgEl('text', { x: mx, y: my - 4, class: 'edge-label' }, EDGE_ABBREVIATIONS[rel.type] || rel.type));
+    g.append(svgEl('path', { d: edgePath(edge), class: 'edge-line', 'marker-end': 'url(#arrow)' }));
+    const label = EDGE_ABBREVIATIONS[rel.type] ?? (rel.type === 'finish-to-start' ? null : rel.type);
+    if (label) g.append(svgEl('text', { x: (edge.x1 + edge.x2) / 2, y: (edge.y1 + edge.y2) / 2 - 4, class: 'edge-label' }, label));
     const condition = rel.condition ? `, ${rel.condition}` : '';
     const lag = rel.lag ? `, lag ${rel.lag}s` : '';
     g.append(svgEl('title', {}, `${rel.fromId} → ${rel.toId} (${rel.type}${condition}${lag})`));
     edges.append(g);
   }
-
   const nodes = svgEl('g', { class: 'nodes' });
-  for (const [id, pos] of plan.nodes) {
-    const node = state.nodes.get(id);
-    const cls = statusClass(node.status);
-    const g = svgEl('g', {
-      class: `node status-${cls}${id === selected ? ' selected' : ''}`,
-      'data-id': id,
-      'data-status': node.status,
-      transform: `translate(${pos.x},${pos.y})`,
-      tabindex: 0,
-      role: 'button',
-    });
-    g.append(svgEl('rect', { width: NODE_W, height: NODE_H, rx: 8, class: 'node-box' }));
-    g.append(svgEl('text', { x: 12, y: 18, class: 'node-label' }, clip(node.label, 24)));
-    g.append(svgEl('text', { x: 12, y: 34, class: 'node-status' }, clip(node.status, 28)));
-    g.append(svgEl('title', {}, `${id}: ${node.status}`));
-    g.addEventListener('click', () => select(id));
-    g.addEventListener('keydown', (event) => {
-      if (event.key === 'Enter' || event.key === ' ') select(id);
-    });
-    nodes.append(g);
-  }
-  svg.replaceChildren(defs, bands, edges, nodes);
+  for (const [id, pos] of plan.nodes) nodes.append(drawNode(id, pos));
+  viewport.replaceChildren(groups, edges, nodes);
   $('empty').hidden = state.nodes.size > 0;
+  markMatches(false);
 }
 
-function select(id) {
-  selected = id;
+function setStatus(g, status) {
+  g.dataset.status = status;
+  g.classList.remove(...[...g.classList].filter((c) => c.startsWith('status-')));
+  g.classList.add(`status-${statusClass(status)}`);
+}
+
+function updateInPlace() {
+  for (const id of touched) {
+    const g = elements.get(id);
+    const node = state.nodes.get(id);
+    if (!g || !node || g.classList.contains('group') || g.dataset.collapsed === 'true') continue;
+    setStatus(g, node.status);
+    const [label, status] = g.querySelectorAll('text');
+    label.textContent = clip(node.label, 24);
+    status.textContent = clip(node.status, 28);
+    g.querySelector('title').textContent = `${id}: ${node.status}`;
+  }
+  touched.clear();
+  for (const [id, g] of elements) {
+    const status = groupStatus.get(id);
+    if (status === undefined || g.dataset.status === status) continue;
+    setStatus(g, status);
+    const text = g.dataset.collapsed === 'true' ? `${status} · ${inside(id)} inside` : status;
+    const target = g.classList.contains('group') ? g.querySelector('.group-status') : g.querySelector('.node-status');
+    if (target) target.textContent = text;
+  }
+}
+
+// ---- pan, zoom, search ---------------------------------------------------------------------
+
+function viewSize() {
+  return { width: svg.clientWidth, height: svg.clientHeight };
+}
+
+function setTransform(next) {
+  transform = next;
+  viewport.setAttribute('transform', `translate(${next.x},${next.y}) scale(${next.k})`);
+  svg.dataset.scale = next.k.toFixed(4);
+}
+
+function contentBox() {
+  return { x: 0, y: 0, width: plan ? plan.width : 1, height: plan ? plan.height : 1 };
+}
+
+function fitView() {
+  setTransform(fit(contentBox(), viewSize()));
+}
+
+/** Fitted when the drawing is larger than the canvas, else at scale 1 from the top left. */
+function openView() {
+  if (overflows(contentBox(), viewSize())) fitView();
+  else setTransform({ x: 0, y: 0, k: 1 });
+}
+
+function zoomBy(factor) {
+  const { width, height } = viewSize();
+  setTransform(zoomAt(transform, factor, width / 2, height / 2));
+}
+
+function centre(id) {
+  const pos = plan.nodes.get(id);
+  const box = plan.groups.find((b) => b.id === id);
+  const [cx, cy] = pos ? [pos.x + NODE_W / 2, pos.y + NODE_H / 2] : [box.x + box.w / 2, box.y + 15];
+  setTransform(centreOn(cx, cy, viewSize(), Math.max(transform.k, 1)));
+}
+
+function markMatches(move) {
+  const found = new Set(search(state, query));
+  matches = [...found].filter((id) => elements.has(id));
+  for (const [id, g] of elements) {
+    if (found.has(id)) g.setAttribute('data-match', 'true');
+    else g.removeAttribute('data-match');
+  }
+  $('search-count').textContent = query.trim() ? `${matches.length} found` : '';
+  if (move && matches.length > 0) centre(matches[0]);
+}
+
+function setBlocking(on) {
+  blockingOn = on;
+  blockSet = null;
+  relayout = true;
+  const button = document.querySelector('[data-action="blocking"]');
+  button.setAttribute('aria-pressed', String(on));
   render();
+  openView();
+}
+
+function toggleGroup(id) {
+  if (collapsed.has(id)) collapsed.delete(id);
+  else collapsed.add(id);
+  relayout = true;
+  render();
+}
+
+let drag = null;
+let dragged = false;
+svg.addEventListener('pointerdown', (event) => {
+  if (event.button !== 0) return;
+  drag = { x: event.clientX, y: event.clientY, from: transform, id: event.pointerId };
+  dragged = false;
+});
+svg.addEventListener('pointermove', (event) => {
+  if (!drag || drag.id !== event.pointerId) return;
+  const dx = event.clientX - drag.x;
+  const dy = event.clientY - drag.y;
+  if (!dragged && Math.hypot(dx, dy) < DRAG_THRESHOLD) return;
+  if (!dragged) svg.setPointerCapture(event.pointerId);
+  dragged = true;
+  svg.classList.add('dragging');
+  setTransform(pan(drag.from, dx, dy));
+});
+const endDrag = () => {
+  drag = null;
+  svg.classList.remove('dragging');
+};
+svg.addEventListener('pointerup', endDrag);
+svg.addEventListener('pointercancel', endDrag);
+svg.addEventListener(
+  'wheel',
+  (event) => {
+    event.preventDefault();
+    const unit = event.deltaMode === 1 ? 16 : event.deltaMode === 2 ? 400 : 1;
+    const rect = svg.getBoundingClientRect();
+    const factor = Math.exp(-event.deltaY * unit * 0.0015);
+    setTransform(zoomAt(transform, factor, event.clientX - rect.left, event.clientY - rect.top));
+  },
+  { passive: false },
+);
+svg.addEventListener('click', (event) => {
+  if (dragged) {
+    dragged = false;
+    return;
+  }
+  const action = event.target.closest('[data-action="toggle-group"]');
+  if (action) {
+    toggleGroup(action.dataset.group);
+    return;
+  }
+  const target = event.target.closest('[data-node-id]');
+  select(target ? target.dataset.nodeId : selected);
+});
+svg.addEventListener('keydown', (event) => {
+  if (event.key !== 'Enter' && event.key !== ' ') return;
+  const action = event.target.closest('[data-action="toggle-group"]');
+  if (action) toggleGroup(action.dataset.group);
+  else if (event.target.dataset.nodeId) select(event.target.dataset.nodeId);
+  event.preventDefault();
+});
+
+const ACTIONS = {
+  fit: fitView,
+  'zoom-in': () => zoomBy(STEP),
+  'zoom-out': () => zoomBy(1 / STEP),
+  blocking: () => setBlocking(!blockingOn),
+};
+for (const button of document.querySelectorAll('.controls [data-action]')) {
+  button.addEventListener('click', () => ACTIONS[button.dataset.action]());
+}
+
+const searchBox = document.querySelector('input[type="search"]');
+searchBox.addEventListener('input', () => {
+  query = searchBox.value;
+  markMatches(true);
+});
+searchBox.addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && matches.length > 0) {
+    // Enter steps through the matches.
+    matches.push(matches.shift());
+    centre(matches[0]);
+  }
+});
+
+const KEYS = {
+  '+': () => zoomBy(STEP),
+  '=': () => zoomBy(STEP),
+  '-': () => zoomBy(1 / STEP),
+  0: fitView,
+  ArrowLeft: () => setTransform(pan(transform, PAN_STEP, 0)),
+  ArrowRight: () => setTransform(pan(transform, -PAN_STEP, 0)),
+  ArrowUp: () => setTransform(pan(transform, 0, PAN_STEP)),
+  ArrowDown: () => setTransform(pan(transform, 0, -PAN_STEP)),
+  '/': () => searchBox.focus(),
+};
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape') {
+    select(null);
+    return;
+  }
+  if (event.target.closest('input, textarea') || event.ctrlKey || event.metaKey || event.altKey) return;
+  const action = KEYS[event.key];
+  if (action) {
+    event.preventDefault();
+    action();
+  }
+});
+
+// ---- details -------------------------------------------------------------------------------
+
+function select(id) {
+  if (selected !== null) elements.get(selected)?.classList.remove('selected');
+  selected = id;
+  if (id !== null) elements.get(id)?.classList.add('selected');
+  renderDetails();
 }
 
 function sinceOf(node) {
@@ -286,7 +579,9 @@ function renderDetails() {
   const inState = `${when.exact ? '' : 'at least '}${span(Date.now() - when.at)}`;
   const rows = [
     ['id', node.id],
+    ['kind', text(meta.kind)],
     ['status', node.status],
+    ['inside', tree.groups.has(node.id) ? `${groupStatus.get(node.id)} (${inside(node.id)} nodes)` : null],
     ['in this state for', inState],
     ['reason', text(meta.reason)],
     ['message', text(meta.message)],
@@ -310,15 +605,13 @@ function renderDetails() {
 }
 
 $('details-close').addEventListener('click', () => select(null));
-document.addEventListener('keydown', (event) => {
-  if (event.key === 'Escape') select(null);
-});
 setInterval(() => {
   renderDetails();
   $('last-event').textContent = lastEventAt ? `last event ${span(Date.now() - lastEventAt)} ago` : '';
 }, 1000);
 
 document.title = `${flowId} · OpenovaFlow`;
+setTransform(transform);
 render();
 setConnection('connecting');
 connect();

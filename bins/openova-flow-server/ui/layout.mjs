@@ -1,17 +1,28 @@
-// A layered, left-to-right layout of a flow: one horizontal band per region (the parents of
-// `contains` relationships), columns by longest dependency path, shared by all bands so that
-// edges between regions point right too. The layout depends only on the graph's structure
-// (ids and relationships), never on statuses, so status updates never move a node.
+// A layered, left-to-right layout of a flow with nested groups.
+//
+// Groups come from the containment tree (view.mjs): a root (a region) is a full-width band, a
+// nested group (a Kustomization) a box inside its parent, a collapsed group one node-sized box.
+// Columns come from one longest-path layering of the whole drawing, so every dependency edge
+// points right, also between regions and between groups: an expanded nested group is entered
+// and left through two zero-width points, so whatever depends on the group as a whole starts
+// right of everything inside it. Inside each group, rows are ordered by alternating barycenter
+// sweeps, keeping the order with the fewest edge crossings. The layout depends only on the
+// structure (ids, relationships, the collapsed set and the filter), never on statuses, so a
+// status update never moves a node.
 
-import { relKey } from './fold.mjs';
+import { containment } from './view.mjs';
 
 export const NODE_W = 210;
 export const NODE_H = 44;
 const COL_W = 270;
 const ROW_H = 60;
-const BAND_HEAD = 30;
+const HEAD = 30;
 const BAND_PAD = 14;
+const GROUP_PAD = 12;
+const GAP = 12;
 const MARGIN = 16;
+const EMPTY_H = 12;
+const SWEEPS = 8;
 
 const byText = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -23,119 +34,336 @@ export function structureKey(state) {
 }
 
 /**
- * Positions for every drawn node, band boxes for regions and routes for edges.
- * Returns { width, height, nodes: Map(id -> {x, y, band}), bands: [{id, parent, x, y, w, h}],
- * edges: [{rel, key}] }.
+ * Lays out `state`. Options: `collapsed` (a Set of group ids drawn closed), `only` (a Set of
+ * ids to draw, or null for all), `sweeps` (ordering passes; 0 keeps rows in id order).
+ *
+ * Returns { width, height, nodes: Map(id -> {x, y, group, collapsed}), groups: [{id, parent,
+ * root, collapsed, depth, x, y, w, h}], edges: [{key, rel, from, to, x1, y1, x2, y2}] }: `nodes`
+ * are the node-sized boxes (leaves and collapsed nested groups), `groups` the drawn group boxes
+ * parents first, `edges` the dependency edges between drawn boxes (`from`/`to` are the boxes'
+ * ids: a node inside a collapsed group is represented by the group).
  */
-export function layout(state) {
-  const parentOf = new Map();
-  const regions = new Set();
-  for (const rel of state.rels.values()) {
-    if (rel.type !== 'contains' || rel.fromId === rel.toId) continue;
-    regions.add(rel.toId);
-    const current = parentOf.get(rel.fromId);
-    if (current === undefined || rel.toId < current) parentOf.set(rel.fromId, rel.toId);
+export function layout(state, { collapsed = new Set(), only = null, sweeps = SWEEPS } = {}) {
+  const tree = containment(state);
+  const { parentOf, groups: groupIds } = tree;
+  const shown = (id) => only === null || only.has(id);
+
+  // Which box stands for each id: itself, or its outermost collapsed ancestor.
+  const repCache = new Map();
+  const rep = (id) => {
+    let cached = repCache.get(id);
+    if (cached === undefined) {
+      cached = id;
+      for (let up = parentOf.get(id); up !== undefined; up = parentOf.get(up)) if (collapsed.has(up)) cached = up;
+      repCache.set(id, cached);
+    }
+    return cached;
+  };
+  const isRoot = (g) => !parentOf.has(g);
+  const drawnGroup = (g) => shown(g) && rep(g) === g;
+  const expanded = (g) => groupIds.has(g) && drawnGroup(g) && !collapsed.has(g);
+  // A box's container: its nearest drawn expanded group, or '' (the ungrouped band).
+  const containerOf = (id) => {
+    for (let up = parentOf.get(id); up !== undefined; up = parentOf.get(up)) if (expanded(up)) return up;
+    return '';
+  };
+
+  // Node-sized boxes: leaves and collapsed nested groups.
+  const boxes = [];
+  for (const id of state.nodes.keys()) if (!groupIds.has(id) && shown(id) && rep(id) === id) boxes.push(id);
+  for (const g of groupIds) if (!isRoot(g) && collapsed.has(g) && drawnGroup(g)) boxes.push(g);
+  boxes.sort(byText);
+  const nested = [...groupIds].filter((g) => !isRoot(g) && expanded(g)).sort(byText);
+  const roots = tree.roots.filter(drawnGroup);
+
+  // Layering graph: one vertex per box, two per expanded nested group (in, out).
+  const index = new Map();
+  const inV = new Map();
+  const outV = new Map();
+  let count = 0;
+  for (const id of boxes) {
+    index.set(id, count);
+    inV.set(id, count);
+    outV.set(id, count);
+    count += 1;
   }
-  const drawn = [...state.nodes.keys()].filter((id) => !regions.has(id)).sort(byText);
-  const isDrawn = new Set(drawn);
+  for (const g of nested) {
+    inV.set(g, count);
+    outV.set(g, count + 1);
+    count += 2;
+  }
+  const succ = Array.from({ length: count }, () => []);
+  const link = (a, b, w) => succ[a].push([b, w]);
+  for (const g of nested) link(inV.get(g), outV.get(g), 0);
+  for (const id of [...boxes, ...nested]) {
+    const c = containerOf(id);
+    if (inV.has(c)) {
+      link(inV.get(c), inV.get(id), 0);
+      link(outV.get(id), outV.get(c), 0);
+    }
+  }
   const edges = [];
-  const preds = new Map(drawn.map((id) => [id, []]));
-  const succs = new Map(drawn.map((id) => [id, []]));
+  const seenEdge = new Set();
   for (const [key, rel] of state.rels) {
-    if (rel.type === 'contains' || !isDrawn.has(rel.fromId) || !isDrawn.has(rel.toId)) continue;
-    if (rel.fromId === rel.toId) continue;
-    edges.push({ rel, key });
-    preds.get(rel.toId).push(rel.fromId);
-    succs.get(rel.fromId).push(rel.toId);
+    if (rel.type === 'contains' || rel.fromId === rel.toId) continue;
+    if (!shown(rel.fromId) || !shown(rel.toId)) continue;
+    if (!(state.nodes.has(rel.fromId) || groupIds.has(rel.fromId))) continue;
+    if (!(state.nodes.has(rel.toId) || groupIds.has(rel.toId))) continue;
+    const from = rep(rel.fromId);
+    const to = rep(rel.toId);
+    if (from === to || !outV.has(from) || !inV.has(to)) continue;
+    const pair = `${from}\u0000${to}\u0000${rel.type}`;
+    if (seenEdge.has(pair)) continue;
+    seenEdge.add(pair);
+    edges.push({ key, rel, from, to });
+    link(outV.get(from), inV.get(to), 1);
   }
   edges.sort((a, b) => byText(a.key, b.key));
 
-  // Longest-path layering (Kahn); nodes on a cycle are placed after their placed predecessors.
-  const layer = new Map();
-  const indegree = new Map(drawn.map((id) => [id, preds.get(id).length]));
-  const queue = drawn.filter((id) => indegree.get(id) === 0);
-  for (let i = 0; i < queue.length; i++) {
-    const id = queue[i];
-    const l = Math.max(-1, ...preds.get(id).map((p) => layer.get(p) ?? -1)) + 1;
-    layer.set(id, l);
-    for (const s of succs.get(id)) {
-      indegree.set(s, indegree.get(s) - 1);
-      if (indegree.get(s) === 0) queue.push(s);
+  // Longest path with weights 0 (containment) and 1 (dependency). On a cycle, the lowest
+  // unplaced vertex is placed after its placed predecessors and the walk goes on.
+  const indegree = new Int32Array(count);
+  for (const list of succ) for (const [b] of list) indegree[b] += 1;
+  const layer = new Int32Array(count);
+  const placed = new Uint8Array(count);
+  const queue = [];
+  for (let v = 0; v < count; v++) if (indegree[v] === 0) queue.push(v);
+  let head = 0;
+  let nextForced = 0;
+  for (let done = 0; done < count; ) {
+    let v;
+    if (head < queue.length) {
+      v = queue[head++];
+      if (placed[v]) continue; // forced earlier, on a cycle
+    } else {
+      while (placed[nextForced]) nextForced += 1;
+      v = nextForced;
+    }
+    placed[v] = 1;
+    done += 1;
+    for (const [b, w] of succ[v]) {
+      if (placed[b]) continue;
+      layer[b] = Math.max(layer[b], layer[v] + w);
+      indegree[b] -= 1;
+      if (indegree[b] === 0) queue.push(b);
     }
   }
-  for (const id of drawn) {
-    if (!layer.has(id)) layer.set(id, Math.max(-1, ...preds.get(id).map((p) => layer.get(p) ?? -1)) + 1);
+  // A box that waits on nothing moves right, next to the first box that waits on it, so the
+  // first column does not collect every independent release.
+  const waits = new Uint8Array(count);
+  for (const list of succ) for (const [b, w] of list) if (w === 1) waits[b] = 1;
+  for (const id of boxes) {
+    const v = index.get(id);
+    if (waits[v] || !succ[v].some(([, w]) => w === 1)) continue;
+    layer[v] = Math.max(layer[v], Math.min(...succ[v].map(([b, w]) => layer[b] - w)));
   }
+  const layerOf = (id) => layer[index.get(id)];
 
-  // Bands: regions by id (also regions without a node of their own), then ungrouped nodes.
-  const bandIds = [...regions].filter((r) => !parentOf.has(r)).sort(byText);
-  const members = new Map(bandIds.map((r) => [r, []]));
-  members.set('', []);
-  for (const id of drawn) {
-    let top = parentOf.get(id);
-    const seen = new Set();
-    while (top !== undefined && parentOf.has(top) && !seen.has(top)) {
-      seen.add(top);
-      top = parentOf.get(top);
+  // Column spans and nesting height of nested groups, innermost first.
+  const contents = new Map([...roots, ...nested, ''].map((g) => [g, { boxes: [], groups: [] }]));
+  for (const id of boxes) contents.get(containerOf(id)).boxes.push(id);
+  for (const g of nested) contents.get(containerOf(g)).groups.push(g);
+  const span = new Map();
+  const levels = new Map();
+  const spanOf = (g) => {
+    if (span.has(g)) return span.get(g);
+    const { boxes: inside, groups: sub } = contents.get(g);
+    let lo = Infinity;
+    let hi = -Infinity;
+    let level = 1;
+    for (const id of inside) {
+      lo = Math.min(lo, layerOf(id));
+      hi = Math.max(hi, layerOf(id));
     }
-    const band = top === undefined ? '' : top;
-    if (!members.has(band)) {
-      members.set(band, []);
-      bandIds.push(band);
+    for (const s of sub) {
+      const [a, b] = spanOf(s);
+      lo = Math.min(lo, a);
+      hi = Math.max(hi, b);
+      level = Math.max(level, levels.get(s) + 1);
     }
-    members.get(band).push(id);
+    if (lo === Infinity) lo = hi = layer[inV.get(g)];
+    span.set(g, [lo, hi]);
+    levels.set(g, level);
+    return [lo, hi];
+  };
+  let deepest = 0;
+  for (const g of nested) {
+    spanOf(g);
+    deepest = Math.max(deepest, levels.get(g));
   }
-  if (members.get('').length > 0) bandIds.push('');
+  let maxLayer = 0;
+  for (const id of boxes) maxLayer = Math.max(maxLayer, layerOf(id));
+  for (const g of nested) maxLayer = Math.max(maxLayer, span.get(g)[1]);
+  const left = MARGIN + BAND_PAD + deepest * GROUP_PAD;
+  const colX = (l) => left + l * COL_W;
+  const width = left * 2 + maxLayer * COL_W + NODE_W;
 
-  const maxLayer = Math.max(0, ...layer.values());
-  const width = MARGIN * 2 + BAND_PAD * 2 + maxLayer * COL_W + NODE_W;
-  const nodes = new Map();
-  const bands = [];
+  // Columns of each container, in id order to start with.
+  const columns = new Map();
+  for (const [g, { boxes: inside }] of contents) {
+    const byLayer = new Map();
+    for (const id of inside) {
+      const l = layerOf(id);
+      if (!byLayer.has(l)) byLayer.set(l, []);
+      byLayer.get(l).push(id);
+    }
+    columns.set(g, byLayer);
+  }
+  const rowsOf = (g) => Math.max(0, ...[...columns.get(g).values()].map((c) => c.length));
+
+  // Heights, bottom-up; nested groups that do not share a column sit side by side in a lane.
+  const height = new Map();
+  const lanesOf = new Map();
+  const measure = (g) => {
+    const sub = [...contents.get(g).groups].sort((a, b) => span.get(a)[0] - span.get(b)[0] || byText(a, b));
+    const lanes = [];
+    for (const s of sub) {
+      measure(s);
+      const lane = lanes.find((l) => l.end < span.get(s)[0]);
+      if (lane) {
+        lane.members.push(s);
+        lane.end = span.get(s)[1];
+        lane.h = Math.max(lane.h, height.get(s));
+      } else {
+        lanes.push({ members: [s], end: span.get(s)[1], h: height.get(s) });
+      }
+    }
+    lanesOf.set(g, lanes);
+    const rows = rowsOf(g);
+    const body = rows * ROW_H + lanes.reduce((sum, l) => sum + l.h + GAP, 0);
+    height.set(g, HEAD + (body > 0 ? body : EMPTY_H));
+  };
+
+  // Placement, top-down.
+  const groupsOut = [];
+  const rowTop = new Map();
+  const place = (g, y, depth) => {
+    const root = depth === 0;
+    const collapsedRoot = root && collapsed.has(g);
+    let x;
+    let w;
+    if (root) {
+      x = MARGIN;
+      w = width - MARGIN * 2;
+    } else {
+      const [lo, hi] = span.get(g);
+      const pad = levels.get(g) * GROUP_PAD;
+      x = colX(lo) - pad;
+      w = colX(hi) + NODE_W + pad - x;
+    }
+    const h = collapsedRoot ? HEAD + EMPTY_H : height.get(g);
+    groupsOut.push({ id: g, parent: parentOf.get(g) ?? null, root, collapsed: collapsedRoot, depth, x, y, w, h });
+    if (collapsedRoot) return h;
+    rowTop.set(g, y + HEAD);
+    let laneY = y + HEAD + rowsOf(g) * ROW_H;
+    for (const lane of lanesOf.get(g)) {
+      for (const s of lane.members) place(s, laneY, depth + 1);
+      laneY += lane.h + GAP;
+    }
+    return h;
+  };
   let y = MARGIN;
-  for (const band of bandIds) {
-    const ids = members.get(band);
-    const columns = new Map();
-    for (const id of ids) {
-      const l = layer.get(id);
-      if (!columns.has(l)) columns.set(l, []);
-      columns.get(l).push(id);
-    }
-    // One barycenter pass, left to right, on structure only (stable across status changes).
-    const row = new Map();
-    let rows = 0;
-    for (const l of [...columns.keys()].sort((a, b) => a - b)) {
-      const column = columns.get(l);
-      const weight = (id) => {
-        const placed = preds.get(id).filter((p) => row.has(p));
-        return placed.length ? placed.reduce((s, p) => s + row.get(p), 0) / placed.length : Infinity;
-      };
-      const keyed = column.map((id) => [weight(id), id]);
-      keyed.sort((a, b) => (a[0] === b[0] ? byText(a[1], b[1]) : a[0] - b[0]));
-      keyed.forEach(([, id], i) => row.set(id, i));
-      rows = Math.max(rows, column.length);
-    }
-    const h = BAND_HEAD + BAND_PAD + Math.max(1, rows) * ROW_H;
-    for (const id of ids) {
-      nodes.set(id, {
-        x: MARGIN + BAND_PAD + layer.get(id) * COL_W,
-        y: y + BAND_HEAD + row.get(id) * ROW_H,
-        band,
-      });
-    }
-    bands.push({ id: band, parent: band === '' ? null : state.nodes.get(band) || null, x: MARGIN, y, w: width - MARGIN * 2, h });
-    y += h + MARGIN;
+  const bands = [...roots];
+  if (contents.get('').boxes.length + contents.get('').groups.length > 0) bands.push('');
+  for (const g of bands) {
+    if (!collapsed.has(g)) measure(g);
+    y += place(g, y, 0) + MARGIN;
   }
-  return { width, height: Math.max(y, 120), nodes, bands, edges };
+  const groupBox = new Map(groupsOut.map((b) => [b.id, b]));
+
+  // Anchors: boxes by row; nested groups by their header.
+  const pos = new Map();
+  const setRows = (g, column) => column.forEach((id, row) => pos.set(id, rowTop.get(g) + row * ROW_H));
+  for (const [g, byLayer] of columns) if (rowTop.has(g)) for (const column of byLayer.values()) setRows(g, column);
+  const outPoint = (id) =>
+    index.has(id) ? [colX(layerOf(id)) + NODE_W, pos.get(id) + NODE_H / 2] : [groupBox.get(id).x + groupBox.get(id).w, groupBox.get(id).y + HEAD / 2];
+  const inPoint = (id) => (index.has(id) ? [colX(layerOf(id)), pos.get(id) + NODE_H / 2] : [groupBox.get(id).x, groupBox.get(id).y + HEAD / 2]);
+  const segments = () =>
+    edges.map((e) => {
+      const [x1, y1] = outPoint(e.from);
+      const [x2, y2] = inPoint(e.to);
+      return { x1, y1, x2, y2 };
+    });
+
+  // Crossing reduction: barycenter sweeps, left to right then right to left.
+  const preds = new Map();
+  const succs = new Map();
+  for (const e of edges) {
+    if (!preds.has(e.to)) preds.set(e.to, []);
+    if (!succs.has(e.from)) succs.set(e.from, []);
+    preds.get(e.to).push(e.from);
+    succs.get(e.from).push(e.to);
+  }
+  const allColumns = [];
+  for (const [g, byLayer] of columns) if (rowTop.has(g)) for (const [l, column] of byLayer) allColumns.push({ g, l, column });
+  allColumns.sort((a, b) => a.l - b.l || byText(a.g, b.g));
+  const snapshot = () => allColumns.map((c) => [...c.column]);
+  let best = snapshot();
+  let fewest = crossingsOf(segments());
+  for (let pass = 0, stale = 0; pass < sweeps && fewest > 0 && stale < 2; pass++) {
+    const forward = pass % 2 === 0;
+    const order = forward ? allColumns : [...allColumns].reverse();
+    for (const { g, column } of order) {
+      const keyed = column.map((id, row) => {
+        const near = (forward ? preds : succs).get(id) || [];
+        const ys = near.map((n) => (forward ? outPoint(n) : inPoint(n))[1]);
+        return [ys.length ? ys.reduce((s, v) => s + v, 0) / ys.length : pos.get(id), row, id];
+      });
+      keyed.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      keyed.forEach(([, , id], i) => (column[i] = id));
+      setRows(g, column);
+    }
+    const now = crossingsOf(segments());
+    if (now < fewest) {
+      fewest = now;
+      best = snapshot();
+      stale = 0;
+    } else {
+      stale += 1;
+    }
+  }
+  allColumns.forEach((c, i) => {
+    c.column.splice(0, c.column.length, ...best[i]);
+    setRows(c.g, c.column);
+  });
+
+  const nodes = new Map();
+  for (const id of boxes) {
+    nodes.set(id, { x: colX(layerOf(id)), y: pos.get(id), group: containerOf(id), collapsed: groupIds.has(id) });
+  }
+  const final = segments();
+  const drawn = edges.map((e, i) => ({ ...e, ...final[i] }));
+  return { width, height: Math.max(y, 120), nodes, groups: groupsOut, edges: drawn };
 }
 
-/** The SVG path of an edge from the right side of `a` to the left side of `b`. */
-export function edgePath(a, b) {
-  const x1 = a.x + NODE_W;
-  const y1 = a.y + NODE_H / 2;
-  const x2 = b.x;
-  const y2 = b.y + NODE_H / 2;
+/** Pairs of edges of a layout whose straight segments cross (edges sharing an end do not count). */
+export function crossings(plan) {
+  return crossingsOf(plan.edges);
+}
+
+function crossingsOf(segments) {
+  // Sorted by left end, a segment can only cross those that start before it ends.
+  const list = segments
+    .map((s) => (s.x1 <= s.x2 ? [s.x1, s.y1, s.x2, s.y2] : [s.x2, s.y2, s.x1, s.y1]))
+    .sort((a, b) => a[0] - b[0]);
+  const side = (ax, ay, bx, by, cx, cy) => Math.sign((bx - ax) * (cy - ay) - (by - ay) * (cx - ax));
+  let total = 0;
+  for (let i = 0; i < list.length; i++) {
+    const [ax, ay, bx, by] = list[i];
+    const top = Math.min(ay, by);
+    const bottom = Math.max(ay, by);
+    for (let j = i + 1; j < list.length && list[j][0] < bx; j++) {
+      const [cx, cy, dx, dy] = list[j];
+      if (Math.max(cy, dy) <= top || Math.min(cy, dy) >= bottom) continue;
+      if (side(ax, ay, bx, by, cx, cy) * side(ax, ay, bx, by, dx, dy) >= 0) continue;
+      if (side(cx, cy, dx, dy, ax, ay) * side(cx, cy, dx, dy, bx, by) < 0) total += 1;
+    }
+  }
+  return total;
+}
+
+/** The SVG path of an edge from (x1, y1) to (x2, y2), leaving and entering horizontally. */
+export function edgePath({ x1, y1, x2, y2 }) {
   const dx = Math.max(40, Math.abs(x2 - x1) / 2);
   return `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
 }
-
-export { relKey };
