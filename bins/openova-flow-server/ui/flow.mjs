@@ -8,8 +8,8 @@
 // Drawing is in two speeds: a change of structure (nodes or relationships added or removed, a
 // group collapsed, the "what blocks" set changed) lays the graph out again and redraws it; a
 // status change only updates the changed nodes' elements and the groups' roll-ups in place.
-// Both are timed with performance marks (`flow:layout`, `flow:draw`, `flow:update`,
-// `flow:frame-to-dom`) for the benchmark in tests/ui/bench.mjs.
+// Both are timed with performance measures (`flow:structure`, `flow:layout`, `flow:draw`,
+// `flow:open`, `flow:update`, `flow:header`, `flow:frame-to-dom`) for tests/ui/bench.mjs.
 
 import { applyMessage, countStatuses, emptyState, statusClass } from './fold.mjs';
 import { NODE_H, NODE_W, edgePath, layout, structureKey } from './layout.mjs';
@@ -183,7 +183,7 @@ function queueRender() {
 function render() {
   if (structureDirty) {
     structureDirty = false;
-    const key = structureKey(state);
+    const key = timed('flow:structure', () => structureKey(state));
     if (key !== structure) {
       structure = key;
       tree = containment(state);
@@ -207,7 +207,7 @@ function render() {
     timed('flow:draw', () => drawGraph());
     if (!placed && plan.nodes.size + plan.groups.length > 0) {
       placed = true;
-      openView();
+      timed('flow:open', openView);
     }
   } else {
     timed('flow:update', () => updateInPlace());
@@ -216,8 +216,10 @@ function render() {
     performance.measure('flow:frame-to-dom', { start: frameAt, end: performance.now() });
     frameAt = null;
   }
-  renderHeader();
-  renderDetails();
+  timed('flow:header', () => {
+    renderHeader();
+    renderDetails();
+  });
 }
 
 function renderHeader() {
