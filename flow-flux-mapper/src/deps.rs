@@ -1,10 +1,11 @@
-//! The dependency graph of a set of HelmReleases: names, namespaces and `dependsOn`; and its
-//! audit against an expected-dependencies file.
+//! The dependency graph of a set of HelmReleases and Kustomizations: names, namespaces,
+//! `dependsOn` and containment; and its audit against an expected-dependencies file.
 //!
-//! Shared by the mapper (cycle flags on nodes) and by audit tools that read HelmRelease
-//! manifests from a repository instead of a cluster.
+//! Shared by the mapper (cycle flags on nodes) and by audit tools that read manifests from a
+//! repository instead of a cluster.
 //!
-//! The audit rules are on [`Audit`], the expected file's form on [`ExpectedDeps`].
+//! The audit rules are on [`Audit`], the expected file's form on [`ExpectedDeps`], what
+//! "waits for" means across kinds on [`DependencyGraph::cycle_paths`].
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -14,9 +15,18 @@ use serde_json::Value;
 
 use crate::error::{DocumentError, ExpectedError};
 use crate::foreign::{Identity, ObjectKey};
-use crate::helmrelease::{DependencyRef, HELM_RELEASE_GROUP, HelmRelease};
+use crate::helmrelease::{DependencyRef, HelmRelease};
 use crate::kind::Kind;
-use crate::kustomization::Kustomization;
+use crate::kustomization::{Kustomization, applied_by};
+
+/// An object of the dependency graph: its kind, namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ObjectRef {
+    /// [`Kind::HelmRelease`] or [`Kind::Kustomization`].
+    pub kind: Kind,
+    /// Namespace and name.
+    pub key: ObjectKey,
+}
 
 /// One HelmRelease's or Kustomization's place in the dependency graph. `dependsOn` names
 /// objects of the same kind.
@@ -30,6 +40,12 @@ pub struct ReleaseDeps {
     pub depends_on: Vec<ObjectKey>,
     /// The `spec.dependsOn` entries as written.
     pub entries: Vec<DependencyRef>,
+    /// The Kustomization that applies it, from its `kustomize.toolkit.fluxcd.io` labels.
+    pub parent: Option<ObjectKey>,
+    /// A Kustomization's `spec.wait: true`: Ready only once everything it applied is.
+    pub wait: bool,
+    /// A Kustomization's `spec.healthChecks` naming HelmReleases or Kustomizations.
+    pub health_checks: Vec<ObjectRef>,
 }
 
 impl ReleaseDeps {
@@ -38,12 +54,14 @@ impl ReleaseDeps {
     #[must_use]
     pub fn of(release: &HelmRelease, default_namespace: &str) -> Self {
         let namespace = release.namespace_or(default_namespace);
-        Self::new(
+        let mut deps = Self::new(
             Kind::HelmRelease,
             namespace,
             release.name(),
             &release.spec.depends_on,
-        )
+        );
+        deps.parent = applied_by(&release.metadata, namespace);
+        deps
     }
 
     /// Reads the dependency pieces of one Kustomization; an object without a namespace is in
@@ -51,12 +69,52 @@ impl ReleaseDeps {
     #[must_use]
     pub fn of_kustomization(kustomization: &Kustomization, default_namespace: &str) -> Self {
         let namespace = kustomization.namespace_or(default_namespace);
-        Self::new(
+        let mut deps = Self::new(
             Kind::Kustomization,
             namespace,
             kustomization.name(),
             &kustomization.spec.depends_on,
-        )
+        );
+        deps.parent = applied_by(&kustomization.metadata, namespace);
+        deps.wait = kustomization.spec.wait == Some(true);
+        deps.health_checks = kustomization
+            .spec
+            .health_checks
+            .iter()
+            .filter_map(|check| {
+                let kind = Kind::ALL
+                    .into_iter()
+                    .find(|k| Some(k.name()) == check.kind.as_deref())?;
+                Some(ObjectRef {
+                    kind,
+                    key: ObjectKey {
+                        namespace: check
+                            .namespace
+                            .clone()
+                            .unwrap_or_else(|| namespace.to_owned()),
+                        name: check.name.clone()?,
+                    },
+                })
+            })
+            .collect();
+        deps
+    }
+
+    /// Its kind and key.
+    #[must_use]
+    pub fn object(&self) -> ObjectRef {
+        ObjectRef {
+            kind: self.kind,
+            key: self.key.clone(),
+        }
+    }
+
+    /// The objects its `dependsOn` names (of its own kind).
+    pub fn dependencies(&self) -> impl Iterator<Item = ObjectRef> + '_ {
+        self.depends_on.iter().map(|key| ObjectRef {
+            kind: self.kind,
+            key: key.clone(),
+        })
     }
 
     fn new(kind: Kind, namespace: &str, name: &str, entries: &[DependencyRef]) -> Self {
@@ -78,6 +136,9 @@ impl ReleaseDeps {
                 })
                 .collect(),
             entries: entries.to_vec(),
+            parent: None,
+            wait: false,
+            health_checks: Vec::new(),
         }
     }
 }
@@ -85,78 +146,82 @@ impl ReleaseDeps {
 /// The dependency graph of a list of Kubernetes documents.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DependencyGraph {
-    /// Every HelmRelease, in document order.
-    pub releases: Vec<ReleaseDeps>,
+    /// Every HelmRelease and Kustomization, in document order.
+    pub objects: Vec<ReleaseDeps>,
+}
+
+/// A stage of an object in the wait graph: a Kustomization is first applied (its manifests
+/// reach the cluster), then ready; a HelmRelease has only the ready stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    Applied,
+    Ready,
 }
 
 impl DependencyGraph {
-    /// Reads the HelmReleases among `documents` (other kinds are skipped), wherever they came
-    /// from (a folder of manifests, a `kubectl get -o json` list).
+    /// Reads the HelmReleases and Kustomizations among `documents` (other kinds are skipped),
+    /// wherever they came from (a folder of manifests, a `kubectl get -o json` list).
     ///
     /// # Errors
     /// [`DocumentError`] with the index of the first document without identity fields, or a
-    /// HelmRelease whose name or namespace contains `/`.
+    /// HelmRelease or Kustomization whose name or namespace contains `/`.
     pub fn from_documents(
         documents: &[Value],
         default_namespace: &str,
     ) -> Result<Self, DocumentError> {
-        let mut releases = Vec::new();
+        let mut objects = Vec::new();
         for (index, document) in documents.iter().enumerate() {
             let identity =
                 Identity::read(document).map_err(|error| DocumentError { index, error })?;
-            if identity.kind == "HelmRelease" && identity.group() == HELM_RELEASE_GROUP {
-                let release = HelmRelease::read(&identity, document);
-                releases.push(ReleaseDeps::of(&release, default_namespace));
+            match Kind::of_identity(&identity) {
+                Ok(Kind::HelmRelease) => {
+                    let release = HelmRelease::read(&identity, document);
+                    objects.push(ReleaseDeps::of(&release, default_namespace));
+                }
+                Ok(Kind::Kustomization) => {
+                    let kustomization = Kustomization::read(&identity, document);
+                    objects.push(ReleaseDeps::of_kustomization(
+                        &kustomization,
+                        default_namespace,
+                    ));
+                }
+                Ok(Kind::HelmChart) | Err(_) => {}
             }
         }
-        Ok(Self { releases })
+        Ok(Self { objects })
     }
 
-    /// Every `dependsOn` edge whose target is not among the releases: (dependent, missing).
+    /// How many objects of `kind` the graph holds (duplicates counted).
     #[must_use]
-    pub fn dangling(&self) -> Vec<(ObjectKey, ObjectKey)> {
-        let known: BTreeSet<&ObjectKey> = self.releases.iter().map(|r| &r.key).collect();
-        self.releases
+    pub fn count(&self, kind: Kind) -> usize {
+        self.objects.iter().filter(|o| o.kind == kind).count()
+    }
+
+    /// Every `dependsOn` edge whose target is not among the objects: (dependent, missing).
+    #[must_use]
+    pub fn dangling(&self) -> Vec<(ObjectRef, ObjectRef)> {
+        let known: BTreeSet<ObjectRef> = self.objects.iter().map(ReleaseDeps::object).collect();
+        self.objects
             .iter()
             .flat_map(|r| {
-                r.depends_on
-                    .iter()
+                r.dependencies()
                     .filter(|dep| !known.contains(dep))
-                    .map(|dep| (r.key.clone(), dep.clone()))
+                    .map(|dep| (r.object(), dep))
             })
             .collect()
     }
 
-    /// The dependency cycles: every strongly connected set of two or more releases, and every
-    /// release that depends on itself; each sorted, the list sorted.
+    /// The objects on a cycle of the wait graph ([`cycle_paths`](Self::cycle_paths)): each
+    /// cyclic set sorted, the list sorted.
     #[must_use]
-    pub fn cycles(&self) -> Vec<Vec<ObjectKey>> {
-        let index: BTreeMap<&ObjectKey, usize> = self
-            .releases
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (&r.key, i))
-            .collect();
-        let edges: Vec<Vec<usize>> = self
-            .releases
-            .iter()
-            .map(|r| {
-                r.depends_on
-                    .iter()
-                    .filter_map(|dep| index.get(dep).copied())
-                    .collect()
-            })
-            .collect();
-        let mut cycles: Vec<Vec<ObjectKey>> = cyclic_components(&edges)
+    pub fn cycles(&self) -> Vec<Vec<ObjectRef>> {
+        let (nodes, edges) = self.wait_graph();
+        let mut cycles: Vec<Vec<ObjectRef>> = cyclic_components(&edges)
             .into_iter()
             .map(|component| {
-                let mut keys: Vec<ObjectKey> = component
-                    .into_iter()
-                    .map(|i| self.releases[i].key.clone())
-                    .collect();
-                keys.sort();
-                keys.dedup();
-                keys
+                let set: BTreeSet<ObjectRef> =
+                    component.into_iter().map(|i| nodes[i].0.clone()).collect();
+                set.into_iter().collect()
             })
             .collect();
         cycles.sort();
@@ -164,51 +229,105 @@ impl DependencyGraph {
         cycles
     }
 
-    /// One closed path per dependency cycle (see [`cycles`](Self::cycles)): it starts and ends
-    /// at the cycle's smallest release and follows `dependsOn` edges (`a` depends on `b`, which
-    /// depends on `a`: `[a, b, a]`), as short as possible; the list sorted.
+    /// One closed path per cycle: it starts and ends at the cycle's smallest object and
+    /// follows "waits for" (`a` depends on `b`, which depends on `a`: `[a, b, a]`), as short as
+    /// possible; the list sorted.
+    ///
+    /// "Waits for", across kinds: an object waits for each `dependsOn` entry to be ready; an
+    /// object applied by a Kustomization (its `parent`) waits for that Kustomization to be
+    /// applied, which waits for the Kustomization's own dependencies (and its parent); a
+    /// Kustomization with `spec.wait: true`, or a `spec.healthChecks` entry naming an object
+    /// it applies, waits for that object to be ready. So a HelmRelease that depends on a
+    /// release applied by a Kustomization that depends on its own waiting Kustomization is a
+    /// cycle: Flux would never finish it.
     #[must_use]
-    pub fn cycle_paths(&self) -> Vec<Vec<ObjectKey>> {
-        let keys: Vec<&ObjectKey> = self.unique_keys();
-        let index: BTreeMap<&ObjectKey, usize> =
-            keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-        let mut edges: Vec<Vec<usize>> = vec![Vec::new(); keys.len()];
-        for release in &self.releases {
-            if let Some(&from) = index.get(&release.key) {
-                for dep in &release.depends_on {
-                    if let Some(&to) = index.get(dep)
-                        && !edges[from].contains(&to)
-                    {
-                        edges[from].push(to);
-                    }
-                }
-            }
-        }
-        let mut paths: Vec<Vec<ObjectKey>> = cyclic_components(&edges)
+    pub fn cycle_paths(&self) -> Vec<Vec<ObjectRef>> {
+        let (nodes, edges) = self.wait_graph();
+        let mut paths: Vec<Vec<ObjectRef>> = cyclic_components(&edges)
             .into_iter()
             .filter_map(|component| {
                 let members: BTreeSet<usize> = component.into_iter().collect();
-                // `keys` is sorted, so the smallest index is the smallest key.
+                // `nodes` is sorted, so the smallest index is the smallest object.
                 let start = *members.first()?;
                 let path = shortest_cycle(&edges, &members, start)?;
-                Some(path.into_iter().map(|i| keys[i].clone()).collect())
+                // A Kustomization's two stages next to each other read as one step.
+                let mut steps: Vec<&(ObjectRef, Stage)> = path.iter().map(|&i| &nodes[i]).collect();
+                steps.dedup_by(|b, a| a.0 == b.0 && a.1 != b.1);
+                Some(
+                    steps
+                        .into_iter()
+                        .map(|(object, _)| object.clone())
+                        .collect(),
+                )
             })
             .collect();
         paths.sort();
+        paths.dedup();
         paths
     }
 
-    /// Every distinct release key, sorted.
-    fn unique_keys(&self) -> Vec<&ObjectKey> {
-        let set: BTreeSet<&ObjectKey> = self.releases.iter().map(|r| &r.key).collect();
-        set.into_iter().collect()
+    /// The wait graph: (object, stage) nodes sorted, and for each the nodes it waits for.
+    fn wait_graph(&self) -> (Vec<(ObjectRef, Stage)>, Vec<Vec<usize>>) {
+        let first = self.first_objects();
+        let mut nodes: Vec<(ObjectRef, Stage)> = Vec::new();
+        for object in first.keys() {
+            if object.kind == Kind::Kustomization {
+                nodes.push(((*object).clone(), Stage::Applied));
+            }
+            nodes.push(((*object).clone(), Stage::Ready));
+        }
+        let index: BTreeMap<(&ObjectRef, Stage), usize> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, (object, stage))| ((object, *stage), i))
+            .collect();
+        let mut edges: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+        let mut wait = |from: (&ObjectRef, Stage), to: (&ObjectRef, Stage)| {
+            if let (Some(&from), Some(&to)) = (index.get(&from), index.get(&to))
+                && !edges[from].contains(&to)
+            {
+                edges[from].push(to);
+            }
+        };
+        for (object, deps) in &first {
+            let is_kustomization = object.kind == Kind::Kustomization;
+            let starts = if is_kustomization {
+                Stage::Applied
+            } else {
+                Stage::Ready
+            };
+            for dependency in deps.dependencies() {
+                wait((object, starts), (&dependency, Stage::Ready));
+            }
+            let parent = deps
+                .parent
+                .as_ref()
+                .map(|key| ObjectRef {
+                    kind: Kind::Kustomization,
+                    key: key.clone(),
+                })
+                .filter(|parent| parent != object);
+            if let Some(parent) = &parent {
+                wait((object, starts), (parent, Stage::Applied));
+                let parent_waits = first
+                    .get(parent)
+                    .is_some_and(|p| p.wait || p.health_checks.iter().any(|check| check == object));
+                if parent_waits {
+                    wait((parent, Stage::Ready), (object, Stage::Ready));
+                }
+            }
+            if is_kustomization {
+                wait((object, Stage::Ready), (object, Stage::Applied));
+            }
+        }
+        (nodes, edges)
     }
 
-    /// The first release of each key.
-    fn first_releases(&self) -> BTreeMap<&ObjectKey, &ReleaseDeps> {
+    /// The first declaration of each object.
+    fn first_objects(&self) -> BTreeMap<ObjectRef, &ReleaseDeps> {
         let mut first = BTreeMap::new();
-        for release in &self.releases {
-            first.entry(&release.key).or_insert(release);
+        for object in &self.objects {
+            first.entry(object.object()).or_insert(object);
         }
         first
     }
@@ -253,9 +372,13 @@ fn shortest_cycle(
 pub struct ExpectedSlot {
     /// The bootstrap slot number.
     pub slot: u32,
-    /// The release: `name` (default namespace) or `namespace/name`.
+    /// `HelmRelease` (when absent) or `Kustomization`: the kind of the object and of its
+    /// dependencies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The object: `name` (default namespace) or `namespace/name`.
     pub name: String,
-    /// The releases it must depend on, in the same notation.
+    /// The objects it must depend on, in the same notation.
     #[serde(default)]
     pub depends_on: Vec<String>,
     /// The installation wave, when the kit orders slots in waves.
@@ -273,8 +396,10 @@ struct ExpectedFile {
 ///
 /// The seed's form: a `slots` list whose entries have `slot` (number), `name`, `depends_on`
 /// (list of names, may be absent) and an optional `wave`; unknown fields are rejected, so a
-/// typo such as `depends-on` cannot pass as "no dependencies". A name is `name` (a release in
-/// the default namespace) or `namespace/name`.
+/// typo such as `depends-on` cannot pass as "no dependencies". A name is `name` (an object in
+/// the default namespace) or `namespace/name`. An entry may say `kind: Kustomization`
+/// (default `HelmRelease`): its name and dependencies are then Kustomizations, since
+/// `dependsOn` names objects of the dependent's own kind.
 ///
 /// ```yaml
 /// slots:
@@ -285,12 +410,16 @@ struct ExpectedFile {
 ///     name: bp-openova-flow-emitter
 ///     depends_on: [bp-flux]
 ///     wave: 3
+///   - slot: 90
+///     kind: Kustomization
+///     name: apps
+///     depends_on: [infra]
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpectedDeps {
     slots: Vec<ExpectedSlot>,
-    releases: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
-    external: BTreeSet<ObjectKey>,
+    objects: BTreeMap<ObjectRef, BTreeSet<ObjectRef>>,
+    external: BTreeSet<ObjectRef>,
 }
 
 impl ExpectedDeps {
@@ -298,36 +427,48 @@ impl ExpectedDeps {
     /// is in `default_namespace`.
     ///
     /// # Errors
-    /// [`ExpectedError`] for a shape other than the seed's form, a malformed name, or a name
-    /// or slot number listed twice.
+    /// [`ExpectedError`] for a shape other than the seed's form, a malformed name, an unknown
+    /// kind, or a name or slot number listed twice.
     pub fn from_value(value: &Value, default_namespace: &str) -> Result<Self, ExpectedError> {
         let file: ExpectedFile = serde_json::from_value(value.clone())
             .map_err(|e| ExpectedError::Shape(e.to_string()))?;
-        let mut releases = BTreeMap::new();
+        let mut objects = BTreeMap::new();
         let mut slot_numbers = BTreeSet::new();
         for entry in &file.slots {
             if !slot_numbers.insert(entry.slot) {
                 return Err(ExpectedError::DuplicateSlot(entry.slot));
             }
-            let key = resolve(entry.slot, &entry.name, default_namespace)?;
+            let kind = match entry.kind.as_deref() {
+                None => Kind::HelmRelease,
+                Some(text) => Some(Kind::HelmRelease)
+                    .filter(|k| k.name() == text)
+                    .or(Some(Kind::Kustomization).filter(|k| k.name() == text))
+                    .ok_or_else(|| ExpectedError::Kind {
+                        slot: entry.slot,
+                        value: text.to_owned(),
+                    })?,
+            };
+            let object = |name: &str| {
+                resolve(entry.slot, name, default_namespace).map(|key| ObjectRef { kind, key })
+            };
             let deps = entry
                 .depends_on
                 .iter()
-                .map(|dep| resolve(entry.slot, dep, default_namespace))
+                .map(|dep| object(dep))
                 .collect::<Result<BTreeSet<_>, _>>()?;
-            if releases.insert(key, deps).is_some() {
+            if objects.insert(object(&entry.name)?, deps).is_some() {
                 return Err(ExpectedError::DuplicateName(entry.name.clone()));
             }
         }
-        let external = releases
+        let external = objects
             .values()
             .flatten()
-            .filter(|dep| !releases.contains_key(*dep))
+            .filter(|dep| !objects.contains_key(*dep))
             .cloned()
             .collect();
         Ok(Self {
             slots: file.slots,
-            releases,
+            objects,
             external,
         })
     }
@@ -338,15 +479,15 @@ impl ExpectedDeps {
         &self.slots
     }
 
-    /// The expected dependencies of `release`; `None` when it has no slot.
+    /// The expected dependencies of `object`; `None` when it has no slot.
     #[must_use]
-    pub fn depends_on(&self, release: &ObjectKey) -> Option<&BTreeSet<ObjectKey>> {
-        self.releases.get(release)
+    pub fn depends_on(&self, object: &ObjectRef) -> Option<&BTreeSet<ObjectRef>> {
+        self.objects.get(object)
     }
 
-    /// The names listed only as dependencies: releases outside the audited graph.
+    /// The names listed only as dependencies: objects outside the audited graph.
     #[must_use]
-    pub fn external(&self) -> &BTreeSet<ObjectKey> {
+    pub fn external(&self) -> &BTreeSet<ObjectRef> {
         &self.external
     }
 }
@@ -373,26 +514,26 @@ pub enum Drift {
     /// The release lacks an expected `dependsOn` entry.
     MissingDependency {
         /// The dependent release.
-        release: ObjectKey,
+        release: ObjectRef,
         /// The expected dependency it does not declare.
-        dependency: ObjectKey,
+        dependency: ObjectRef,
     },
     /// The release declares a `dependsOn` entry the file does not expect.
     ExtraDependency {
         /// The dependent release.
-        release: ObjectKey,
+        release: ObjectRef,
         /// The unexpected dependency.
-        dependency: ObjectKey,
+        dependency: ObjectRef,
     },
     /// A slot of the expected file has no release in the graph.
     MissingRelease {
         /// The expected release.
-        release: ObjectKey,
+        release: ObjectRef,
     },
     /// A release of the graph has no slot in the expected file.
     UnexpectedRelease {
         /// The release.
-        release: ObjectKey,
+        release: ObjectRef,
     },
 }
 
@@ -400,9 +541,9 @@ pub enum Drift {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Dangling {
     /// The dependent release.
-    pub release: ObjectKey,
+    pub release: ObjectRef,
     /// The unknown dependency.
-    pub dependency: ObjectKey,
+    pub dependency: ObjectRef,
 }
 
 /// The worst finding of an [`Audit`], in precedence order: a cycle outranks drift (a cyclic
@@ -421,8 +562,10 @@ pub enum Outcome {
 /// What an audit of a [`DependencyGraph`] against [`ExpectedDeps`] found, each list sorted.
 ///
 /// - **Drift**: a release whose `dependsOn` misses an expected dependency or has one the file
-///   does not expect; a slot with no release in the graph; a release with no slot.
-/// - **Cycles**: every cyclic set of releases, as one closed path `a -> b -> a`.
+///   does not expect; a slot with no object in the graph; an object with no slot. A
+///   "release" below is a HelmRelease or a Kustomization; the kinds never match each other.
+/// - **Cycles**: every cyclic set of objects, across kinds ([`DependencyGraph::cycle_paths`]),
+///   as one closed path `a -> b -> a`.
 /// - **Dangling**: a `dependsOn` naming a release that is neither in the graph nor anywhere in
 ///   the expected file. A name the file lists only as a dependency (never as a slot) is
 ///   *external*: a release of the surrounding kit that this graph relies on but does not
@@ -432,7 +575,7 @@ pub struct Audit {
     /// Differences from the expected file.
     pub drift: Vec<Drift>,
     /// Closed cycle paths ([`DependencyGraph::cycle_paths`]).
-    pub cycles: Vec<Vec<ObjectKey>>,
+    pub cycles: Vec<Vec<ObjectRef>>,
     /// `dependsOn` entries naming unknown releases.
     pub dangling: Vec<Dangling>,
 }
@@ -458,7 +601,7 @@ impl Audit {
     /// let audit = Audit::run(&graph, &expected);
     /// // bp-cilium is external (only a dependency in the file); bp-redis is extra and unknown.
     /// assert!(matches!(&audit.drift[..], [Drift::ExtraDependency { dependency, .. }]
-    ///     if dependency.name == "bp-redis"));
+    ///     if dependency.key.name == "bp-redis"));
     /// assert_eq!(audit.dangling.len(), 1);
     /// assert_eq!(audit.outcome(), Outcome::Drift);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -466,33 +609,29 @@ impl Audit {
     #[must_use]
     pub fn run(graph: &DependencyGraph, expected: &ExpectedDeps) -> Self {
         let mut drift = Vec::new();
-        let present = graph.first_releases();
+        let present = graph.first_objects();
         for (key, release) in &present {
             let Some(wanted) = expected.depends_on(key) else {
                 drift.push(Drift::UnexpectedRelease {
-                    release: (*key).clone(),
+                    release: key.clone(),
                 });
                 continue;
             };
-            let declared: BTreeSet<&ObjectKey> = release.depends_on.iter().collect();
-            for dependency in wanted.iter().filter(|d| !declared.contains(d)) {
+            let declared: BTreeSet<ObjectRef> = release.dependencies().collect();
+            for dependency in wanted.iter().filter(|d| !declared.contains(*d)) {
                 drift.push(Drift::MissingDependency {
-                    release: (*key).clone(),
+                    release: key.clone(),
                     dependency: dependency.clone(),
                 });
             }
-            for dependency in declared.iter().filter(|d| !wanted.contains(**d)) {
+            for dependency in declared.iter().filter(|d| !wanted.contains(*d)) {
                 drift.push(Drift::ExtraDependency {
-                    release: (*key).clone(),
-                    dependency: (*dependency).clone(),
+                    release: key.clone(),
+                    dependency: dependency.clone(),
                 });
             }
         }
-        for key in expected
-            .releases
-            .keys()
-            .filter(|k| !present.contains_key(k))
-        {
+        for key in expected.objects.keys().filter(|k| !present.contains_key(k)) {
             drift.push(Drift::MissingRelease {
                 release: key.clone(),
             });
@@ -502,7 +641,7 @@ impl Audit {
             .dangling()
             .into_iter()
             .filter(|(_, dep)| {
-                !expected.releases.contains_key(dep) && !expected.external.contains(dep)
+                !expected.objects.contains_key(dep) && !expected.external.contains(dep)
             })
             .map(|(release, dependency)| Dangling {
                 release,
@@ -597,10 +736,11 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::{
-        Audit, Dangling, DependencyGraph, Drift, ExpectedDeps, ObjectKey, Outcome,
+        Audit, Dangling, DependencyGraph, Drift, ExpectedDeps, ObjectKey, ObjectRef, Outcome,
         cyclic_components,
     };
     use crate::error::ExpectedError;
+    use crate::kind::Kind;
 
     fn release(name: &str, deps: &[&str]) -> Value {
         let deps: Vec<Value> = deps.iter().map(|d| json!({ "name": d })).collect();
@@ -612,10 +752,13 @@ mod tests {
         })
     }
 
-    fn key(name: &str) -> ObjectKey {
-        ObjectKey {
-            namespace: "flux-system".into(),
-            name: name.into(),
+    fn key(name: &str) -> ObjectRef {
+        ObjectRef {
+            kind: Kind::HelmRelease,
+            key: ObjectKey {
+                namespace: "flux-system".into(),
+                name: name.into(),
+            },
         }
     }
 
@@ -661,9 +804,12 @@ mod tests {
             {"slot": 1, "name": "a", "depends_on": ["ext", "apps/b"]},
             {"slot": 2, "name": "apps/b", "wave": 3},
         ]}));
-        let b = ObjectKey {
-            namespace: "apps".into(),
-            name: "b".into(),
+        let b = ObjectRef {
+            kind: Kind::HelmRelease,
+            key: ObjectKey {
+                namespace: "apps".into(),
+                name: "b".into(),
+            },
         };
         assert_eq!(
             e.depends_on(&key("a"))
@@ -790,5 +936,106 @@ mod tests {
         let n = 200_000;
         let edges: Vec<Vec<usize>> = (0..n).map(|i| vec![(i + 1) % n]).collect();
         assert_eq!(cyclic_components(&edges)[0].len(), n);
+    }
+
+    fn kustomization(name: &str, deps: &[&str], parent: Option<&str>, wait: bool) -> Value {
+        let deps: Vec<Value> = deps.iter().map(|d| json!({ "name": d })).collect();
+        let mut doc = json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": { "name": name, "namespace": "flux-system" },
+            "spec": { "dependsOn": deps, "wait": wait }
+        });
+        if let Some(parent) = parent {
+            doc["metadata"]["labels"] = json!({"kustomize.toolkit.fluxcd.io/name": parent});
+        }
+        doc
+    }
+
+    fn labelled(name: &str, deps: &[&str], parent: &str) -> Value {
+        let mut doc = release(name, deps);
+        doc["metadata"]["labels"] = json!({"kustomize.toolkit.fluxcd.io/name": parent});
+        doc
+    }
+
+    fn ks(name: &str) -> ObjectRef {
+        ObjectRef {
+            kind: Kind::Kustomization,
+            ..key(name)
+        }
+    }
+
+    #[test]
+    fn a_cycle_through_a_waiting_kustomization_crosses_kinds() {
+        // x (applied by a, which waits for it) depends on y, applied by b; b depends on a.
+        let docs = |wait: bool| {
+            vec![
+                kustomization("a", &[], None, wait),
+                kustomization("b", &["a"], None, false),
+                labelled("x", &["y"], "a"),
+                labelled("y", &[], "b"),
+            ]
+        };
+        let graph = DependencyGraph::from_documents(&docs(true), "flux-system").unwrap();
+        assert_eq!(
+            graph.cycle_paths(),
+            vec![vec![key("x"), key("y"), ks("b"), ks("a"), key("x")]]
+        );
+        assert_eq!(
+            graph.cycles(),
+            vec![vec![key("x"), key("y"), ks("a"), ks("b")]]
+        );
+        // Without `wait`, a is ready without x: Flux gets there.
+        let graph = DependencyGraph::from_documents(&docs(false), "flux-system").unwrap();
+        assert!(graph.cycle_paths().is_empty());
+    }
+
+    #[test]
+    fn nesting_a_kustomization_under_its_own_dependency_is_a_cycle_only_when_waiting() {
+        let graph = |wait| {
+            DependencyGraph::from_documents(
+                &[
+                    kustomization("root", &[], Some("root"), wait),
+                    kustomization("apps", &["root"], Some("root"), false),
+                ],
+                "flux-system",
+            )
+            .unwrap()
+        };
+        // root applies itself (Flux's bootstrap) and apps; apps waits for root to be ready.
+        assert_eq!(
+            graph(true).cycle_paths(),
+            vec![vec![ks("apps"), ks("root"), ks("apps")]]
+        );
+        assert!(graph(false).cycle_paths().is_empty());
+    }
+
+    #[test]
+    fn kinds_never_satisfy_each_other() {
+        // A Kustomization `a` depending on `b` is not satisfied by the HelmRelease `b`.
+        let graph = DependencyGraph::from_documents(
+            &[kustomization("a", &["b"], None, false), release("b", &[])],
+            "flux-system",
+        )
+        .unwrap();
+        assert_eq!(graph.dangling(), vec![(ks("a"), ks("b"))]);
+        let e = expected(&json!({"slots": [
+            {"slot": 1, "kind": "Kustomization", "name": "a", "depends_on": ["b"]},
+            {"slot": 2, "kind": "Kustomization", "name": "b"},
+            {"slot": 3, "name": "b"},
+        ]}));
+        let audit = Audit::run(&graph, &e);
+        assert_eq!(
+            audit.drift,
+            vec![Drift::MissingRelease { release: ks("b") }]
+        );
+        assert!(audit.dangling.is_empty());
+        assert!(matches!(
+            ExpectedDeps::from_value(
+                &json!({"slots": [{"slot": 1, "kind": "GitRepository", "name": "a"}]}),
+                "flux-system"
+            ),
+            Err(ExpectedError::Kind { slot: 1, .. })
+        ));
     }
 }

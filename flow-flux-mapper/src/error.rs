@@ -99,7 +99,15 @@ pub enum ExpectedError {
         /// The name as resolved.
         value: String,
     },
-    /// Two slots name the same release.
+    /// A `kind` other than `HelmRelease` or `Kustomization`.
+    #[error("slot {slot}: kind {value:?} is neither HelmRelease nor Kustomization")]
+    Kind {
+        /// The slot whose entry holds it.
+        slot: u32,
+        /// The kind as written.
+        value: String,
+    },
+    /// Two slots name the same object.
     #[error("release {0:?} has two slots")]
     DuplicateName(String),
     /// Two entries use the same slot number.

@@ -1,5 +1,6 @@
 //! The Flux kinds this crate reads, and where the Kubernetes API serves them.
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::MapError;
@@ -9,7 +10,7 @@ use crate::helmrelease::HELM_RELEASE_GROUP;
 use crate::kustomization::KUSTOMIZATION_GROUP;
 
 /// A Flux kind the reconciler watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum Kind {
     /// `helm.toolkit.fluxcd.io` HelmRelease.
     HelmRelease,

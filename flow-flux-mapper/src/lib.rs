@@ -75,7 +75,8 @@ mod time;
 
 pub use conditions::{Condition, ConditionStatus, ConditionType, Reason, ReasonClass};
 pub use deps::{
-    Audit, Dangling, DependencyGraph, Drift, ExpectedDeps, ExpectedSlot, Outcome, ReleaseDeps,
+    Audit, Dangling, DependencyGraph, Drift, ExpectedDeps, ExpectedSlot, ObjectRef, Outcome,
+    ReleaseDeps,
 };
 pub use error::{ConfigError, DocumentError, ExpectedError, MapError};
 pub use foreign::{ObjectKey, ObjectMeta};

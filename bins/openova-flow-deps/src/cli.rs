@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// Offline audit of a folder of Flux HelmReleases.
+/// Offline audit of a folder of Flux HelmReleases and Kustomizations.
 #[derive(Debug, Parser)]
 #[command(name = "openova-flow-deps", version, about)]
 pub(crate) struct Cli {
-    /// Namespace of HelmReleases and expected names written without one.
+    /// Namespace of objects and expected names written without one.
     #[arg(long, global = true, default_value = "flux-system")]
     pub(crate) namespace: String,
     /// What to do.
@@ -22,7 +22,8 @@ pub(crate) enum Command {
     /// Compare the folder's dependsOn with an expected-dependencies file; report drift, cycles
     /// and dangling references. Exit 0 clean, 1 drift or dangling, 2 cycle, 3 bad input.
     Check {
-        /// A folder of HelmRelease YAML files (searched recursively), or one file.
+        /// A folder of HelmRelease and Kustomization YAML files (searched recursively; the
+        /// root Kustomizations' `spec.path` is resolved against), or one file.
         dir: PathBuf,
         /// The expected-dependencies file (`slots:` with `slot`, `name`, `depends_on`, `wave`).
         #[arg(long)]
@@ -33,7 +34,8 @@ pub(crate) enum Command {
     },
     /// Print the folder's dependency graph.
     Graph {
-        /// A folder of HelmRelease YAML files (searched recursively), or one file.
+        /// A folder of HelmRelease and Kustomization YAML files (searched recursively; the
+        /// root Kustomizations' `spec.path` is resolved against), or one file.
         dir: PathBuf,
         /// Output format.
         #[arg(long, value_enum)]
@@ -52,6 +54,7 @@ pub(crate) enum Command {
 pub(crate) enum Format {
     /// A FlowMessage `snapshot` (JSON), validated with flow-contract.
     Snapshot,
-    /// Graphviz DOT, one edge per dependsOn entry.
+    /// Graphviz DOT: one edge per dependsOn entry; Kustomizations are folders, with a dotted
+    /// line to each object they apply.
     Dot,
 }

@@ -1,43 +1,62 @@
-//! The dependency graph as Graphviz DOT: one node per release, one edge per `dependsOn` entry
-//! from the dependency to its dependent (the order Flux installs them). Releases on a cycle are
-//! red; names outside the folder (external or dangling) are dashed.
+//! The dependency graph as Graphviz DOT: one node per HelmRelease (a box) and Kustomization
+//! (a folder), one edge per `dependsOn` entry from the dependency to its dependent (the order
+//! Flux installs them), and a dotted line without arrowhead from each Kustomization to each
+//! object it applies. Objects on a cycle are red; names outside the folder (external or
+//! dangling) are dashed.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use flow_flux_mapper::{DependencyGraph, ObjectKey};
+use flow_flux_mapper::{DependencyGraph, Kind, ObjectRef};
 
 use crate::notation::Notation;
 
 /// Renders `graph`.
 pub(crate) fn render(graph: &DependencyGraph, notation: &Notation) -> String {
-    let on_cycle: BTreeSet<ObjectKey> = graph.cycles().into_iter().flatten().collect();
-    let in_folder: BTreeSet<&ObjectKey> = graph.releases.iter().map(|r| &r.key).collect();
+    let on_cycle: BTreeSet<ObjectRef> = graph.cycles().into_iter().flatten().collect();
+    let in_folder: BTreeSet<ObjectRef> = graph.objects.iter().map(|o| o.object()).collect();
+    let name = |object: &ObjectRef| quote(&notation.object(object));
     let mut out = String::from("digraph dependencies {\n  rankdir=LR;\n  node [shape=box];\n");
-    for key in &in_folder {
-        let colour = if on_cycle.contains(*key) {
-            " [color=red]"
+    for object in &in_folder {
+        let mut attributes = Vec::new();
+        if object.kind == Kind::Kustomization {
+            attributes.push("shape=folder");
+        }
+        if on_cycle.contains(object) {
+            attributes.push("color=red");
+        }
+        let attributes = if attributes.is_empty() {
+            String::new()
         } else {
-            ""
+            format!(" [{}]", attributes.join(", "))
         };
-        let _ = writeln!(out, "  {}{colour};", quote(&notation.key(key)));
+        let _ = writeln!(out, "  {}{attributes};", name(object));
     }
-    let outside: BTreeSet<&ObjectKey> = graph
-        .releases
+    let outside: BTreeSet<ObjectRef> = graph
+        .objects
         .iter()
-        .flat_map(|r| &r.depends_on)
+        .flat_map(|o| o.dependencies())
         .filter(|dep| !in_folder.contains(dep))
         .collect();
-    for key in outside {
-        let _ = writeln!(out, "  {} [style=dashed];", quote(&notation.key(key)));
+    for object in &outside {
+        let _ = writeln!(out, "  {} [style=dashed];", name(object));
     }
-    for release in &graph.releases {
-        for dep in &release.depends_on {
+    for object in &graph.objects {
+        for dep in object.dependencies() {
+            let _ = writeln!(out, "  {} -> {};", name(&dep), name(&object.object()));
+        }
+    }
+    for object in &graph.objects {
+        let parent = object.parent.as_ref().map(|key| ObjectRef {
+            kind: Kind::Kustomization,
+            key: key.clone(),
+        });
+        if let Some(parent) = parent.filter(|p| *p != object.object() && in_folder.contains(p)) {
             let _ = writeln!(
                 out,
-                "  {} -> {};",
-                quote(&notation.key(dep)),
-                quote(&notation.key(&release.key))
+                "  {} -> {} [style=dotted, arrowhead=none];",
+                name(&parent),
+                name(&object.object())
             );
         }
     }

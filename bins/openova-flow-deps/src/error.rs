@@ -27,7 +27,7 @@ pub(crate) enum DepsError {
         message: String,
     },
     /// A document has no identity (`kind`, `apiVersion`, `metadata.name`) or is a HelmRelease
-    /// the mapper cannot read.
+    /// or Kustomization the mapper cannot read.
     #[error("{location}: {error}")]
     Document {
         /// Where.
@@ -35,10 +35,12 @@ pub(crate) enum DepsError {
         /// What the mapper said.
         error: MapError,
     },
-    /// Two documents declare the same HelmRelease.
-    #[error("{second}: HelmRelease {release} is already declared at {first}")]
+    /// Two documents declare the same HelmRelease or Kustomization.
+    #[error("{second}: {kind} {release} is already declared at {first}")]
     Duplicate {
-        /// The release, in the report's notation.
+        /// Its kind.
+        kind: flow_flux_mapper::Kind,
+        /// The object's key, in the report's notation.
         release: String,
         /// The first declaration.
         first: Location,

@@ -1,11 +1,20 @@
 //! Reading manifests: a folder (recursively, `*.yaml` / `*.yml`, sorted) of multi-document
-//! YAML files, down to the HelmRelease documents and the [`DependencyGraph`].
+//! YAML files, down to the HelmRelease and Kustomization documents and the
+//! [`DependencyGraph`].
 //!
-//! Skipped: empty documents, documents of another kind or API group (a `kustomization.yaml`
-//! has no `metadata.name` and is no concern of the audit), and mappings with neither `kind`
+//! Containment, as kustomize-controller would apply the folder: the folder is the root of the
+//! Kustomizations' source, so a Kustomization applies every document under its `spec.path`
+//! (resolved against the folder; the deepest path wins when several hold a document; never
+//! its own document). Such a document gets the `kustomize.toolkit.fluxcd.io/name` and
+//! `/namespace` labels the controller would add, unless it carries them already; the mapper
+//! reads containment from those labels.
+//!
+//! Skipped: empty documents, documents of another kind or API group (a kustomize
+//! `kustomization.yaml` is `kustomize.config.k8s.io`, not Flux's group), and mappings with neither `kind`
 //! nor `apiVersion`, which are not Kubernetes objects (values files, or the expected file kept
 //! beside the manifests, as in `deploy/flux/`). Bad input: a document that is not a mapping,
-//! one with only one of `kind` and `apiVersion`, and a HelmRelease without `metadata.name`.
+//! one with only one of `kind` and `apiVersion`, and a HelmRelease or Kustomization without
+//! `metadata.name`.
 //! The mapper's own identity check decides, and the message names the file and the document.
 
 use std::collections::BTreeMap;
@@ -13,7 +22,7 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use flow_flux_mapper::{DependencyGraph, HELM_RELEASE_GROUP};
+use flow_flux_mapper::{DependencyGraph, Kind, NAME_LABEL, NAMESPACE_LABEL};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -35,7 +44,7 @@ impl fmt::Display for Location {
     }
 }
 
-/// The HelmRelease documents of a folder, in path then document order.
+/// The HelmRelease and Kustomization documents of a folder, in path then document order.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Manifests {
     /// Where each document came from.
@@ -45,8 +54,11 @@ pub(crate) struct Manifests {
 }
 
 impl Manifests {
-    /// Reads `root`: a YAML file, or a folder searched recursively.
-    pub(crate) fn read(root: &Path) -> Result<Self, DepsError> {
+    /// Reads `root`: a YAML file, or a folder searched recursively. Objects without the
+    /// `kustomize.toolkit.fluxcd.io` labels get those of the Kustomization that applies them
+    /// (see the [module docs](self)); `default_namespace` is that of a Kustomization without
+    /// one.
+    pub(crate) fn read(root: &Path, default_namespace: &str) -> Result<Self, DepsError> {
         let mut files = Vec::new();
         collect_files(root, &mut files)?;
         files.sort();
@@ -62,10 +74,65 @@ impl Manifests {
                 }
             }
         }
+        let base = if fs::metadata(root).is_ok_and(|m| m.is_dir()) {
+            root
+        } else {
+            root.parent().unwrap_or(root)
+        };
+        manifests.label_applied(base, default_namespace);
         Ok(manifests)
     }
 
-    /// The dependency graph, by the mapper's parsing; a release declared twice is bad input.
+    /// Adds the labels of the applying Kustomization to each document under a Kustomization's
+    /// `spec.path`.
+    fn label_applied(&mut self, base: &Path, default_namespace: &str) {
+        // (folder applied, name, namespace, index of the Kustomization's document)
+        let applying: Vec<(PathBuf, String, String, usize)> = self
+            .documents
+            .iter()
+            .enumerate()
+            .filter(|(_, document)| Kind::of(document) == Ok(Kind::Kustomization))
+            .filter_map(|(index, document)| {
+                let path = document.pointer("/spec/path").and_then(Value::as_str)?;
+                let name = document.pointer("/metadata/name").and_then(Value::as_str)?;
+                let namespace = document
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or(default_namespace);
+                Some((
+                    base.join(relative(path)),
+                    name.to_owned(),
+                    namespace.to_owned(),
+                    index,
+                ))
+            })
+            .collect();
+        for (index, (document, location)) in
+            self.documents.iter_mut().zip(&self.locations).enumerate()
+        {
+            let parent = applying
+                .iter()
+                .filter(|(folder, .., own)| *own != index && location.path.starts_with(folder))
+                .max_by_key(|(folder, ..)| folder.components().count());
+            let Some((_, name, namespace, _)) = parent else {
+                continue;
+            };
+            let Some(metadata) = document.get_mut("metadata").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let labels = metadata
+                .entry("labels")
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            if let Some(labels) = labels.as_object_mut()
+                && !labels.contains_key(NAME_LABEL)
+            {
+                labels.insert(NAME_LABEL.to_owned(), Value::String(name.clone()));
+                labels.insert(NAMESPACE_LABEL.to_owned(), Value::String(namespace.clone()));
+            }
+        }
+    }
+
+    /// The dependency graph, by the mapper's parsing; an object declared twice is bad input.
     pub(crate) fn graph(&self, notation: &Notation) -> Result<DependencyGraph, DepsError> {
         let graph = DependencyGraph::from_documents(&self.documents, notation.default_namespace())
             .map_err(|e| DepsError::Document {
@@ -73,10 +140,11 @@ impl Manifests {
                 error: e.error,
             })?;
         let mut seen = BTreeMap::new();
-        for (i, release) in graph.releases.iter().enumerate() {
-            if let Some(first) = seen.insert(&release.key, i) {
+        for (i, object) in graph.objects.iter().enumerate() {
+            if let Some(first) = seen.insert(object.object(), i) {
                 return Err(DepsError::Duplicate {
-                    release: notation.key(&release.key),
+                    kind: object.kind,
+                    release: notation.key(&object.key),
                     first: self.location(first),
                     second: self.location(i),
                 });
@@ -131,7 +199,13 @@ fn read_yaml(path: &Path) -> Result<Vec<(usize, Value)>, DepsError> {
     Ok(documents)
 }
 
-/// A Flux HelmRelease, or a document whose identity is broken (the mapper reports it).
+/// `path` without a leading `./` (or `/`), as a path relative to the source root.
+fn relative(path: &str) -> &Path {
+    Path::new(path.trim_start_matches("./").trim_start_matches('/'))
+}
+
+/// A Flux HelmRelease or Kustomization, or a document whose identity is broken (the mapper
+/// reports it).
 fn is_candidate(value: &Value) -> bool {
     let Value::Object(object) = value else {
         return true;
@@ -147,8 +221,11 @@ fn is_candidate(value: &Value) -> bool {
     };
     match (text("kind"), text("apiVersion")) {
         (Some(kind), Some(api_version)) => {
-            kind == "HelmRelease"
-                && api_version.split_once('/').map(|(group, _)| group) == Some(HELM_RELEASE_GROUP)
+            let group = api_version.split_once('/').map_or("", |(group, _)| group);
+            matches!(
+                Kind::from_group_kind(group, kind),
+                Some(Kind::HelmRelease | Kind::Kustomization)
+            )
         }
         _ => true,
     }
@@ -188,7 +265,7 @@ mod tests {
     use super::is_candidate;
 
     #[test]
-    fn candidates_are_flux_helmreleases_and_broken_identities() {
+    fn candidates_are_flux_helmreleases_kustomizations_and_broken_identities() {
         assert!(is_candidate(
             &json!({"kind": "HelmRelease", "apiVersion": "helm.toolkit.fluxcd.io/v2"})
         ));
@@ -197,6 +274,12 @@ mod tests {
         ));
         assert!(!is_candidate(
             &json!({"kind": "Kustomization", "apiVersion": "kustomize.config.k8s.io/v1beta1"})
+        ));
+        assert!(is_candidate(
+            &json!({"kind": "Kustomization", "apiVersion": "kustomize.toolkit.fluxcd.io/v1"})
+        ));
+        assert!(!is_candidate(
+            &json!({"kind": "HelmChart", "apiVersion": "source.toolkit.fluxcd.io/v1"})
         ));
         assert!(is_candidate(&json!({"kind": "HelmRelease"})));
         assert!(is_candidate(&json!({"apiVersion": "v1", "kind": ""})));

@@ -1,15 +1,19 @@
-//! `openova-flow-deps`: an offline audit of a folder of Flux HelmReleases.
+//! `openova-flow-deps`: an offline audit of a folder of Flux HelmReleases and Kustomizations.
 //!
-//! - `openova-flow-deps check DIR --expected FILE [--json]` compares every HelmRelease's
-//!   `dependsOn` in `DIR` (recursively, `*.yaml` / `*.yml`, multi-document files too) with an
-//!   expected-dependencies file in the seed's form, and reports drift, cycles (as paths
-//!   `a -> b -> a`) and dangling references.
+//! - `openova-flow-deps check DIR --expected FILE [--json]` compares every HelmRelease's and
+//!   Kustomization's `dependsOn` in `DIR` (recursively, `*.yaml` / `*.yml`, multi-document files
+//!   too) with an expected-dependencies file in the seed's form (a slot may say
+//!   `kind: Kustomization`), and reports drift, cycles (as paths `a -> b -> a`, across kinds:
+//!   see `flow_flux_mapper::DependencyGraph::cycle_paths`) and dangling references. `DIR` is
+//!   the root of the Kustomizations' source: a Kustomization applies the documents under its
+//!   `spec.path` (the deepest such path wins), unless they carry the
+//!   `kustomize.toolkit.fluxcd.io` labels already.
 //! - `openova-flow-deps graph DIR --format snapshot|dot [--flow-id ID] [--region KEY]` prints
 //!   the graph as a validated FlowMessage `snapshot` or as Graphviz DOT.
 //!
 //! Exit codes: 0 clean, 1 drift (dangling references included), 2 cycle (also when there is
-//! drift too), 3 bad input (unreadable file, invalid YAML, a document without identity, a
-//! release declared twice, a malformed expected file, a usage error).
+//! drift too), 3 bad input (unreadable file, invalid YAML, a document without identity, an
+//! object declared twice, a malformed expected file, a usage error).
 //!
 //! The rules live in `flow_flux_mapper::Audit`; this binary reads files and prints.
 
@@ -25,7 +29,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use flow_flux_mapper::{Audit, Config, ExpectedDeps};
+use flow_flux_mapper::{Audit, Config, ExpectedDeps, Kind};
 
 use crate::cli::{Cli, Command, Format};
 use crate::error::DepsError;
@@ -63,7 +67,7 @@ fn run(cli: Cli) -> Result<u8, DepsError> {
             expected,
             json,
         } => {
-            let graph = Manifests::read(&dir)?.graph(&notation)?;
+            let graph = Manifests::read(&dir, notation.default_namespace())?.graph(&notation)?;
             let expected =
                 ExpectedDeps::from_value(&read_expected(&expected)?, notation.default_namespace())
                     .map_err(|error| DepsError::Expected {
@@ -71,11 +75,14 @@ fn run(cli: Cli) -> Result<u8, DepsError> {
                         error,
                     })?;
             let audit = Audit::run(&graph, &expected);
-            let releases = graph.releases.len();
+            let counts = report::Counts {
+                releases: graph.count(Kind::HelmRelease),
+                kustomizations: graph.count(Kind::Kustomization),
+            };
             let text = if json {
-                format!("{}\n", report::json(&audit, releases, &notation))
+                format!("{}\n", report::json(&audit, counts, &notation))
             } else {
-                report::lines(&audit, releases, &notation)
+                report::lines(&audit, counts, &notation)
             };
             print(&text)?;
             Ok(report::exit_code(audit.outcome()))
@@ -86,7 +93,7 @@ fn run(cli: Cli) -> Result<u8, DepsError> {
             flow_id,
             region,
         } => {
-            let manifests = Manifests::read(&dir)?;
+            let manifests = Manifests::read(&dir, notation.default_namespace())?;
             let graph = manifests.graph(&notation)?;
             let text = match format {
                 Format::Dot => dot::render(&graph, &notation),

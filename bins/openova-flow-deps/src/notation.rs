@@ -1,7 +1,8 @@
-//! How releases are written in reports, DOT and the expected file: `name` for a release in
-//! the default namespace, `namespace/name` otherwise.
+//! How objects are written in reports, DOT and the expected file: `name` for a HelmRelease in
+//! the default namespace, `namespace/name` otherwise; a Kustomization is prefixed with
+//! `Kustomization/` (no namespace starts with a capital letter, so this cannot be misread).
 
-use flow_flux_mapper::ObjectKey;
+use flow_flux_mapper::{Kind, ObjectKey, ObjectRef};
 
 /// The default namespace, and the notation it implies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,11 +31,19 @@ impl Notation {
             key.to_string()
         }
     }
+
+    /// `object` in this notation.
+    pub(crate) fn object(&self, object: &ObjectRef) -> String {
+        match object.kind {
+            Kind::Kustomization => format!("Kustomization/{}", self.key(&object.key)),
+            Kind::HelmRelease | Kind::HelmChart => self.key(&object.key),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use flow_flux_mapper::ObjectKey;
+    use flow_flux_mapper::{Kind, ObjectKey, ObjectRef};
 
     use super::Notation;
 
@@ -47,5 +56,11 @@ mod tests {
         };
         assert_eq!(n.key(&key("flux-system")), "bp-x");
         assert_eq!(n.key(&key("apps")), "apps/bp-x");
+        let ks = |ns: &str| ObjectRef {
+            kind: Kind::Kustomization,
+            key: key(ns),
+        };
+        assert_eq!(n.object(&ks("flux-system")), "Kustomization/bp-x");
+        assert_eq!(n.object(&ks("apps")), "Kustomization/apps/bp-x");
     }
 }

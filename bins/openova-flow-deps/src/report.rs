@@ -2,7 +2,16 @@
 
 use std::fmt::Write as _;
 
-use flow_flux_mapper::{Audit, Drift, Outcome};
+use flow_flux_mapper::{Audit, Drift, Kind, ObjectRef, Outcome};
+
+/// How many objects of each kind the folder holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Counts {
+    /// HelmReleases.
+    pub(crate) releases: usize,
+    /// Kustomizations.
+    pub(crate) kustomizations: usize,
+}
 use serde_json::{Value, json};
 
 use crate::notation::Notation;
@@ -21,8 +30,8 @@ pub(crate) const fn exit_code(outcome: Outcome) -> u8 {
 pub(crate) const BAD_INPUT: u8 = 3;
 
 /// One finding per line, then a `result:` line.
-pub(crate) fn lines(audit: &Audit, releases: usize, notation: &Notation) -> String {
-    let k = |key| notation.key(key);
+pub(crate) fn lines(audit: &Audit, counts: Counts, notation: &Notation) -> String {
+    let k = |object| notation.object(object);
     let mut out = String::new();
     for drift in &audit.drift {
         let line = match drift {
@@ -43,10 +52,14 @@ pub(crate) fn lines(audit: &Audit, releases: usize, notation: &Notation) -> Stri
                 k(dependency)
             ),
             Drift::MissingRelease { release } => {
-                format!("{}: expected release not in the folder", k(release))
+                format!(
+                    "{}: expected {} not in the folder",
+                    k(release),
+                    noun(release)
+                )
             }
             Drift::UnexpectedRelease { release } => {
-                format!("{}: release not in the expected file", k(release))
+                format!("{}: {} not in the expected file", k(release), noun(release))
             }
             other => format!("{other:?}"),
         };
@@ -64,10 +77,15 @@ pub(crate) fn lines(audit: &Audit, releases: usize, notation: &Notation) -> Stri
             k(&dangling.dependency)
         );
     }
+    let kustomizations = match counts.kustomizations {
+        0 => String::new(),
+        n => format!(", {n} kustomizations"),
+    };
     let _ = writeln!(
         out,
-        "result: {} ({releases} releases, {} drift, {} cycles, {} dangling)",
+        "result: {} ({} releases{kustomizations}, {} drift, {} cycles, {} dangling)",
         outcome_name(audit.outcome()),
+        counts.releases,
         audit.drift.len(),
         audit.cycles.len(),
         audit.dangling.len()
@@ -76,8 +94,8 @@ pub(crate) fn lines(audit: &Audit, releases: usize, notation: &Notation) -> Stri
 }
 
 /// The audit as one JSON object; releases in the report's notation.
-pub(crate) fn json(audit: &Audit, releases: usize, notation: &Notation) -> Value {
-    let k = |key| Value::String(notation.key(key));
+pub(crate) fn json(audit: &Audit, counts: Counts, notation: &Notation) -> Value {
+    let k = |object| Value::String(notation.object(object));
     let drift: Vec<Value> = audit
         .drift
         .iter()
@@ -112,11 +130,20 @@ pub(crate) fn json(audit: &Audit, releases: usize, notation: &Notation) -> Value
     json!({
         "outcome": outcome_name(audit.outcome()),
         "exitCode": exit_code(audit.outcome()),
-        "releases": releases,
+        "releases": counts.releases,
+        "kustomizations": counts.kustomizations,
         "drift": drift,
         "cycles": cycles,
         "dangling": dangling,
     })
+}
+
+/// How a finding names an object's kind.
+const fn noun(object: &ObjectRef) -> &'static str {
+    match object.kind {
+        Kind::Kustomization => "Kustomization",
+        Kind::HelmRelease | Kind::HelmChart => "release",
+    }
 }
 
 const fn outcome_name(outcome: Outcome) -> &'static str {
@@ -129,17 +156,25 @@ const fn outcome_name(outcome: Outcome) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use flow_flux_mapper::{Audit, Dangling, Drift, ObjectKey};
+    use flow_flux_mapper::{Audit, Dangling, Drift, Kind, ObjectKey, ObjectRef};
 
-    use super::{json, lines};
+    use super::{Counts, json, lines};
     use crate::notation::Notation;
 
-    fn key(ns: &str, name: &str) -> ObjectKey {
-        ObjectKey {
-            namespace: ns.into(),
-            name: name.into(),
+    fn key(ns: &str, name: &str) -> ObjectRef {
+        ObjectRef {
+            kind: Kind::HelmRelease,
+            key: ObjectKey {
+                namespace: ns.into(),
+                name: name.into(),
+            },
         }
     }
+
+    const COUNTS: Counts = Counts {
+        releases: 2,
+        kustomizations: 0,
+    };
 
     fn audit() -> Audit {
         Audit {
@@ -161,7 +196,7 @@ mod tests {
 
     #[test]
     fn lines_name_each_finding_and_end_with_the_result() {
-        let text = lines(&audit(), 2, &Notation::new("flux-system"));
+        let text = lines(&audit(), COUNTS, &Notation::new("flux-system"));
         assert_eq!(
             text.lines().collect::<Vec<_>>(),
             vec![
@@ -175,7 +210,7 @@ mod tests {
 
     #[test]
     fn json_uses_the_same_notation_and_exit_code() {
-        let value = json(&audit(), 2, &Notation::new("flux-system"));
+        let value = json(&audit(), COUNTS, &Notation::new("flux-system"));
         assert_eq!(value["exitCode"], 2);
         assert_eq!(value["drift"][0]["dependency"], "apps/b");
         assert_eq!(value["cycles"][0], serde_json::json!(["a", "c", "a"]));

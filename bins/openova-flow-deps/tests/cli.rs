@@ -304,3 +304,104 @@ fn dot_marks_cycles() {
     );
     assert_eq!(run.stdout.matches(" -> ").count(), 4);
 }
+
+#[test]
+fn a_folder_of_both_kinds_is_clean_when_it_matches() {
+    let run = check("kustomizations");
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        lines(&run),
+        vec!["result: clean (3 releases, 3 kustomizations, 0 drift, 0 cycles, 0 dangling)"]
+    );
+}
+
+#[test]
+fn a_cycle_across_kinds_exits_2_with_drift_and_a_dangling_kustomization() {
+    let run = check("cross-kind-cycle");
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        lines(&run),
+        vec![
+            "drift: bp-cert-manager: extra dependsOn bp-app (declared, not expected)",
+            "drift: Kustomization/apps: extra dependsOn Kustomization/policies (declared, not expected)",
+            "cycle: bp-app -> Kustomization/apps -> Kustomization/infra -> bp-cert-manager -> bp-app",
+            "dangling: Kustomization/apps dependsOn Kustomization/policies, which is neither in the folder nor in the expected file",
+            "result: cycle (3 releases, 3 kustomizations, 2 drift, 1 cycles, 1 dangling)",
+        ]
+    );
+}
+
+#[test]
+fn snapshot_nests_objects_under_the_kustomization_whose_path_holds_them() {
+    let run = run(&[
+        "graph",
+        "testdata/deps/kustomizations",
+        "--format",
+        "snapshot",
+        "--region",
+        "fsn1",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let FlowMessage::Snapshot {
+        nodes,
+        relationships,
+        ..
+    } = flow_contract::decode(run.stdout.trim_end().as_bytes(), "preview").expect("valid")
+    else {
+        panic!("not a snapshot: {}", run.stdout);
+    };
+    let kind = |id: &str| {
+        nodes
+            .iter()
+            .find(|n| n.id == id)
+            .and_then(|n| n.meta.as_ref()?.get("kind")?.as_str().map(str::to_owned))
+    };
+    assert_eq!(kind("fsn1/bp-cilium").as_deref(), Some("HelmRelease"));
+    assert_eq!(
+        kind("fsn1/ks/flux-system/infra").as_deref(),
+        Some("Kustomization")
+    );
+    let mut contains: Vec<(&str, &str)> = relationships
+        .iter()
+        .filter(|r| r.rel_type == flow_contract::RelType::Contains)
+        .map(|r| (r.from_id.as_str(), r.to_id.as_str()))
+        .collect();
+    contains.sort_unstable();
+    assert_eq!(
+        contains,
+        vec![
+            ("fsn1/bp-app", "fsn1/ks/flux-system/apps"),
+            ("fsn1/bp-cert-manager", "fsn1/ks/flux-system/infra"),
+            ("fsn1/bp-cilium", "fsn1/ks/flux-system/infra"),
+            (
+                "fsn1/ks/flux-system/apps",
+                "fsn1/ks/flux-system/flux-system"
+            ),
+            ("fsn1/ks/flux-system/flux-system", "fsn1"),
+            (
+                "fsn1/ks/flux-system/infra",
+                "fsn1/ks/flux-system/flux-system"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn dot_draws_kustomizations_as_folders_with_what_they_apply() {
+    let run = run(&["graph", "testdata/deps/kustomizations", "--format", "dot"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        out.contains(&"  \"Kustomization/infra\" [shape=folder];"),
+        "{out:?}"
+    );
+    assert!(out.contains(&"  \"Kustomization/infra\" -> \"Kustomization/apps\";"));
+    assert!(
+        out.contains(&"  \"Kustomization/infra\" -> \"bp-cilium\" [style=dotted, arrowhead=none];")
+    );
+    // The root applies itself; that draws no line.
+    assert!(
+        !run.stdout
+            .contains("\"Kustomization/flux-system\" -> \"Kustomization/flux-system\"")
+    );
+}

@@ -1,7 +1,7 @@
 //! The reconciler: coalescing, silence when nothing changed, deletes after a relist, healing.
 
 use flow_contract::{FlowMessage, FlowNode, RelPair, RelType, Relationship};
-use flow_flux_mapper::{DependencyGraph, Event, Kind, MapError, ObjectKey, Reconciler};
+use flow_flux_mapper::{DependencyGraph, Event, Kind, MapError, ObjectKey, ObjectRef, Reconciler};
 use serde_json::{Value, json};
 
 use super::{FLOW, REGION, assert_valid, config};
@@ -433,13 +433,17 @@ fn dependency_graph_from_documents() {
             "metadata": {"name": "d"}, "spec": {"dependsOn": [{"name": "c", "namespace": "apps"}]}}),
     ];
     let graph = DependencyGraph::from_documents(&documents, "flux-system").unwrap();
-    let key = |ns: &str, name: &str| ObjectKey {
+    let object_key = |ns: &str, name: &str| ObjectKey {
         namespace: ns.to_owned(),
         name: name.to_owned(),
     };
-    assert_eq!(graph.releases.len(), 4);
-    assert_eq!(graph.releases[3].key, key("flux-system", "d"));
-    assert_eq!(graph.releases[3].depends_on, [key("apps", "c")]);
+    let key = |ns: &str, name: &str| ObjectRef {
+        kind: Kind::HelmRelease,
+        key: object_key(ns, name),
+    };
+    assert_eq!(graph.objects.len(), 4);
+    assert_eq!(graph.objects[3].key, object_key("flux-system", "d"));
+    assert_eq!(graph.objects[3].depends_on, [object_key("apps", "c")]);
     assert_eq!(
         graph.cycles(),
         [
