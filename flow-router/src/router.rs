@@ -484,6 +484,18 @@ impl Router {
         })
     }
 
+    /// The position of a flow's state (its epoch and the seq of the last message folded in),
+    /// without building the state: the same `None` as [`snapshot`](Self::snapshot) when the
+    /// flow is unknown or nothing was ingested into it yet.
+    #[must_use]
+    pub fn head(&self, flow_id: &str) -> Option<EventId> {
+        let flow = self.flows.get(flow_id).filter(|flow| flow.seq > 0)?;
+        Some(EventId {
+            epoch: flow.epoch,
+            seq: flow.seq,
+        })
+    }
+
     /// Deletes a flow: its state is gone, its cursors poll [`Polled::Closed`], and a later
     /// ingest starts a new epoch. Returns whether the flow existed.
     pub fn delete(&mut self, flow_id: &str) -> bool {

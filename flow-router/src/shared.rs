@@ -208,6 +208,12 @@ impl SharedRouter {
         self.lock().router.snapshot(flow_id)
     }
 
+    /// [`Router::head`].
+    #[must_use]
+    pub fn head(&self, flow_id: &str) -> Option<EventId> {
+        self.lock().router.head(flow_id)
+    }
+
     /// [`Router::flows`].
     #[must_use]
     pub fn flows(&self) -> Vec<FlowInfo> {

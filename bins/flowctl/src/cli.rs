@@ -18,8 +18,8 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "flowctl", version, after_help = EXIT_CODES)]
 pub(crate) struct Cli {
-    /// Bearer token sent to the server (a read token for tail and snapshot, an ingest token for
-    /// post).
+    /// Bearer token sent to the server (a read token for tail, snapshot and head, an ingest
+    /// token for post).
     #[arg(long, env = "FLOW_TOKEN", global = true, hide_env_values = true)]
     pub(crate) token: Option<String>,
     /// What to do.
@@ -57,6 +57,15 @@ pub(crate) enum Command {
         /// A table grouped by region with counts, the snapshot message as JSON, or Graphviz DOT.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+    },
+    /// Print the flow's position (epoch and seq) without its state: a cheap check of whether
+    /// the server holds the flow and whether it changed (`HEAD .../snapshot`). Prints
+    /// `<flow> epoch <epoch> seq <seq>`; exits 5 when the server holds no state for the flow.
+    Head {
+        /// Server base URL.
+        url: String,
+        /// Flow id.
+        flow: String,
     },
     /// Validate messages locally, then post them in order, one request each.
     ///

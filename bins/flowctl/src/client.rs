@@ -110,17 +110,7 @@ impl Client {
         let response = self
             .send(&what, self.http.get(url.clone()).timeout(REQUEST_TIMEOUT))
             .await?;
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let position = Position {
-            seq: header("flow-seq"),
-            epoch: header("flow-epoch"),
-        };
+        let position = position(&response);
         let body = response
             .bytes()
             .await
@@ -139,6 +129,26 @@ impl Client {
             });
         }
         Ok((message, position))
+    }
+
+    /// `HEAD snapshot`: the flow's position without its state.
+    ///
+    /// # Errors
+    /// Transport and status errors, and an answer without `Flow-Seq` or `Flow-Epoch`.
+    pub(crate) async fn head(&self, flow: &str) -> Result<Position, CtlError> {
+        let url = self.flow_url(flow, "snapshot")?;
+        let what = format!("HEAD {url}");
+        let response = self
+            .send(&what, self.http.head(url.clone()).timeout(REQUEST_TIMEOUT))
+            .await?;
+        let position = position(&response);
+        if position.seq.is_none() || position.epoch.is_none() {
+            return Err(CtlError::Protocol {
+                what,
+                detail: "the answer has no Flow-Seq or Flow-Epoch header".to_owned(),
+            });
+        }
+        Ok(position)
     }
 
     /// `POST events` with one message.
@@ -210,6 +220,21 @@ impl Client {
             status,
             detail: detail(status, &body),
         })
+    }
+}
+
+/// The `Flow-Seq` and `Flow-Epoch` headers of a snapshot answer.
+fn position(response: &Response) -> Position {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    Position {
+        seq: header("flow-seq"),
+        epoch: header("flow-epoch"),
     }
 }
 

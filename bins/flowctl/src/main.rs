@@ -118,6 +118,15 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 };
                 write_stdout(&text)
             }
+            Command::Head { url, flow } => {
+                let client = Client::new(&url, cli.token)?;
+                let position = client.head(&flow).await?;
+                write_stdout(&format!(
+                    "{flow} epoch {} seq {}\n",
+                    position.epoch.unwrap_or_default(),
+                    position.seq.unwrap_or_default()
+                ))
+            }
             Command::Post { url, flow, file } => {
                 let client = Client::new(&url, cli.token)?;
                 client.flow_url(&flow, "")?;

@@ -155,6 +155,13 @@ impl Replica {
         Ok(scratch.snapshot(flow_id))
     }
 
+    /// The flow's stored position (epoch and seq), read from its meta hash alone; `None`
+    /// when nothing was ever appended.
+    pub(crate) async fn head(&self, flow_id: &str) -> Result<Option<EventId>, ReplicaError> {
+        self.observe(self.log.head(flow_id).await)
+            .map_err(ReplicaError::Log)
+    }
+
     /// Deletes the flow in Redis; every replica ends its streams.
     pub(crate) async fn delete(&self, flow_id: &str) -> Result<bool, LogError> {
         self.observe(self.log.delete(flow_id).await)

@@ -111,6 +111,7 @@ fn root(app: &App) -> BoxedFilter<(Response,)> {
                     {"method": "GET", "path": "/v1/flows", "description": "flows held: id, epoch, seq, nodes by status, subscribers, last event time"},
                     {"method": "POST", "path": "/v1/flows/{flowId}/events", "description": "ingest one FlowMessage (application/json); 200 {seq, epoch}"},
                     {"method": "GET", "path": "/v1/flows/{flowId}/snapshot", "description": "the folded state as a snapshot FlowMessage; Flow-Seq and Flow-Epoch headers"},
+                    {"method": "HEAD", "path": "/v1/flows/{flowId}/snapshot", "description": "the snapshot's status, Flow-Seq and Flow-Epoch without the body (cheap: the state is not built)"},
                     {"method": "GET", "path": "/v1/flows/{flowId}/stream", "description": "Server-Sent Events: snapshot or Last-Event-ID replay, then live frames and heartbeats"},
                     {"method": "DELETE", "path": "/v1/flows/{flowId}", "description": "purge a flow (idempotent); its streams end"},
                 ],
@@ -361,13 +362,19 @@ fn check_json(headers: &HeaderMap) -> Result<(), ApiError> {
 
 fn snapshot(app: &App) -> BoxedFilter<(Response,)> {
     warp::path!("v1" / "flows" / String / "snapshot")
-        .and(warp::get())
+        .and(warp::get().or(warp::head()).unify())
+        .and(warp::method())
         .and(with_app(app))
         .and(warp::header::headers_cloned())
         .and(warp::query::<Query>())
         .then(
-            |flow_id: String, app: App, headers: HeaderMap, query: Query| async move {
-                respond(snapshot_of(&app, &flow_id, &headers, &query).await)
+            |flow_id: String, method: Method, app: App, headers: HeaderMap, query: Query| async move {
+                let result = if method == Method::HEAD {
+                    head_of(&app, &flow_id, &headers, &query).await
+                } else {
+                    snapshot_of(&app, &flow_id, &headers, &query).await
+                };
+                respond(result)
             },
         )
         .boxed()
@@ -390,18 +397,50 @@ async fn snapshot_of(
         flow_id: flow_id.to_owned(),
     })?;
     let mut response = Response::new(snapshot.message.to_json().into());
+    position_headers(
+        &mut response,
+        EventId {
+            epoch: snapshot.epoch,
+            seq: snapshot.seq,
+        },
+    );
+    Ok(response)
+}
+
+/// `HEAD .../snapshot`: the status and position headers of `GET`, without building the state
+/// (memory: the engine's head; Redis: the flow's meta hash, never the stream).
+async fn head_of(
+    app: &App,
+    flow_id: &str,
+    headers: &HeaderMap,
+    query: &Query,
+) -> Result<Response, ApiError> {
+    authorize_read(app, headers, query)?;
+    validate_flow_id(flow_id).map_err(ApiError::FlowId)?;
+    let head = match &app.inner.replica {
+        None => app.router().head(flow_id),
+        Some(replica) => replica.head(flow_id).await?,
+    };
+    let head = head.ok_or_else(|| ApiError::FlowNotFound {
+        flow_id: flow_id.to_owned(),
+    })?;
+    let mut response = Response::new(Bytes::new().into());
+    position_headers(&mut response, head);
+    Ok(response)
+}
+
+/// `Content-Type`, `Flow-Seq` and `Flow-Epoch` of a snapshot answer.
+fn position_headers(response: &mut Response, at: EventId) {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    headers.insert("flow-seq", HeaderValue::from(snapshot.seq));
+    headers.insert("flow-seq", HeaderValue::from(at.seq));
     headers.insert(
         "flow-epoch",
-        HeaderValue::from_str(&snapshot.epoch.to_string())
-            .expect("hex digits are a valid header value"),
+        HeaderValue::from_str(&at.epoch.to_string()).expect("hex digits are a valid header value"),
     );
-    Ok(response)
 }
 
 fn stream(app: &App) -> BoxedFilter<(Response,)> {

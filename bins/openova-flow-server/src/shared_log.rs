@@ -304,6 +304,31 @@ impl SharedLog {
         }
     }
 
+    /// The flow's position from its meta hash (`HMGET epoch seq`: O(1), never the stream);
+    /// `None` when the flow has no meta or nothing was appended yet (seq 0, created by a
+    /// subscription), as a snapshot read answers.
+    pub(crate) async fn head(&self, flow_id: &str) -> Result<Option<EventId>, LogError> {
+        let [meta, ..] = keys(flow_id);
+        let mut connection = self.connection.clone();
+        let reply: Value = redis::cmd("HMGET")
+            .arg(meta)
+            .arg("epoch")
+            .arg("seq")
+            .query_async(&mut connection)
+            .await?;
+        let items = array(reply)?;
+        match (items.first(), items.get(1)) {
+            (Some(Value::Nil) | None, _) | (_, Some(Value::Nil) | None) => Ok(None),
+            (Some(epoch), Some(seq)) => {
+                let at = EventId {
+                    epoch: epoch_of(epoch)?,
+                    seq: int(seq)?,
+                };
+                Ok((at.seq > 0).then_some(at))
+            }
+        }
+    }
+
     /// Deletes a flow's keys and tells every replica; returns whether anything was removed.
     pub(crate) async fn delete(&self, flow_id: &str) -> Result<bool, LogError> {
         let mut invocation = self.delete.prepare_invoke();

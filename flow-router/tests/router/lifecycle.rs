@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use flow_contract::FlowMessage;
-use flow_router::{Epoch, IngestError, Polled, ResetReason, Start, SubscribeError};
+use flow_router::{Epoch, EventId, IngestError, Polled, ResetReason, Start, SubscribeError};
 
 use crate::sim::{Sim, events, ids, node};
 
@@ -40,6 +40,7 @@ fn subscribing_to_an_unknown_flow_creates_an_empty_one() {
         "event: snapshot\nid: e0-0\ndata: {\"type\":\"snapshot\",\"flow\":{\"id\":\"new\",\"status\":\"pending\",\"startedAt\":0},\"nodes\":[],\"relationships\":[]}\n\n"
     ));
     assert!(sim.router.snapshot("new").is_none(), "nothing ingested yet");
+    assert_eq!(sim.router.head("new"), None, "no head before an ingest");
     sim.ingest("new", &node("new", "a", "running"));
     assert_eq!(ids(sim.drain(&mut sub.cursor).text()), ["e0-1"]);
     assert_eq!(
@@ -122,6 +123,7 @@ fn delete_closes_cursors_and_the_next_ingest_starts_a_new_epoch() {
     assert!(!sim.router.delete("f"), "idempotent");
     assert!(sim.drain(&mut sub.cursor).closed);
     assert!(sim.router.snapshot("f").is_none());
+    assert_eq!(sim.router.head("f"), None);
 
     let again = sim.ingest("f", &node("f", "b", "running"));
     assert_eq!(
@@ -132,6 +134,13 @@ fn delete_closes_cursors_and_the_next_ingest_starts_a_new_epoch() {
     let old = sim.subscribe("f", Some("e0-1"));
     assert_eq!(old.start, Start::Reset(ResetReason::OtherEpoch));
     let snapshot = sim.router.snapshot("f").unwrap();
+    assert_eq!(
+        sim.router.head("f"),
+        Some(EventId {
+            epoch: Epoch(0xe1),
+            seq: 1
+        })
+    );
     let FlowMessage::Snapshot { nodes, .. } = snapshot.message else {
         unreachable!()
     };

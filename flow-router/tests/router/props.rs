@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use flow_contract::{FlowInstance, FlowMessage, FlowNode, RelType, Relationship};
-use flow_router::{IngestError, Polled, Router, RouterConfig, Start, SubscribeError};
+use flow_router::{EventId, IngestError, Polled, Router, RouterConfig, Start, SubscribeError};
 use proptest::prelude::*;
 
 use crate::sim::{SEED, origin};
@@ -368,7 +368,7 @@ impl Model {
         let f = self.flows[flow].as_ref().unwrap();
         let resumable = raw
             .as_deref()
-            .and_then(flow_router::EventId::parse)
+            .and_then(EventId::parse)
             .filter(|id| id.epoch.0 == f.epoch && id.seq <= f.seq && f.evicted_through <= id.seq);
         let mut expected = b"retry: 3000\n\n".to_vec();
         match resumable {
@@ -478,6 +478,14 @@ impl Model {
         assert_eq!(stats.subscribers, self.cursors.len());
         for (flow, f) in self.flows.iter().enumerate() {
             let id = flow_id(flow);
+            // The head is the snapshot's position, without the state.
+            assert_eq!(
+                self.router.head(&id),
+                self.router.snapshot(&id).map(|s| EventId {
+                    epoch: s.epoch,
+                    seq: s.seq
+                })
+            );
             let Some(f) = f else {
                 assert!(!self.router.contains(&id));
                 continue;

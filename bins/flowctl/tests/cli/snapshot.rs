@@ -1,4 +1,5 @@
-//! `flowctl snapshot`: DOT parsed back with a Graphviz parser, table, JSON, missing flows.
+//! `flowctl snapshot`: DOT parsed back with a Graphviz parser, table, JSON, missing flows;
+//! `flowctl head`: the snapshot's position without its body.
 
 use graphviz_rust::dot_structures::{Edge, EdgeTy, Graph, Id, Stmt, Subgraph, Vertex};
 
@@ -161,4 +162,35 @@ fn missing_flow_exits_5_and_unreachable_server_exits_1() {
     let out = flowctl(&["snapshot", &url, "x"], "");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the server"));
+}
+
+#[test]
+fn head_prints_the_position_of_the_snapshot() {
+    let server = Server::start(&[("FLOW_SERVER_READ_TOKENS", "rd")]);
+    let missing = flowctl(&["--token", "rd", "head", &server.url, "dot"], "");
+    assert_eq!(
+        missing.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    post(&server, "dot", FLOW);
+    let refused = flowctl(&["head", &server.url, "dot"], "");
+    assert_eq!(refused.status.code(), Some(4), "a read token is needed");
+
+    let head = flowctl(&["--token", "rd", "head", &server.url, "dot"], "");
+    assert!(
+        head.status.success(),
+        "{}",
+        String::from_utf8_lossy(&head.stderr)
+    );
+    let line = String::from_utf8(head.stdout).expect("UTF-8");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let ["dot", "epoch", epoch, "seq", "2"] = fields[..] else {
+        panic!("unexpected head output {line:?}");
+    };
+    assert!(
+        !epoch.is_empty() && epoch.chars().all(|c| c.is_ascii_hexdigit()),
+        "{line:?}"
+    );
 }

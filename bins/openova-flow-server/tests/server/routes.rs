@@ -65,6 +65,10 @@ async fn descriptor_health_and_readiness() {
         "{paths:?}"
     );
     assert!(
+        paths.contains(&"HEAD /v1/flows/{flowId}/snapshot".to_owned()),
+        "{paths:?}"
+    );
+    assert!(
         paths.contains(&"DELETE /v1/flows/{flowId}".to_owned()),
         "{paths:?}"
     );
@@ -144,6 +148,50 @@ async fn ingest_then_snapshot() {
         .map(|n| (n.id.as_str(), n.status.as_str()))
         .collect();
     assert_eq!(nodes, [("a", "running"), ("b", "failed")]);
+}
+
+fn head(path: &str) -> warp::test::RequestBuilder {
+    warp::test::request().method("HEAD").path(path)
+}
+
+#[tokio::test]
+async fn head_of_a_snapshot_has_gets_status_and_headers_and_no_body() {
+    let app = app(&[]);
+    let missing = call(&app, head("/v1/flows/f/snapshot")).await;
+    assert_eq!(missing.status(), 404);
+    assert!(!missing.headers().contains_key("flow-seq"));
+    assert_eq!(
+        call(&app, head("/v1/flows/bad!id/snapshot")).await.status(),
+        400
+    );
+    for node in ["a", "b"] {
+        let body = upsert_nodes("f", &[(node, "running")]);
+        assert_eq!(
+            call(&app, post("/v1/flows/f/events", &body)).await.status(),
+            200
+        );
+    }
+    let got = call(&app, get("/v1/flows/f/snapshot")).await;
+    let headed = call(&app, head("/v1/flows/f/snapshot")).await;
+    assert_eq!(headed.status(), got.status());
+    for name in ["content-type", "flow-seq", "flow-epoch"] {
+        assert_eq!(headed.headers()[name], got.headers()[name], "{name}");
+    }
+    assert_eq!(headed.headers()["flow-seq"], "2");
+    assert!(headed.body().is_empty());
+    assert!(!got.body().is_empty());
+
+    let guarded = crate::fixture::app(&["--read-tokens", "rd"]);
+    assert_eq!(
+        call(&guarded, head("/v1/flows/f/snapshot")).await.status(),
+        401
+    );
+    assert_eq!(
+        call(&guarded, head("/v1/flows/f/snapshot?access_token=rd"))
+            .await
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]

@@ -337,6 +337,119 @@ async fn auth_over_http(backend: Backend) {
     assert_eq!(server.stop().await, Drained::Clean);
 }
 
+/// `HEAD .../snapshot` answers what `GET` answers, without a body: 404 while the flow has no
+/// state (a subscription alone creates none), then GET's status, `Flow-Seq` and `Flow-Epoch`;
+/// read tokens apply; after a DELETE it is 404 again and the next ingest shows a new epoch.
+async fn head_answers_like_get_without_a_body(backend: Backend) {
+    let server = Server::start_with(
+        &backend,
+        &["--ingest-tokens", "writer", "--read-tokens", "reader"],
+    )
+    .await;
+    let head = || {
+        server
+            .client
+            .head(server.url("/v1/flows/f/snapshot"))
+            .bearer_auth("reader")
+            .send()
+    };
+    let get = || {
+        server
+            .client
+            .get(server.url("/v1/flows/f/snapshot"))
+            .bearer_auth("reader")
+            .send()
+    };
+    let post = |node: &'static str| {
+        server
+            .client
+            .post(server.url("/v1/flows/f/events"))
+            .bearer_auth("writer")
+            .header("content-type", "application/json")
+            .body(upsert_nodes("f", &[(node, "running")]))
+            .send()
+    };
+    let position = |response: &reqwest::Response| {
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().expect("ascii").to_owned())
+        };
+        (
+            response.status().as_u16(),
+            header("flow-epoch"),
+            header("flow-seq"),
+        )
+    };
+
+    let missing = head().await.expect("head");
+    assert_eq!(position(&missing), (404, None, None));
+    assert!(missing.bytes().await.expect("no body").is_empty());
+    let subscribed = server
+        .client
+        .get(server.url("/v1/flows/f/stream?access_token=reader"))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(subscribed.status(), 200);
+    let mut subscribed = EventReader::new(subscribed);
+    assert_eq!(
+        subscribed.next_data().await.expect("snapshot").event,
+        "snapshot"
+    );
+    assert_eq!(
+        position(&head().await.expect("head")).0,
+        404,
+        "a subscription is no state"
+    );
+
+    for node in ["a", "b", "c"] {
+        assert_eq!(post(node).await.expect("post").status(), 200);
+    }
+    let got = get().await.expect("get");
+    let headed = head().await.expect("head");
+    assert_eq!(position(&headed), position(&got));
+    assert_eq!(position(&headed).2.as_deref(), Some("3"));
+    assert_eq!(
+        headed.headers()["content-type"],
+        got.headers()["content-type"]
+    );
+    assert!(headed.bytes().await.expect("no body").is_empty());
+    let epoch = position(&got).1;
+
+    let anonymous = server
+        .client
+        .head(server.url("/v1/flows/f/snapshot"))
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(anonymous.status(), 401);
+    let ingest_token = server
+        .client
+        .head(server.url("/v1/flows/f/snapshot"))
+        .bearer_auth("writer")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(ingest_token.status(), 401, "an ingest token does not read");
+
+    let deleted = server
+        .client
+        .delete(server.url("/v1/flows/f"))
+        .bearer_auth("writer")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(position(&head().await.expect("head")).0, 404);
+    assert_eq!(post("d").await.expect("post").status(), 200);
+    let again = position(&head().await.expect("head"));
+    assert_eq!((again.0, again.2.as_deref()), (200, Some("1")));
+    assert_ne!(again.1, epoch, "a new state has a new epoch");
+    assert_eq!(server.stop().await, Drained::Clean);
+}
+
 async fn rate_limit_over_http(backend: Backend) {
     let server = Server::start_with(&backend, &["--ingest-rate", "1", "--ingest-burst", "3"]).await;
     for _ in 0..3 {
@@ -431,6 +544,7 @@ on_both_backends!(
     delete_ends_streams,
     heartbeats_on_an_idle_stream,
     auth_over_http,
+    head_answers_like_get_without_a_body,
     rate_limit_over_http,
     oversized_bodies_are_refused_with_or_without_length,
     shutdown_ends_open_streams,
