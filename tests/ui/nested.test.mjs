@@ -3,6 +3,7 @@
 // The flow is written by hand in the mapper's shape (`contains` runs child -> parent).
 
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 
 import { layoutBoxes, openBrowser, outside } from './browser.mjs';
@@ -127,6 +128,35 @@ test('collapsing a region folds everything in it into its band', async () => {
   assert.equal((await attrs('fsn1')).collapsed, 'true');
   await page.click('[data-node-id="fsn1"] > [data-action="toggle-group"]');
   await page.waitForFunction((n) => document.querySelectorAll('[data-node-id]').length === n, NODES.length, WAIT);
+});
+
+test("the mapper's own output for nested Kustomizations is drawn nested", async () => {
+  // testdata/kustomization/edge-nested: the mapper's golden messages for a Kustomization
+  // (apps) inside another (flux-system), with infra beside it and releases inside both.
+  const golden = JSON.parse(await readFile(new URL('../../testdata/kustomization/edge-nested/expected.json', import.meta.url), 'utf8'));
+  const rels = golden.flatMap((m) => m.relationships || []);
+  const ids = golden.flatMap((m) => m.nodes || []).map((n) => n.id);
+  await post(server.url, 'golden', golden, AUTH);
+  await page.goto(`${server.url}/ui/flows/golden`);
+  await page.waitForFunction((n) => document.querySelectorAll('[data-node-id]').length === n, ids.length, WAIT);
+  const { nodes: boxes } = await layoutBoxes(page);
+  const contained = rels.filter((r) => r.type === 'contains');
+  assert.ok(contained.length >= 5);
+  for (const r of contained) assert.ok(!outside(boxes[r.fromId], boxes[r.toId]), `${r.fromId} is drawn inside ${r.toId}`);
+  for (const r of rels.filter((x) => x.type === 'finish-to-start')) {
+    assert.ok(boxes[r.fromId].right < boxes[r.toId].left, `${r.toId} is drawn right of ${r.fromId}`);
+  }
+});
+
+test('when nothing blocks, "show what blocks" says so', async () => {
+  const done = ['a', 'b'].map((id) => ({ id, flowId: 'done', label: id, status: 'succeeded' }));
+  await post(server.url, 'done', [{ type: 'upsert-nodes', nodes: done }, { type: 'upsert-rels', relationships: [after_('a', 'b')] }], AUTH);
+  await page.goto(`${server.url}/ui/flows/done`);
+  await page.waitForFunction(() => document.querySelectorAll('[data-node-id]').length === 2, null, WAIT);
+  await page.click('[data-action="blocking"]');
+  assert.equal(await page.locator('[data-node-id]').count(), 0);
+  assert.equal(await page.textContent('#empty'), 'Nothing blocks: every node has succeeded.');
+  assert.ok(await page.isVisible('#empty'));
 });
 
 test('the page raised no script errors', () => {

@@ -346,7 +346,16 @@ function drawGraph() {
   const nodes = svgEl('g', { class: 'nodes' });
   for (const [id, pos] of plan.nodes) nodes.append(drawNode(id, pos));
   viewport.replaceChildren(groups, edges, nodes);
-  $('empty').hidden = state.nodes.size > 0;
+  const empty = $('empty');
+  if (state.nodes.size === 0) {
+    empty.textContent = 'Waiting for the flow’s first nodes…';
+    empty.hidden = false;
+  } else if (plan.nodes.size + plan.groups.length === 0) {
+    empty.textContent = 'Nothing blocks: every node has succeeded.';
+    empty.hidden = false;
+  } else {
+    empty.hidden = true;
+  }
   markMatches(false);
 }
 
