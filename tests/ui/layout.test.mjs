@@ -161,3 +161,71 @@ test('zoom: fit shows the whole content, zooming keeps the pointer still, scales
   const c = centreOn(50, 60, view, 1);
   assert.deepEqual([c.x + 50, c.y + 60], [500, 300]);
 });
+
+test('random nested flows: boxes and groups never overlap and always lie inside their group', () => {
+  // A seeded generator (mulberry32), so a failure names a reproducible seed.
+  for (let seed = 1; seed <= 150; seed++) {
+    let a = seed;
+    const next = () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const pick = (list) => list[Math.floor(next() * list.length)];
+    const ids = ['r0', 'r1'];
+    const rels = [];
+    const groups = ['r0', 'r1'];
+    for (let i = 0; i < 4; i++) {
+      const id = `k${i}`;
+      rels.push(rel(id, pick(groups), 'contains'));
+      ids.push(id);
+      groups.push(id);
+    }
+    for (let i = 0; i < 14; i++) {
+      const id = `h${i}`;
+      if (next() < 0.9) rels.push(rel(id, pick(groups), 'contains'));
+      ids.push(id);
+    }
+    for (let i = 0; i < 18; i++) {
+      const from = pick(ids);
+      const to = pick(ids);
+      rels.push(rel(from, to, next() < 0.8 ? 'finish-to-start' : 'triggers'));
+    }
+    const state = fold(ids.map((id) => node(id, pick(['succeeded', 'failed', 'running']))), rels);
+    const collapsed = new Set(groups.filter(() => next() < 0.25));
+    const only = next() < 0.3 ? blocking(state, containment(state)) : null;
+    const plan = layout(state, { collapsed, only });
+    const where = `seed ${seed}`;
+
+    const cells = [...plan.nodes.values()].map((n) => `${n.x},${n.y}`);
+    assert.equal(new Set(cells).size, cells.length, `${where}: two boxes share a place`);
+    const groupBoxes = new Map(plan.groups.map((g) => [g.id, g]));
+    for (const [id, n] of plan.nodes) {
+      if (n.group === '') continue;
+      assert.ok(inside({ x: n.x, y: n.y, w: NODE_W, h: NODE_H }, groupBoxes.get(n.group)), `${where}: ${id} inside ${n.group}`);
+    }
+    for (const g of plan.groups) {
+      const parent = groupBoxes.get(g.parent);
+      if (parent) {
+        assert.ok(inside(g, parent), `${where}: ${g.id} inside ${g.parent}`);
+        assert.ok(g.x > parent.x && g.x + g.w < parent.x + parent.w, `${where}: ${g.id} is drawn with a margin in ${g.parent}`);
+      }
+    }
+    const meet = (p, q) => p.x < q.x + q.w && q.x < p.x + p.w && p.y < q.y + q.h && q.y < p.y + p.h;
+    for (const g of plan.groups) {
+      for (const h of plan.groups) {
+        if (g.id < h.id && g.parent === h.parent) assert.ok(!meet(g, h), `${where}: sibling groups ${g.id} and ${h.id} overlap`);
+      }
+      for (const [id, n] of plan.nodes) {
+        if (n.group === g.parent) assert.ok(!meet({ x: n.x, y: n.y, w: NODE_W, h: NODE_H }, g), `${where}: ${id} overlaps group ${g.id}`);
+      }
+    }
+    for (const e of plan.edges) {
+      assert.ok(plan.nodes.has(e.from) || groupBoxes.has(e.from), `${where}: edge from a drawn box`);
+      assert.ok(plan.nodes.has(e.to) || groupBoxes.has(e.to), `${where}: edge to a drawn box`);
+    }
+    if (only) for (const id of plan.nodes.keys()) assert.ok(only.has(id), `${where}: ${id} is in the filter`);
+  }
+});
