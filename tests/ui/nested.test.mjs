@@ -107,6 +107,14 @@ test('a collapsed group shows its roll-up, and a live status change rolls up int
   assert.equal(infra.status, 'succeeded');
   assert.match(infra.text, /succeeded · 2 inside/);
 
+  // A search for a folded release marks the collapsed group that holds it.
+  await page.fill('input[type="search"]', 'cert-manager');
+  await page.waitForFunction((id) => document.querySelector(`[data-node-id="${id}"]`).dataset.matchInside === 'true', INFRA, WAIT);
+  assert.equal(await page.locator('[data-match]').count(), 0);
+  assert.equal(await page.textContent('#search-count'), '0 found, more in 1 collapsed');
+  await page.fill('input[type="search"]', '');
+  await page.waitForFunction(() => document.querySelectorAll('[data-match-inside]').length === 0, null, WAIT);
+
   const certManager = NODES.find((n) => n.id === 'fsn1/cert-manager');
   await post(server.url, FLOW, [{ type: 'upsert-nodes', nodes: [{ ...certManager, status: 'failed' }] }], AUTH);
   await page.waitForFunction((id) => document.querySelector(`[data-node-id="${id}"]`).dataset.status === 'failed', INFRA, WAIT);

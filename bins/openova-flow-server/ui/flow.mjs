@@ -14,7 +14,7 @@
 import { applyMessage, countStatuses, emptyState, statusClass } from './fold.mjs';
 import { NODE_H, NODE_W, edgePath, layout, structureKey } from './layout.mjs';
 import { apiBase, el, readToken, span } from './session.mjs';
-import { blocking, containment, rollUps, sameSet, search } from './view.mjs';
+import { ancestors, blocking, containment, rollUps, sameSet, search } from './view.mjs';
 import { STEP, centreOn, fit, overflows, pan, zoomAt } from './zoom.mjs';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -425,15 +425,28 @@ function centre(id) {
   setTransform(centreOn(cx, cy, viewSize(), Math.max(transform.k, 1)));
 }
 
+/** Outlines the drawn matches; a collapsed group holding a match is marked `data-match-inside`. */
 function markMatches(move) {
-  const found = new Set(search(state, query));
-  matches = [...found].filter((id) => elements.has(id));
-  for (const [id, g] of elements) {
-    if (found.has(id)) g.setAttribute('data-match', 'true');
-    else g.removeAttribute('data-match');
+  const found = search(state, query);
+  matches = found.filter((id) => elements.has(id));
+  const holders = new Set();
+  for (const id of found) {
+    if (!elements.has(id)) {
+      const holder = ancestors(tree, id).find((up) => elements.has(up) && collapsed.has(up));
+      if (holder !== undefined) holders.add(holder);
+    }
   }
-  $('search-count').textContent = query.trim() ? `${matches.length} found` : '';
-  if (move && matches.length > 0) centre(matches[0]);
+  const shown = new Set(matches);
+  for (const [id, g] of elements) {
+    if (shown.has(id)) g.setAttribute('data-match', 'true');
+    else g.removeAttribute('data-match');
+    if (holders.has(id)) g.setAttribute('data-match-inside', 'true');
+    else g.removeAttribute('data-match-inside');
+  }
+  const folded = holders.size ? `, more in ${holders.size} collapsed` : '';
+  $('search-count').textContent = query.trim() ? `${matches.length} found${folded}` : '';
+  const first = matches[0] ?? [...holders].sort()[0];
+  if (move && first !== undefined) centre(first);
 }
 
 function setBlocking(on) {

@@ -120,34 +120,8 @@ export function layout(state, { collapsed = new Set(), only = null, sweeps = SWE
   }
   edges.sort((a, b) => byText(a.key, b.key));
 
-  // Longest path with weights 0 (containment) and 1 (dependency). On a cycle, the lowest
-  // unplaced vertex is placed after its placed predecessors and the walk goes on.
-  const indegree = new Int32Array(count);
-  for (const list of succ) for (const [b] of list) indegree[b] += 1;
-  const layer = new Int32Array(count);
-  const placed = new Uint8Array(count);
-  const queue = [];
-  for (let v = 0; v < count; v++) if (indegree[v] === 0) queue.push(v);
-  let head = 0;
-  let nextForced = 0;
-  for (let done = 0; done < count; ) {
-    let v;
-    if (head < queue.length) {
-      v = queue[head++];
-      if (placed[v]) continue; // forced earlier, on a cycle
-    } else {
-      while (placed[nextForced]) nextForced += 1;
-      v = nextForced;
-    }
-    placed[v] = 1;
-    done += 1;
-    for (const [b, w] of succ[v]) {
-      if (placed[b]) continue;
-      layer[b] = Math.max(layer[b], layer[v] + w);
-      indegree[b] -= 1;
-      if (indegree[b] === 0) queue.push(b);
-    }
-  }
+  // Longest path with weights 0 (containment) and 1 (dependency).
+  const layer = longestPath(succ);
   // A box that waits on nothing moves right, next to the first box that waits on it, so the
   // first column does not collect every independent release.
   const waits = new Uint8Array(count);
@@ -334,6 +308,42 @@ export function layout(state, { collapsed = new Set(), only = null, sweeps = SWE
   const final = segments();
   const drawn = edges.map((e, i) => ({ ...e, ...final[i] }));
   return { width, height: Math.max(y, 120), nodes, groups: groupsOut, edges: drawn };
+}
+
+/**
+ * Layers of a graph given as successor lists of [vertex, weight]: each vertex at least `weight`
+ * right of every predecessor, as far left as that allows. On a cycle, the lowest unplaced
+ * vertex is placed after its placed predecessors and the walk goes on.
+ */
+function longestPath(succ) {
+  const count = succ.length;
+  const indegree = new Int32Array(count);
+  for (const list of succ) for (const [b] of list) indegree[b] += 1;
+  const layer = new Int32Array(count);
+  const placed = new Uint8Array(count);
+  const queue = [];
+  for (let v = 0; v < count; v++) if (indegree[v] === 0) queue.push(v);
+  let head = 0;
+  let nextForced = 0;
+  for (let done = 0; done < count; ) {
+    let v;
+    if (head < queue.length) {
+      v = queue[head++];
+      if (placed[v]) continue; // forced earlier, on a cycle
+    } else {
+      while (placed[nextForced]) nextForced += 1;
+      v = nextForced;
+    }
+    placed[v] = 1;
+    done += 1;
+    for (const [b, w] of succ[v]) {
+      if (placed[b]) continue;
+      layer[b] = Math.max(layer[b], layer[v] + w);
+      indegree[b] -= 1;
+      if (indegree[b] === 0) queue.push(b);
+    }
+  }
+  return layer;
 }
 
 /** Pairs of edges of a layout whose straight segments cross (edges sharing an end do not count). */
