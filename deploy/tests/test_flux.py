@@ -4,8 +4,8 @@ substitution has run (and fail, naming the value, when a required variable is mi
 
 from __future__ import annotations
 
+import json
 import re
-from pathlib import Path
 from typing import Any
 
 import helm_python
@@ -66,14 +66,26 @@ def test_depends_on_matches_the_expected_file() -> None:
         assert [d["name"] for d in release["spec"]["dependsOn"]] == entry["depends_on"]
 
 
+CRDS = REPO / "testdata" / "crds"
+# The YAML CRDs and the JSON copies the mapper's Rust tests read (testdata/crds/README.md).
+JSON_COPIES = {
+    "helm.toolkit.fluxcd.io_helmreleases.yaml": "helmreleases.helm.toolkit.fluxcd.io.json",
+    "source.toolkit.fluxcd.io_helmcharts.yaml": "helmcharts.source.toolkit.fluxcd.io.json",
+    "kustomize.toolkit.fluxcd.io_kustomizations.yaml": "kustomizations.kustomize.toolkit.fluxcd.io.json",
+}
+
+
 def _crd_schema() -> dict[str, Any]:
-    name = "helm.toolkit.fluxcd.io_helmreleases.yaml"
-    for folder in (REPO / "testdata" / "crds", REPO.parent / "shared" / "crds"):
-        if (folder / name).is_file():
-            crd = yaml.safe_load((folder / name).read_text())
-            (v2,) = [v for v in crd["spec"]["versions"] if v["name"] == "v2"]
-            return v2["schema"]["openAPIV3Schema"]
-    pytest.fail(f"HelmRelease CRD {name} not found in testdata/crds/ or ../shared/crds/")
+    crd = yaml.safe_load((CRDS / "helm.toolkit.fluxcd.io_helmreleases.yaml").read_text())
+    (v2,) = [v for v in crd["spec"]["versions"] if v["name"] == "v2"]
+    return v2["schema"]["openAPIV3Schema"]
+
+
+@pytest.mark.parametrize(("yaml_name", "json_name"), sorted(JSON_COPIES.items()))
+def test_json_crd_copies_equal_the_yaml_crds(yaml_name: str, json_name: str) -> None:
+    assert json.loads((CRDS / json_name).read_text()) == yaml.safe_load(
+        (CRDS / yaml_name).read_text()
+    )
 
 
 def _unknown_fields(value: Any, schema: dict[str, Any], at: str) -> list[str]:

@@ -6,8 +6,10 @@
 #
 # Installs what is missing (Chromium and Node.js from Debian, playwright-core with `npm ci`),
 # builds the server unless OPENOVA_FLOW_SERVER_BIN names one, runs every tests/ui/*.test.mjs
-# with node's test runner, and refreshes docs/ui-screenshot.png. The tests stop the server
-# themselves. Honours CARGO_TARGET_DIR and CHROMIUM_BIN.
+# with node's test runner. The tests stop the server themselves and write only to temporary
+# folders; with FLOW_UI_SCREENSHOT=<file.png> they also save a screenshot of the page there
+# (scripts/screenshot refreshes docs/ui-screenshot.png that way). Honours CARGO_TARGET_DIR and
+# CHROMIUM_BIN.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
