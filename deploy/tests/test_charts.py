@@ -4,16 +4,20 @@ core objects with kubernetes-validate in strict mode, and assert what the charts
 from __future__ import annotations
 
 import copy
+import tomllib
 from typing import Any
 
 import helm_python
 import kubernetes_validate
 import pytest
+import yaml
 
 from conftest import (
+    CHARTS,
     EMITTER_FULL,
     NAMESPACE,
     RELEASE,
+    REPO,
     SERVER_FULL,
     RenderedChart,
     by_kind,
@@ -521,3 +525,17 @@ def test_server_httproute_minimal_parent_and_no_timeouts(server: RenderedChart) 
     route = one(server.render_with(values), "HTTPRoute")
     assert route["spec"]["parentRefs"] == [{"name": "gw"}]
     assert "timeouts" not in route["spec"]["rules"][0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Charts match the images
+
+
+def test_app_version_is_the_version_the_images_are_tagged_with() -> None:
+    """scripts/images tags each image with the version of the binary it holds."""
+    workspace = tomllib.loads((REPO / "Cargo.toml").read_text())["workspace"]["package"]["version"]
+    for binary in ("openova-flow-server", "openova-flow-adapter-flux"):
+        package = tomllib.loads((REPO / "bins" / binary / "Cargo.toml").read_text())["package"]
+        assert package["version"] == {"workspace": True}, binary
+    for chart in sorted(CHARTS.glob("*/Chart.yaml")):
+        assert yaml.safe_load(chart.read_text())["appVersion"] == workspace, chart
