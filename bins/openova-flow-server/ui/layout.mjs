@@ -352,19 +352,20 @@ export function crossings(plan) {
 }
 
 function crossingsOf(segments) {
-  // Sorted by left end, a segment can only cross those that start before it ends.
+  // Sorted by top end, a segment can only cross those that start above its bottom end (edges
+  // are short vertically and long horizontally, so this sweep looks at few pairs).
   const list = segments
-    .map((s) => (s.x1 <= s.x2 ? [s.x1, s.y1, s.x2, s.y2] : [s.x2, s.y2, s.x1, s.y1]))
-    .sort((a, b) => a[0] - b[0]);
+    .map((s) => [s.x1, s.y1, s.x2, s.y2, Math.min(s.y1, s.y2), Math.max(s.y1, s.y2)])
+    .sort((a, b) => a[4] - b[4]);
   const side = (ax, ay, bx, by, cx, cy) => Math.sign((bx - ax) * (cy - ay) - (by - ay) * (cx - ax));
   let total = 0;
   for (let i = 0; i < list.length; i++) {
-    const [ax, ay, bx, by] = list[i];
-    const top = Math.min(ay, by);
-    const bottom = Math.max(ay, by);
-    for (let j = i + 1; j < list.length && list[j][0] < bx; j++) {
+    const [ax, ay, bx, by, , bottom] = list[i];
+    const left = Math.min(ax, bx);
+    const right = Math.max(ax, bx);
+    for (let j = i + 1; j < list.length && list[j][4] < bottom; j++) {
       const [cx, cy, dx, dy] = list[j];
-      if (Math.max(cy, dy) <= top || Math.min(cy, dy) >= bottom) continue;
+      if (Math.max(cx, dx) <= left || Math.min(cx, dx) >= right) continue;
       if (side(ax, ay, bx, by, cx, cy) * side(ax, ay, bx, by, dx, dy) >= 0) continue;
       if (side(cx, cy, dx, dy, ax, ay) * side(cx, cy, dx, dy, bx, by) < 0) total += 1;
     }
