@@ -10,7 +10,7 @@ seeds=()
 case "$target" in
   contract_decode) seeds=(../testdata/contract/valid ../testdata/contract/invalid) ;;
   router_ops|last_event_id) seeds=(../testdata/sse) ;;
-  mapper) seeds=(../testdata/helmrelease) ;;
+  mapper) seeds=(../testdata/helmrelease ../testdata/kustomization) ;;
 esac
 mkdir -p "corpus/$target"
 existing=()

@@ -16,15 +16,19 @@ fuzz_target!(|data: &[u8]| {
         Some(items) => items.clone(),
         None => vec![value],
     };
-    reconciler
-        .handle(Event::InitStarted(Kind::HelmRelease))
-        .expect("init events never fail");
+    for kind in Kind::ALL {
+        reconciler
+            .handle(Event::InitStarted(kind))
+            .expect("init events never fail");
+    }
     for item in &items {
         let _ = reconciler.handle(Event::InitObject(item.clone()));
     }
-    reconciler
-        .handle(Event::InitDone(Kind::HelmRelease))
-        .expect("init events never fail");
+    for kind in Kind::ALL {
+        reconciler
+            .handle(Event::InitDone(kind))
+            .expect("init events never fail");
+    }
     for message in reconciler.flush() {
         flow_contract::decode(&message.to_json(), "fuzz").expect("mapper output is valid");
     }

@@ -1,5 +1,6 @@
 //! Properties: a stale generation never maps to succeeded; output does not depend on event
-//! order; arbitrary JSON never panics and every output validates.
+//! order; containment is a tree whatever labels and inventories say; arbitrary JSON never
+//! panics and every output validates.
 
 use flow_flux_mapper::{Event, HelmRelease, Kind, NodeStatus, Reconciler, decide};
 use proptest::prelude::*;
@@ -144,6 +145,103 @@ proptest! {
         reconciler.handle(Event::InitStarted(Kind::HelmRelease)).unwrap();
         reconciler.handle(Event::InitDone(Kind::HelmRelease)).unwrap();
         reconciler.flush().iter().for_each(assert_valid);
+    }
+}
+
+/// Names shared by Kustomizations and releases, so labels and inventories point anywhere:
+/// at themselves, at each other in loops, at objects of the other kind or at nothing.
+const NAMES: &[&str] = &["a", "b", "c", "d"];
+
+fn nested_kustomization(name: &str, parent: Option<&str>, applied: &[(bool, &str)]) -> Value {
+    let entries: Vec<Value> = applied
+        .iter()
+        .map(|(is_kustomization, child)| {
+            let (group, kind) = if *is_kustomization {
+                ("kustomize.toolkit.fluxcd.io", "Kustomization")
+            } else {
+                ("helm.toolkit.fluxcd.io", "HelmRelease")
+            };
+            json!({"id": format!("flux-system_{child}_{group}_{kind}"), "v": "v1"})
+        })
+        .collect();
+    let mut object = json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": "flux-system", "generation": 1},
+        "spec": {"interval": "10m", "prune": true,
+            "sourceRef": {"kind": "GitRepository", "name": "flux-system"}},
+        "status": {"observedGeneration": 1, "inventory": {"entries": entries}, "conditions": []}
+    });
+    if let Some(parent) = parent {
+        object["metadata"]["labels"] = json!({"kustomize.toolkit.fluxcd.io/name": parent});
+    }
+    object
+}
+
+fn labelled_release(name: &str, parent: Option<&str>) -> Value {
+    let mut object = json!({
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": name, "namespace": "flux-system", "generation": 1},
+        "spec": {"interval": "10m"}
+    });
+    if let Some(parent) = parent {
+        object["metadata"]["labels"] = json!({"kustomize.toolkit.fluxcd.io/name": parent});
+    }
+    object
+}
+
+fn nesting() -> impl Strategy<Value = Vec<Value>> {
+    let name = || prop::sample::select(NAMES);
+    let kustomization = (
+        name(),
+        prop::option::of(name()),
+        prop::collection::vec((any::<bool>(), name()), 0..4),
+    )
+        .prop_map(|(n, parent, applied)| nested_kustomization(n, parent, &applied));
+    let release = (name(), prop::option::of(name())).prop_map(|(n, p)| labelled_release(n, p));
+    (
+        prop::collection::vec(kustomization, 0..5),
+        prop::collection::vec(release, 0..5),
+    )
+        .prop_map(|(mut k, r)| {
+            k.extend(r);
+            k
+        })
+}
+
+proptest! {
+    #[test]
+    fn containment_is_a_tree_under_the_region(objects in nesting()) {
+        let mut reconciler = Reconciler::new(config());
+        for object in &objects {
+            reconciler.handle(Event::Applied(object.clone())).unwrap();
+        }
+        let graph = reconciler.graph();
+        let region = super::REGION;
+        let mut parent = std::collections::BTreeMap::new();
+        for rel in graph.relationships.values() {
+            if rel.rel_type == flow_contract::RelType::Contains {
+                prop_assert!(
+                    parent.insert(rel.from_id.clone(), rel.to_id.clone()).is_none(),
+                    "{} has two parents", rel.from_id
+                );
+                let is_kustomization = graph.nodes[&rel.to_id]
+                    .meta.as_ref()
+                    .and_then(|m| m.get("kind"))
+                    .is_some_and(|k| k == "Kustomization");
+                prop_assert!(rel.to_id == region || is_kustomization, "{rel:?}");
+            }
+        }
+        for id in graph.nodes.keys().filter(|id| *id != region) {
+            let mut at = id.clone();
+            let mut steps = 0;
+            while at != region {
+                at = parent.get(&at).cloned().unwrap_or_else(|| panic!("{at} has no parent"));
+                steps += 1;
+                prop_assert!(steps <= graph.nodes.len(), "{id} never reaches the region");
+            }
+        }
     }
 }
 
