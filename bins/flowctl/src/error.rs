@@ -2,8 +2,6 @@
 
 use std::io;
 
-use reqwest::StatusCode;
-
 use crate::input::InputError;
 
 /// A failed command.
@@ -25,33 +23,9 @@ pub(crate) enum CtlError {
     /// The input holds no valid messages.
     #[error(transparent)]
     Input(#[from] InputError),
-    /// No HTTP exchange with the server (connection refused, DNS, TLS, timeout, reset).
-    #[error("{what}: cannot reach the server")]
-    Transport {
-        /// The request, as `GET <url>`.
-        what: String,
-        /// The client's error.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The server answered with an error status.
-    #[error("{what}: the server answered {status}: {detail}")]
-    Status {
-        /// The request, as `GET <url>`.
-        what: String,
-        /// The HTTP status.
-        status: StatusCode,
-        /// The `message` of the JSON error body, or the body's text.
-        detail: String,
-    },
-    /// The server answered something that is not what the API promises.
-    #[error("{what}: unexpected response: {detail}")]
-    Protocol {
-        /// The request, as `GET <url>`.
-        what: String,
-        /// What was wrong.
-        detail: String,
-    },
+    /// The server refused, failed, was unreachable, or answered unexpectedly.
+    #[error(transparent)]
+    Server(#[from] flow_client::Error),
     /// Standard output could not be written.
     #[error("cannot write to standard output")]
     Output(#[source] io::Error),
@@ -77,25 +51,16 @@ impl CtlError {
     /// The process exit code for this failure.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage(_) => exit::USAGE,
+            Self::Usage(_)
+            | Self::Server(
+                flow_client::Error::InvalidUrl { .. } | flow_client::Error::InvalidFlowId { .. },
+            ) => exit::USAGE,
             Self::Read { .. } | Self::Input(_) => exit::INVALID,
-            Self::Status { status, .. }
-                if matches!(*status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) =>
-            {
-                exit::UNAUTHORIZED
-            }
-            Self::Status { status, .. } if *status == StatusCode::NOT_FOUND => exit::NOT_FOUND,
+            Self::Server(flow_client::Error::Unauthorized { .. }) => exit::UNAUTHORIZED,
+            Self::Server(flow_client::Error::NotFound { .. }) => exit::NOT_FOUND,
             Self::Output(err) if err.kind() == io::ErrorKind::BrokenPipe => exit::OK,
-            Self::Transport { .. }
-            | Self::Status { .. }
-            | Self::Protocol { .. }
-            | Self::Output(_) => exit::SERVER,
+            Self::Server(_) | Self::Output(_) => exit::SERVER,
         }
-    }
-
-    /// Whether retrying cannot help (a refused token).
-    pub(crate) fn is_fatal(&self) -> bool {
-        self.exit_code() == exit::UNAUTHORIZED
     }
 }
 
@@ -104,11 +69,12 @@ mod tests {
     use super::*;
 
     fn status(code: u16) -> CtlError {
-        CtlError::Status {
-            what: "GET x".into(),
-            status: StatusCode::from_u16(code).unwrap(),
-            detail: String::new(),
-        }
+        CtlError::Server(flow_client::Error::from_refusal(
+            "GET x".into(),
+            code,
+            None,
+            b"",
+        ))
     }
 
     #[test]
@@ -124,6 +90,13 @@ mod tests {
             CtlError::Output(io::Error::from(io::ErrorKind::BrokenPipe)).exit_code(),
             0
         );
-        assert!(status(401).is_fatal() && !status(503).is_fatal());
+        assert_eq!(
+            CtlError::Server(flow_client::Error::InvalidFlowId {
+                flow: "..".into(),
+                reason: String::new()
+            })
+            .exit_code(),
+            2
+        );
     }
 }

@@ -13,12 +13,10 @@
 
 mod change;
 mod cli;
-mod client;
 mod dot;
 mod error;
 mod input;
 mod notice;
-mod sse;
 mod state;
 mod status;
 mod table;
@@ -29,9 +27,9 @@ use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
+use flow_client::Client;
 
 use crate::cli::{Cli, ColorChoice, Command, Format};
-use crate::client::Client;
 use crate::error::CtlError;
 use crate::input::{InputError, read_messages};
 use crate::notice::Style;
@@ -66,6 +64,21 @@ fn report(err: &CtlError) {
     }
 }
 
+/// A client of the server at `url`; `token` is sent on every call (a read token for tail and
+/// snapshot, an ingest token for post).
+fn client(url: &str, token: Option<&str>) -> Result<Client, CtlError> {
+    let mut builder = Client::builder(url)
+        .user_agent(concat!("flowctl/", env!("CARGO_PKG_VERSION")))
+        .timeout(REQUEST_TIMEOUT);
+    if let Some(token) = token {
+        builder = builder.token(token);
+    }
+    Ok(builder.build()?)
+}
+
+/// Time allowed for a whole snapshot or post exchange.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn run(cli: Cli) -> Result<(), CtlError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -80,7 +93,7 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 color,
                 idle_timeout,
             } => {
-                let client = Client::new(&url, cli.token)?;
+                let client = client(&url, cli.token.as_deref())?;
                 client.flow_url(&flow, "")?;
                 let stdout = std::io::stdout();
                 let style = if json {
@@ -97,8 +110,9 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 tail(&client, &flow, options, stdout.lock()).await
             }
             Command::Snapshot { url, flow, format } => {
-                let client = Client::new(&url, cli.token)?;
-                let (message, position) = client.snapshot(&flow).await?;
+                let client = client(&url, cli.token.as_deref())?;
+                let snapshot = client.snapshot(&flow).await?;
+                let message = snapshot.message;
                 let text = match format {
                     Format::Json => {
                         let mut text = serde_json::to_string_pretty(&message)
@@ -112,23 +126,19 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                         if format == Format::Dot {
                             dot::render(&flow, &state)
                         } else {
-                            table::render(&flow, &state, &position, timestamp::now_ms())
+                            table::render(&flow, &state, &snapshot.head, timestamp::now_ms())
                         }
                     }
                 };
                 write_stdout(&text)
             }
             Command::Head { url, flow } => {
-                let client = Client::new(&url, cli.token)?;
-                let position = client.head(&flow).await?;
-                write_stdout(&format!(
-                    "{flow} epoch {} seq {}\n",
-                    position.epoch.unwrap_or_default(),
-                    position.seq.unwrap_or_default()
-                ))
+                let client = client(&url, cli.token.as_deref())?;
+                let head = client.head(&flow).await?;
+                write_stdout(&format!("{flow} epoch {} seq {}\n", head.epoch, head.seq))
             }
             Command::Post { url, flow, file } => {
-                let client = Client::new(&url, cli.token)?;
+                let client = client(&url, cli.token.as_deref())?;
                 client.flow_url(&flow, "")?;
                 let bytes = read_input(&file)?;
                 let messages = read_messages(&bytes, &flow)?;
@@ -138,12 +148,10 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 }
                 if let Some(last) = last {
                     write_stdout(&format!(
-                        "posted {} message(s) to {flow}; last seq {}{}\n",
+                        "posted {} message(s) to {flow}; last seq {} epoch {}\n",
                         messages.len(),
                         last.seq,
                         last.epoch
-                            .map(|e| format!(" epoch {e}"))
-                            .unwrap_or_default()
                     ))?;
                 }
                 Ok(())

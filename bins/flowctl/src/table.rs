@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use flow_client::Head;
 use flow_contract::FlowNode;
 use serde_json::Value;
 
@@ -9,15 +10,6 @@ use crate::change::meta_text;
 use crate::state::FlowState;
 use crate::status::{StatusClass, counts, counts_text};
 use crate::timestamp::span;
-
-/// Where the snapshot sits in the flow's stream (the `Flow-Seq` / `Flow-Epoch` headers).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Position {
-    /// `Flow-Seq`.
-    pub(crate) seq: Option<String>,
-    /// `Flow-Epoch`.
-    pub(crate) epoch: Option<String>,
-}
 
 /// Since when a node has been in its status (unix ms), as well as the node tells.
 ///
@@ -41,7 +33,7 @@ pub(crate) fn since(node: &FlowNode) -> Option<u64> {
 }
 
 /// Renders the table; `now` (unix ms) is the reference for the SINCE column.
-pub(crate) fn render(flow_id: &str, state: &FlowState, position: &Position, now: u64) -> String {
+pub(crate) fn render(flow_id: &str, state: &FlowState, head: &Head, now: u64) -> String {
     let mut out = String::new();
     let status = state.flow().map_or("unknown", |f| f.status.as_str());
     let all = counts(state.nodes().values().map(|n| n.status.as_str()));
@@ -51,12 +43,7 @@ pub(crate) fn render(flow_id: &str, state: &FlowState, position: &Position, now:
         state.nodes().len(),
         counts_text(&all)
     );
-    if let Some(seq) = &position.seq {
-        let _ = write!(out, "  seq {seq}");
-    }
-    if let Some(epoch) = &position.epoch {
-        let _ = write!(out, "  epoch {epoch}");
-    }
+    let _ = write!(out, "  seq {}  epoch {}", head.seq, head.epoch);
     out.push('\n');
 
     let groups = state.groups();
@@ -144,9 +131,9 @@ mod tests {
             )
             .unwrap(),
         );
-        let position = Position {
-            seq: Some("7".into()),
-            epoch: Some("1f".into()),
+        let head = Head {
+            epoch: flow_router::Epoch(0x1f),
+            seq: 7,
         };
         let expected = "\
 flow f: running, 4 nodes (1 running, 1 succeeded, 1 failed, 1 waiting)  seq 7  epoch 1f
@@ -160,6 +147,6 @@ r1 [running]  2 nodes: 1 succeeded, 1 failed
   NODE    STATUS     SINCE  REASON
   x       waiting    -
 ";
-        assert_eq!(render("f", &state, &position, 121_000), expected);
+        assert_eq!(render("f", &state, &head, 121_000), expected);
     }
 }

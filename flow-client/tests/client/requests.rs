@@ -21,8 +21,14 @@ async fn posts_reads_and_deletes_are_typed() {
     assert_eq!(posted.iter().map(|p| p.seq).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(posted[0].epoch, posted[1].epoch);
 
+    assert!(matches!(
+        client.head("never").await,
+        Err(Error::NotFound { .. })
+    ));
+    let head = client.head("f").await.unwrap();
+    assert_eq!(head.id(), posted[1].id());
     let snapshot = client.snapshot("f").await.unwrap();
-    assert_eq!(snapshot.head.id(), posted[1].id());
+    assert_eq!(snapshot.head, head);
     assert_eq!(node_ids(&snapshot.message), ["a", "b"]);
 
     let flows = client.flows().await.unwrap();
