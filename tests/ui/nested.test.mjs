@@ -156,6 +156,22 @@ test("the mapper's own output for nested Kustomizations is drawn nested", async 
   }
 });
 
+test('a group without a node of its own is no graph node but still rolls up live', async () => {
+  const bare = ['x', 'y'].map((id) => ({ id, flowId: 'bare', label: id, status: 'succeeded' }));
+  await post(server.url, 'bare', [
+    { type: 'upsert-nodes', nodes: bare },
+    { type: 'upsert-rels', relationships: [contains('x', 'r9'), contains('y', 'r9'), after_('x', 'y')] },
+  ], AUTH);
+  await page.goto(`${server.url}/ui/flows/bare`);
+  await page.waitForFunction(() => document.querySelectorAll('[data-node-id]').length === 2, null, WAIT);
+  const group = 'g.group[data-group="r9"]';
+  assert.equal(await page.getAttribute(group, 'data-node-id'), null);
+  assert.equal(await page.getAttribute(group, 'data-status'), 'succeeded');
+  await post(server.url, 'bare', [{ type: 'upsert-nodes', nodes: [{ ...bare[0], status: 'failed' }] }], AUTH);
+  await page.waitForFunction((sel) => document.querySelector(sel).dataset.status === 'failed', group, WAIT);
+  assert.match(await page.textContent(`${group} .group-label`), /r9\s*failed/);
+});
+
 test('when nothing blocks, "show what blocks" says so', async () => {
   const done = ['a', 'b'].map((id) => ({ id, flowId: 'done', label: id, status: 'succeeded' }));
   await post(server.url, 'done', [{ type: 'upsert-nodes', nodes: done }, { type: 'upsert-rels', relationships: [after_('a', 'b')] }], AUTH);

@@ -53,6 +53,7 @@ let transform = { x: 0, y: 0, k: 1 };
 let placed = false; // whether the first view (fitted or not) was chosen
 const touched = new Set(); // nodes to refresh in place at the next render
 const elements = new Map(); // node id -> its drawn element
+const groupElements = new Map(); // group id -> its drawn box, open or collapsed
 let frameAt = null;
 let source = null;
 let lastEventId = null;
@@ -281,10 +282,13 @@ function drawGroup(box) {
     'data-group': box.id,
     'data-depth': box.depth,
   });
-  if (hasNode) {
-    g.setAttribute('data-node-id', box.id);
+  if (box.id !== '') {
     g.setAttribute('data-status', status);
     g.setAttribute('data-collapsed', String(box.collapsed));
+    groupElements.set(box.id, g);
+  }
+  if (hasNode) {
+    g.setAttribute('data-node-id', box.id);
     elements.set(box.id, g);
   }
   g.append(svgEl('rect', { x: box.x, y: box.y, width: box.w, height: box.h, rx: 10, class: 'group-box' }));
@@ -316,13 +320,17 @@ function drawNode(id, pos) {
   const second = pos.collapsed ? `${status} · ${inside(id)} inside` : status;
   g.append(svgEl('text', { x: left, y: 34, class: 'node-status' }, clip(second, 28)));
   g.append(svgEl('title', {}, `${id}: ${second}`));
-  if (pos.collapsed) g.append(toggle(id, 8, 13, false));
-  elements.set(id, g);
+  if (pos.collapsed) {
+    g.append(toggle(id, 8, 13, false));
+    groupElements.set(id, g);
+  }
+  if (node) elements.set(id, g);
   return g;
 }
 
 function drawGraph() {
   elements.clear();
+  groupElements.clear();
   const groups = svgEl('g', { class: 'groups' });
   for (const box of plan.groups) groups.append(drawGroup(box));
   const edges = svgEl('g', { class: 'edges' });
@@ -377,7 +385,7 @@ function updateInPlace() {
     g.querySelector('title').textContent = `${id}: ${node.status}`;
   }
   touched.clear();
-  for (const [id, g] of elements) {
+  for (const [id, g] of groupElements) {
     const status = groupStatus.get(id);
     if (status === undefined || g.dataset.status === status) continue;
     setStatus(g, status);
@@ -432,7 +440,7 @@ function markMatches(move) {
   const holders = new Set();
   for (const id of found) {
     if (!elements.has(id)) {
-      const holder = ancestors(tree, id).find((up) => elements.has(up) && collapsed.has(up));
+      const holder = ancestors(tree, id).find((up) => groupElements.has(up) && collapsed.has(up));
       if (holder !== undefined) holders.add(holder);
     }
   }
@@ -440,6 +448,8 @@ function markMatches(move) {
   for (const [id, g] of elements) {
     if (shown.has(id)) g.setAttribute('data-match', 'true');
     else g.removeAttribute('data-match');
+  }
+  for (const [id, g] of groupElements) {
     if (holders.has(id)) g.setAttribute('data-match-inside', 'true');
     else g.removeAttribute('data-match-inside');
   }
