@@ -21,11 +21,11 @@ const dependencies = rels.filter((r) => r.type === 'finish-to-start');
  * "Show what blocks", worked out here from the issue's words: the nodes that are not
  * succeeded, every node upstream of those through finish-to-start edges, and their regions.
  */
-function expectedBlocking(statusOf) {
+function expectedBlocking(statusOf, edges = dependencies) {
   const shown = new Set([...nodes.keys()].filter((id) => statusOf(id) !== 'succeeded'));
   for (let grew = true; grew; ) {
     grew = false;
-    for (const r of dependencies) {
+    for (const r of edges) {
       if (shown.has(r.toId) && !shown.has(r.fromId)) {
         shown.add(r.fromId);
         grew = true;
@@ -188,6 +188,19 @@ test('"show what blocks" shows exactly what is not done and what it waits on, li
     const ids = [...document.querySelectorAll('[data-node-id]')].map((e) => e.dataset.nodeId).sort();
     return JSON.stringify(ids) === JSON.stringify(want);
   }, after, WAIT);
+
+  // A new edge makes a release of the finished region upstream of a waiting one: it and its
+  // region join the view.
+  const waiting = [...nodes.values()].find((n) => n.status === 'pending');
+  const edge = { fromId: 'nbg1/bp-04-ingress-nginx', toId: waiting.id, type: 'finish-to-start' };
+  assert.ok(nodes.has(edge.fromId) && !after.includes(edge.fromId));
+  const grown = expectedBlocking((id) => status.get(id), [...dependencies, edge]);
+  assert.ok(grown.includes(edge.fromId) && grown.includes('nbg1'));
+  await post(server.url, 'estate', [{ type: 'upsert-rels', relationships: [edge] }], AUTH);
+  await page.waitForFunction((want) => {
+    const ids = [...document.querySelectorAll('[data-node-id]')].map((e) => e.dataset.nodeId).sort();
+    return JSON.stringify(ids) === JSON.stringify(want);
+  }, grown, WAIT);
 
   await page.click('[data-action="blocking"]');
   assert.equal(await page.getAttribute('[data-action="blocking"]', 'aria-pressed'), 'false');
