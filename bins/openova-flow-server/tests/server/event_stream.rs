@@ -1,8 +1,9 @@
-//! A Server-Sent Events parser following the WHATWG event-stream rules (lines split on CRLF,
-//! LF or CR; `field: value` with one optional space; comments; dispatch on a blank line; the
-//! last event id persists across events), fed with whatever chunks the socket delivers.
+//! Events of an SSE response for the tests, parsed by `flow-client`'s parser (the one SSE
+//! parser of the workspace besides `flow-load`'s scanner).
 
 use std::time::Duration;
+
+use flow_client::sse::{SseItem, SseParser};
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,18 +12,15 @@ pub(crate) struct Event {
     pub(crate) event: String,
     /// `data:` lines joined with `\n`.
     pub(crate) data: String,
-    /// The last event id at dispatch.
+    /// The last event id at dispatch (empty when none was sent yet).
     pub(crate) id: String,
 }
 
-/// The incremental parser.
+/// The incremental parser, fed with whatever chunks the socket delivers.
 #[derive(Debug, Default)]
 pub(crate) struct Parser {
-    pending: Vec<u8>,
-    last_was_cr: bool,
-    event: String,
-    data: Option<String>,
-    last_id: String,
+    sse: SseParser,
+    items: Vec<SseItem>,
     /// The last `retry:` value.
     pub(crate) retry: Option<u64>,
 }
@@ -30,61 +28,21 @@ pub(crate) struct Parser {
 impl Parser {
     /// Feeds bytes; returns the events they complete.
     pub(crate) fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
+        self.sse
+            .feed(bytes, &mut self.items)
+            .expect("no line longer than the parser's limit");
         let mut events = Vec::new();
-        for &byte in bytes {
-            if self.last_was_cr && byte == b'\n' {
-                self.last_was_cr = false;
-                continue;
-            }
-            self.last_was_cr = byte == b'\r';
-            if byte == b'\n' || byte == b'\r' {
-                let line =
-                    String::from_utf8(std::mem::take(&mut self.pending)).expect("utf-8 stream");
-                events.extend(self.line(&line));
-            } else {
-                self.pending.push(byte);
+        for item in self.items.drain(..) {
+            match item {
+                SseItem::Retry(millis) => self.retry = Some(millis),
+                SseItem::Event(event) => events.push(Event {
+                    event: event.event,
+                    data: event.data,
+                    id: event.id.unwrap_or_default(),
+                }),
             }
         }
         events
-    }
-
-    fn line(&mut self, line: &str) -> Option<Event> {
-        if line.is_empty() {
-            let event = std::mem::take(&mut self.event);
-            let data = self.data.take()?;
-            return Some(Event {
-                event: if event.is_empty() {
-                    "message".to_owned()
-                } else {
-                    event
-                },
-                data,
-                id: self.last_id.clone(),
-            });
-        }
-        if line.starts_with(':') {
-            return None;
-        }
-        let (field, value) = line.split_once(':').unwrap_or((line, ""));
-        let value = value.strip_prefix(' ').unwrap_or(value);
-        match field {
-            "event" => self.event = value.to_owned(),
-            "data" => match &mut self.data {
-                Some(data) => {
-                    data.push('\n');
-                    data.push_str(value);
-                }
-                None => self.data = Some(value.to_owned()),
-            },
-            "id" if !value.contains('\0') => self.last_id = value.to_owned(),
-            "retry" => {
-                if let Ok(millis) = value.parse() {
-                    self.retry = Some(millis);
-                }
-            }
-            _ => {}
-        }
-        None
     }
 }
 
@@ -135,33 +93,4 @@ impl EventReader {
     pub(crate) fn retry(&self) -> Option<u64> {
         self.parser.retry
     }
-}
-
-#[test]
-fn parser_follows_the_rules() {
-    let mut parser = Parser::default();
-    let events =
-        parser.feed(b"retry: 3000\n\n: comment\r\nevent: a\r\nid: 1\r\ndata: x\r\ndata:y\r\r");
-    assert_eq!(parser.retry, Some(3000));
-    assert_eq!(
-        events,
-        [Event {
-            event: "a".into(),
-            data: "x\ny".into(),
-            id: "1".into()
-        }]
-    );
-    // A line split across chunks, then the id carried over to the next event.
-    assert_eq!(parser.feed(b"da"), []);
-    assert_eq!(parser.feed(b"ta: z\n"), []);
-    assert_eq!(
-        parser.feed(b"\n"),
-        [Event {
-            event: "message".into(),
-            data: "z".into(),
-            id: "1".into()
-        }]
-    );
-    // An event without data is not dispatched.
-    assert_eq!(parser.feed(b"event: e\n\n"), []);
 }
