@@ -6,9 +6,9 @@
 // points right, also between regions and between groups: an expanded nested group is entered
 // and left through two zero-width points, so whatever depends on the group as a whole starts
 // right of everything inside it. Inside each group, rows are ordered by alternating barycenter
-// sweeps, keeping the order with the fewest edge crossings. The layout depends only on the
-// structure (ids, relationships, the collapsed set and the filter), never on statuses, so a
-// status update never moves a node.
+// sweeps, keeping the order with the fewest edge crossings, then by swapping neighbours. The
+// layout depends only on the structure (ids, relationships, the collapsed set and the filter),
+// never on statuses, so a status update never moves a node.
 
 import { containment } from './view.mjs';
 
@@ -301,6 +301,46 @@ export function layout(state, { collapsed = new Set(), only = null, sweeps = SWE
     setRows(c.g, c.column);
   });
 
+  // Transposition: swap neighbours in a column while that uncrosses the edges of the two
+  // (as between adjacent layers); kept only if the whole drawing ends with fewer crossings.
+  const incident = new Map();
+  for (const e of edges) {
+    for (const id of [e.from, e.to]) {
+      if (!incident.has(id)) incident.set(id, []);
+      incident.get(id).push(e);
+    }
+  }
+  const segment = (e) => {
+    const [x1, y1] = outPoint(e.from);
+    const [x2, y2] = inPoint(e.to);
+    return { x1, y1, x2, y2 };
+  };
+  const between = (a, b) => crossingsAcross((incident.get(a) || []).map(segment), (incident.get(b) || []).map(segment));
+  const swap = (g, column, i) => {
+    [column[i], column[i + 1]] = [column[i + 1], column[i]];
+    pos.set(column[i], rowTop.get(g) + i * ROW_H);
+    pos.set(column[i + 1], rowTop.get(g) + (i + 1) * ROW_H);
+  };
+  for (let round = 0, improved = sweeps > 0; round < 4 && improved; round++) {
+    improved = false;
+    for (const { g, column } of allColumns) {
+      for (let i = 0; i + 1 < column.length; i++) {
+        const [a, b] = [column[i], column[i + 1]];
+        if (!incident.has(a) || !incident.has(b)) continue;
+        const before = between(a, b);
+        swap(g, column, i);
+        if (between(a, b) < before) improved = true;
+        else swap(g, column, i);
+      }
+    }
+  }
+  if (crossingsOf(segments()) > fewest) {
+    allColumns.forEach((c, i) => {
+      c.column.splice(0, c.column.length, ...best[i]);
+      setRows(c.g, c.column);
+    });
+  }
+
   const nodes = new Map();
   for (const id of boxes) {
     nodes.set(id, { x: colX(layerOf(id)), y: pos.get(id), group: containerOf(id), collapsed: groupIds.has(id) });
@@ -357,7 +397,6 @@ function crossingsOf(segments) {
   const list = segments
     .map((s) => [s.x1, s.y1, s.x2, s.y2, Math.min(s.y1, s.y2), Math.max(s.y1, s.y2)])
     .sort((a, b) => a[4] - b[4]);
-  const side = (ax, ay, bx, by, cx, cy) => Math.sign((bx - ax) * (cy - ay) - (by - ay) * (cx - ax));
   let total = 0;
   for (let i = 0; i < list.length; i++) {
     const [ax, ay, bx, by, , bottom] = list[i];
@@ -366,11 +405,27 @@ function crossingsOf(segments) {
     for (let j = i + 1; j < list.length && list[j][4] < bottom; j++) {
       const [cx, cy, dx, dy] = list[j];
       if (Math.max(cx, dx) <= left || Math.min(cx, dx) >= right) continue;
-      if (side(ax, ay, bx, by, cx, cy) * side(ax, ay, bx, by, dx, dy) >= 0) continue;
-      if (side(cx, cy, dx, dy, ax, ay) * side(cx, cy, dx, dy, bx, by) < 0) total += 1;
+      if (cross(ax, ay, bx, by, cx, cy, dx, dy)) total += 1;
     }
   }
   return total;
+}
+
+/** Pairs of one segment from `mine` and one from `theirs` that cross. */
+function crossingsAcross(mine, theirs) {
+  let total = 0;
+  for (const s of mine) for (const t of theirs) if (cross(s.x1, s.y1, s.x2, s.y2, t.x1, t.y1, t.x2, t.y2)) total += 1;
+  return total;
+}
+
+/** Whether segment a-b properly crosses segment c-d (touching ends do not count). */
+function cross(ax, ay, bx, by, cx, cy, dx, dy) {
+  return side(ax, ay, bx, by, cx, cy) * side(ax, ay, bx, by, dx, dy) < 0 && side(cx, cy, dx, dy, ax, ay) * side(cx, cy, dx, dy, bx, by) < 0;
+}
+
+/** -1, 0 or 1: which side of the line p-q the point r lies on. */
+function side(px, py, qx, qy, rx, ry) {
+  return Math.sign((qx - px) * (ry - py) - (qy - py) * (rx - px));
 }
 
 /** The SVG path of an edge from (x1, y1) to (x2, y2), leaving and entering horizontally. */
