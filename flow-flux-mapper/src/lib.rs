@@ -64,6 +64,7 @@ pub mod conditions;
 mod deps;
 mod error;
 mod foreign;
+pub mod heal;
 mod helmchart;
 mod helmrelease;
 mod kind;
@@ -80,6 +81,7 @@ pub use deps::{
 };
 pub use error::{ConfigError, DocumentError, ExpectedError, MapError};
 pub use foreign::{ObjectKey, ObjectMeta};
+pub use heal::Healer;
 pub use helmchart::{HELM_CHART_GROUP, HelmChart};
 pub use helmrelease::{
     ChartTemplate, ChartTemplateSpec, CrossNamespaceRef, DependencyRef, HELM_RELEASE_GROUP,

@@ -1,10 +1,11 @@
 //! The mapper's integration tests: golden cases, CRD-schema checks of the fixtures, the
-//! reconciler, and properties.
+//! reconciler, the healing state machine, and properties.
 
 // Test helpers unwrap: a panic in a test is the failure report.
 #![allow(clippy::unwrap_used)]
 
 mod golden;
+mod heal;
 mod props;
 mod reconcile;
 mod schema;
