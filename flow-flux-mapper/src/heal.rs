@@ -422,6 +422,15 @@ impl Healer {
         self.schedule(now);
     }
 
+    /// The shell stops: flushes the changes still inside the coalescing window (unless a
+    /// relist is under way, whose changes are incomplete).
+    pub fn drain(&mut self) {
+        self.flush_at = None;
+        if self.listing.is_empty() {
+            self.flush();
+        }
+    }
+
     fn flush(&mut self) {
         let messages = self.reconciler.flush();
         if !messages.is_empty() {

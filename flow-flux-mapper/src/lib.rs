@@ -7,6 +7,9 @@
 //!  InitDone/Applied/Deleted       (pure state)         delete-rels, delete-nodes
 //! ```
 //!
+//! Around the reconciler, the [`Healer`] decides when the adapter flushes, probes the server's
+//! head, reads its snapshot and re-sends the region ([`heal`]).
+//!
 //! Each HelmRelease and each Kustomization becomes one node (status from the
 //! [mapping table](status), id rule in [`map`](map#node-ids)); each region gets a synthetic
 //! node; every object is `contains`-ed by the Kustomization that applied it, else by the

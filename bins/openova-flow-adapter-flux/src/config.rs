@@ -40,6 +40,9 @@ pub(crate) struct Args {
     /// Bearer token for ingest (optional).
     #[arg(long, env = "FLOW_SERVER_TOKEN", hide_env_values = true)]
     flow_server_token: Option<String>,
+    /// Bearer token for reads (HEAD and GET of the snapshot); defaults to FLOW_SERVER_TOKEN.
+    #[arg(long, env = "FLOW_SERVER_READ_TOKEN", hide_env_values = true)]
+    flow_server_read_token: Option<String>,
     /// Lease-based leader election (`true` or `false`); turn off only for a single replica.
     #[arg(long, env = "LEADER_ELECTION", default_value = "true")]
     leader_election: String,
@@ -58,8 +61,8 @@ pub(crate) struct Args {
     /// On SIGTERM, how long pending deliveries may take before the process exits anyway.
     #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s")]
     shutdown_grace: String,
-    /// How often the server's epoch is checked (GET snapshot) to detect a restart.
-    #[arg(long, env = "RESYNC_INTERVAL", default_value = "30s")]
+    /// How often the server's head is probed (HEAD snapshot) to detect a restart.
+    #[arg(long, env = "RESYNC_INTERVAL", default_value = "1s")]
     resync_interval: String,
     /// Cap of the exponential retry delay.
     #[arg(long, env = "RETRY_MAX_DELAY", default_value = "30s")]
@@ -118,11 +121,13 @@ pub(crate) struct Config {
     pub(crate) health_listen_addr: SocketAddr,
     /// Bearer token for ingest.
     pub(crate) token: Option<String>,
+    /// Bearer token for reads.
+    pub(crate) read_token: Option<String>,
     /// `None` when leader election is off.
     pub(crate) leader: Option<LeaderConfig>,
     /// Drain budget on SIGTERM.
     pub(crate) shutdown_grace: Duration,
-    /// Epoch check period.
+    /// Probe period of the server's head.
     pub(crate) resync_interval: Duration,
     /// Retry delay cap.
     pub(crate) retry_max_delay: Duration,
@@ -197,6 +202,10 @@ impl TryFrom<Args> for Config {
             emit_interval: duration("EMIT_INTERVAL", &args.emit_interval)?,
             post_timeout: positive("POST_TIMEOUT", &args.post_timeout)?,
             health_listen_addr: listen_addr(&args.health_listen_addr)?,
+            read_token: args
+                .flow_server_read_token
+                .filter(|t| !t.is_empty())
+                .or_else(|| args.flow_server_token.clone().filter(|t| !t.is_empty())),
             token: args.flow_server_token.filter(|t| !t.is_empty()),
             leader,
             shutdown_grace: duration("SHUTDOWN_GRACE", &args.shutdown_grace)?,
@@ -334,6 +343,25 @@ mod tests {
         assert_eq!(leader.lease_name, "openova-flow-adapter-flux");
         assert_eq!(leader.duration, Duration::from_secs(15));
         assert_eq!(config.mapper.region(), "fsn1");
+        assert_eq!(config.resync_interval, Duration::from_secs(1));
+        assert_eq!((config.token, config.read_token), (None, None));
+    }
+
+    #[test]
+    fn the_read_token_defaults_to_the_ingest_token() {
+        let config = parse(&["--flow-server-token", "in"]).expect("valid");
+        assert_eq!(config.read_token.as_deref(), Some("in"));
+        let config = parse(&[
+            "--flow-server-token",
+            "in",
+            "--flow-server-read-token",
+            "rd",
+        ])
+        .expect("valid");
+        assert_eq!(
+            (config.token.as_deref(), config.read_token.as_deref()),
+            (Some("in"), Some("rd"))
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `/healthz`, `/readyz` and `/metrics`, and the state they report.
 //!
 //! Readiness: a follower (waiting for the Lease) is ready; the leader is ready once its watchers
-//! have listed everything and while deliveries have not been failing for longer than
-//! `UNREADY_AFTER`.
+//! have listed everything, while deliveries have not been failing for longer than
+//! `UNREADY_AFTER`, and while the server accepts its read token.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -26,6 +26,7 @@ pub(crate) struct Telemetry {
     registry: Registry,
     leader: AtomicBool,
     synced: AtomicBool,
+    read_refused: AtomicBool,
     failing_since: Mutex<Option<Instant>>,
     unready_after: Duration,
 }
@@ -37,6 +38,8 @@ pub(crate) enum Unready {
     NotSynced,
     /// Deliveries have been failing for longer than the threshold.
     DeliveryFailing,
+    /// The server refuses the read token: a restart of the server cannot be healed.
+    ReadRefused,
 }
 
 impl Telemetry {
@@ -50,6 +53,7 @@ impl Telemetry {
             registry,
             leader: AtomicBool::new(false),
             synced: AtomicBool::new(false),
+            read_refused: AtomicBool::new(false),
             failing_since: Mutex::new(None),
             unready_after,
         }
@@ -75,6 +79,11 @@ impl Telemetry {
         self.synced.store(true, Ordering::SeqCst);
     }
 
+    /// Whether the server refuses the read token.
+    pub(crate) fn set_read_refused(&self, refused: bool) {
+        self.read_refused.store(refused, Ordering::SeqCst);
+    }
+
     /// A delivery failed (and will be retried).
     pub(crate) fn delivery_failed(&self, now: Instant) {
         self.failing_since
@@ -98,6 +107,9 @@ impl Telemetry {
         }
         if !self.synced.load(Ordering::SeqCst) {
             return Err(Unready::NotSynced);
+        }
+        if self.read_refused.load(Ordering::SeqCst) {
+            return Err(Unready::ReadRefused);
         }
         let since = *self
             .failing_since
@@ -140,6 +152,10 @@ async fn readyz(State(telemetry): State<Arc<Telemetry>>) -> impl IntoResponse {
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: deliveries failing\n",
         ),
+        Err(Unready::ReadRefused) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the server refuses FLOW_SERVER_READ_TOKEN\n",
+        ),
     }
 }
 
@@ -176,6 +192,10 @@ mod tests {
         );
         telemetry.delivery_succeeded();
         assert_eq!(telemetry.readiness(t0 + Duration::from_secs(61)), Ok(()));
+        telemetry.set_read_refused(true);
+        assert_eq!(telemetry.readiness(t0), Err(Unready::ReadRefused));
+        telemetry.set_read_refused(false);
+        assert_eq!(telemetry.readiness(t0), Ok(()));
     }
 
     #[test]

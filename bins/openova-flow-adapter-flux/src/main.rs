@@ -6,12 +6,13 @@
 //! and the drain. Settings are listed in `docs/OPERATIONS.md` and by `--help`.
 
 mod config;
-mod emit;
+mod deliver;
 mod health;
 mod leader;
 mod metrics;
 mod outbox;
 mod pipeline;
+mod server;
 mod watch;
 
 use std::process::ExitCode;

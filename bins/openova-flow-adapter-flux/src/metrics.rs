@@ -53,7 +53,7 @@ pub(crate) struct TypeLabels {
     pub(crate) r#type: String,
 }
 
-/// Labels of `messages_rejected`.
+/// Labels of `messages_rejected` and `read_refusals`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct StatusLabels {
     /// HTTP status code.
@@ -77,6 +77,12 @@ pub(crate) struct Metrics {
     pub(crate) leader: Gauge,
     /// Times the server's state was found lost or stale and the region re-sent.
     pub(crate) heals: Counter,
+    /// Probes of the server's head (`HEAD .../snapshot`).
+    pub(crate) probes: Counter,
+    /// Reads of the server's snapshot (`GET .../snapshot`).
+    pub(crate) snapshot_reads: Counter,
+    /// Reads the server refused (401/403): the read token is wrong.
+    pub(crate) read_refusals: Family<StatusLabels, Counter>,
 }
 
 impl Metrics {
@@ -117,6 +123,21 @@ impl Metrics {
             "heals",
             "Times the region was re-sent to a server that lost or diverged from it",
             self.heals.clone(),
+        );
+        r.register(
+            "probes",
+            "Probes of the server's head (HEAD snapshot) to detect a restart",
+            self.probes.clone(),
+        );
+        r.register(
+            "snapshot_reads",
+            "Reads of the server's whole snapshot (after a new epoch, and once at start)",
+            self.snapshot_reads.clone(),
+        );
+        r.register(
+            "read_refusals",
+            "Reads the server refused (401/403); fix FLOW_SERVER_READ_TOKEN",
+            self.read_refusals.clone(),
         );
     }
 }

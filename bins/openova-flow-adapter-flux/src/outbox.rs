@@ -1,6 +1,6 @@
 //! The undelivered changes, latest-wins per node and per relationship.
 //!
-//! The reconciler's flushes go in; the delivery loop takes batches out. A change is keyed by the
+//! The healer's messages go in; the delivery loop takes batches out. A change is keyed by the
 //! node id or the relationship's natural key, so a newer change to the same key replaces an older
 //! one that was not delivered yet: during a long outage the outbox holds at most one entry per
 //! node and per relationship of the region (bounded memory) and sends the current state, not the
@@ -8,8 +8,11 @@
 //! change arrived meanwhile, so nothing older is ever sent after something newer.
 
 use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use flow_contract::{FlowMessage, FlowNode, Limits, RelPair, Relationship};
+use prometheus_client::metrics::gauge::Gauge;
+use tokio::sync::Notify;
 
 /// Largest encoded body the outbox puts into one message (the server's default body limit is
 /// larger; staying well below it keeps a `413` out of normal operation).
@@ -91,6 +94,77 @@ impl Outbox {
         }));
         out.extend(chunk(delete_nodes, |ids| FlowMessage::DeleteNodes { ids }));
         out
+    }
+}
+
+/// The outbox shared by the healer's loop (which fills it) and the delivery task (which
+/// empties it). The lock is never held across an `.await`.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    outbox: Mutex<Outbox>,
+    /// Woken when the outbox gets something.
+    pub(crate) filled: Notify,
+    /// Woken when a delivery waiting out its backoff should retry now.
+    pub(crate) retry_now: Notify,
+    depth: Gauge,
+}
+
+impl Shared {
+    /// An empty outbox whose size is published on `depth`.
+    pub(crate) fn new(depth: Gauge) -> Self {
+        Self {
+            outbox: Mutex::new(Outbox::default()),
+            filled: Notify::new(),
+            retry_now: Notify::new(),
+            depth,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Outbox> {
+        self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues messages and wakes the delivery task.
+    pub(crate) fn push(&self, messages: Vec<FlowMessage>) {
+        if messages.is_empty() {
+            return;
+        }
+        {
+            let mut outbox = self.lock();
+            for message in messages {
+                outbox.push(message);
+            }
+        }
+        self.publish_depth();
+        self.filled.notify_one();
+    }
+
+    /// Puts back an undelivered message (newer changes win).
+    pub(crate) fn requeue(&self, message: FlowMessage) {
+        self.lock().requeue(message);
+        self.publish_depth();
+    }
+
+    /// Takes everything waiting, as messages in apply order.
+    pub(crate) fn take_batch(&self) -> Vec<FlowMessage> {
+        let batch = self.lock().take_batch();
+        self.publish_depth();
+        batch
+    }
+
+    /// Whether nothing waits for delivery.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Number of undelivered keys.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn publish_depth(&self) {
+        self.depth
+            .set(i64::try_from(self.len()).unwrap_or(i64::MAX));
     }
 }
 

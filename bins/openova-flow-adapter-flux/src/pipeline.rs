@@ -1,109 +1,37 @@
-//! The emitter's two tasks and what they share: the watch task (watchers -> reconciler ->
-//! outbox, healing) and the delivery task (outbox -> server).
+//! The emitter while this process leads: the healer's loop and the delivery task.
 //!
-//! The pipeline runs while this process is the emitter. Dropping it (lost Lease) aborts both
-//! tasks; a shutdown drains the outbox within the grace period first.
+//! The loop feeds the mapper's [`Healer`] with watcher events, probe and snapshot answers,
+//! delivery reports and its one timer, and performs the actions it returns: queue messages in
+//! the outbox, probe `HEAD .../snapshot`, read `GET .../snapshot`, cut a delivery backoff
+//! short, log and count. It decides nothing itself. The delivery task empties the outbox.
+//!
+//! Dropping the pipeline (lost Lease) aborts both; a shutdown drains the outbox within the
+//! grace period first.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::pin::pin;
+use std::sync::Arc;
 
 use anyhow::Context;
-use flow_contract::FlowMessage;
-use tokio::sync::{Notify, mpsc, watch};
+use flow_flux_mapper::heal::{Action, Delivery, Notice, Timing};
+use flow_flux_mapper::{Healer, Reconciler};
+use futures::StreamExt;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tokio::time::{Instant, sleep_until};
+use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::emit::{Emitter, deliver};
+use crate::deliver::deliver;
 use crate::health::Telemetry;
-use crate::outbox::Outbox;
-use crate::watch::Watch;
+use crate::metrics::{EventLabel, EventLabels, StatusLabels};
+use crate::outbox::Shared;
+use crate::server::Server;
+use crate::watch::{KINDS, kind_label, to_event, watch_all};
 
-/// State shared by the watch and delivery tasks. Locks are never held across an `.await`.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    outbox: Mutex<Outbox>,
-    /// Woken when the outbox gets something.
-    pub(crate) wake: Notify,
-    epoch: Mutex<Option<String>>,
-    /// Health and metrics.
-    pub(crate) telemetry: Arc<Telemetry>,
-}
-
-impl Shared {
-    /// Empty outbox, unknown epoch.
-    pub(crate) fn new(telemetry: Arc<Telemetry>) -> Self {
-        Self {
-            outbox: Mutex::new(Outbox::default()),
-            wake: Notify::new(),
-            epoch: Mutex::new(None),
-            telemetry,
-        }
-    }
-
-    fn outbox(&self) -> MutexGuard<'_, Outbox> {
-        self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Queues the reconciler's messages and wakes the delivery task.
-    pub(crate) fn push(&self, messages: Vec<FlowMessage>) {
-        if messages.is_empty() {
-            return;
-        }
-        {
-            let mut outbox = self.outbox();
-            for message in messages {
-                outbox.push(message);
-            }
-        }
-        self.update_queue_depth();
-        self.wake.notify_one();
-    }
-
-    /// Puts back an undelivered message (newer changes win).
-    pub(crate) fn requeue(&self, message: FlowMessage) {
-        self.outbox().requeue(message);
-    }
-
-    /// Takes everything waiting, as messages in apply order.
-    pub(crate) fn take_batch(&self) -> Vec<FlowMessage> {
-        self.outbox().take_batch()
-    }
-
-    /// Whether nothing waits for delivery.
-    pub(crate) fn outbox_is_empty(&self) -> bool {
-        self.outbox().is_empty()
-    }
-
-    /// Publishes the outbox size as the queue-depth gauge.
-    pub(crate) fn update_queue_depth(&self) {
-        let depth = i64::try_from(self.outbox().len()).unwrap_or(i64::MAX);
-        self.telemetry.metrics.queue_depth.set(depth);
-    }
-
-    /// Records the server's epoch; `true` when it differs from a previously known one (the
-    /// server restarted or the flow was deleted: its state is gone).
-    pub(crate) fn observe_epoch(&self, epoch: Option<String>) -> bool {
-        let Some(epoch) = epoch else {
-            return false;
-        };
-        let mut known = self.epoch.lock().unwrap_or_else(PoisonError::into_inner);
-        let changed = known.as_ref().is_some_and(|k| *k != epoch);
-        *known = Some(epoch);
-        changed
-    }
-
-    /// Sets the epoch without judging it (after a heal read the server's snapshot).
-    pub(crate) fn set_epoch(&self, epoch: Option<String>) {
-        *self.epoch.lock().unwrap_or_else(PoisonError::into_inner) = epoch;
-    }
-
-    /// The last epoch seen.
-    pub(crate) fn epoch(&self) -> Option<String> {
-        self.epoch
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
+/// An answer to a probe or a read, for the healer.
+enum Answer {
+    Head(flow_flux_mapper::heal::Head),
+    Snapshot(flow_flux_mapper::heal::Snapshot),
 }
 
 /// Runs the emitter until `shutdown` turns true, then drains within `config.shutdown_grace`.
@@ -116,19 +44,35 @@ pub(crate) async fn run(
     telemetry: Arc<Telemetry>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let shared = Arc::new(Shared::new(telemetry));
-    let emitter = Emitter::new(&config).context("building the HTTP client")?;
-    let (heal_tx, heal_rx) = mpsc::channel(1);
+    let outbox = Arc::new(Shared::new(telemetry.metrics.queue_depth.clone()));
+    let server = Server::new(&config).context("building the HTTP client")?;
+    let (reports_tx, reports) = mpsc::unbounded_channel();
     let (drain_tx, drain_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let watch = Watch::new(
-        client,
-        Arc::clone(&config),
-        Arc::clone(&shared),
-        emitter.clone(),
+    let healer = Healer::new(
+        Reconciler::new(config.mapper.clone()),
+        KINDS,
+        Timing {
+            emit_interval: config.emit_interval,
+            probe_interval: config.resync_interval,
+        },
     );
-    tasks.spawn(watch.run(heal_rx, drain_rx.clone()));
-    tasks.spawn(deliver(Arc::clone(&shared), emitter, heal_tx, drain_rx));
+    let driver = Driver {
+        healer,
+        client,
+        config: Arc::clone(&config),
+        telemetry: Arc::clone(&telemetry),
+        outbox: Arc::clone(&outbox),
+        server: server.clone(),
+    };
+    tasks.spawn(driver.run(reports, drain_rx.clone()));
+    tasks.spawn(deliver(
+        Arc::clone(&outbox),
+        server,
+        telemetry,
+        reports_tx,
+        drain_rx,
+    ));
 
     // Both tasks run until told to drain; one ending early is a bug worth surfacing.
     tokio::select! {
@@ -151,13 +95,170 @@ pub(crate) async fn run(
     .await;
     match drained {
         Ok(result) => result?,
-        Err(_) => {
-            let left = shared.outbox().len();
-            warn!(
-                undelivered = left,
-                "shutdown grace period over; exiting with undelivered changes"
-            );
-        }
+        Err(_) => warn!(
+            undelivered = outbox.len(),
+            "shutdown grace period over; exiting with undelivered changes"
+        ),
     }
     Ok(())
+}
+
+/// The healer's loop: inputs to the healer, its actions to the world.
+struct Driver {
+    healer: Healer,
+    client: kube::Client,
+    config: Arc<Config>,
+    telemetry: Arc<Telemetry>,
+    outbox: Arc<Shared>,
+    server: Server,
+}
+
+impl Driver {
+    /// Runs until `draining` turns true; then flushes what it knows one last time.
+    async fn run(
+        mut self,
+        mut reports: mpsc::UnboundedReceiver<Delivery>,
+        mut draining: watch::Receiver<bool>,
+    ) {
+        let mut events = pin!(watch_all(&self.client, self.config.namespace.as_deref()));
+        // At most one probe or read in flight (the healer asks for one at a time).
+        let mut checks: JoinSet<Answer> = JoinSet::new();
+        self.perform(&mut checks);
+        loop {
+            let timeout = self.healer.poll_timeout();
+            tokio::select! {
+                biased;
+                drained = async { draining.wait_for(|d| *d).await.is_ok() } => {
+                    if drained {
+                        // What changed within the last emit interval goes out with the drain.
+                        self.healer.drain();
+                        self.perform(&mut checks);
+                    }
+                    return;
+                }
+                Some((kind, event)) = events.next() => {
+                    let (label, event) = to_event(kind, event);
+                    self.count(kind, label);
+                    match event {
+                        Ok(event) => {
+                            if let Err(e) = self.healer.handle_watch(event, Instant::now().into_std()) {
+                                warn!(kind = ?kind, error = %e, "object ignored: the mapper cannot read it");
+                                self.count(kind, EventLabel::Unmappable);
+                            }
+                        }
+                        Err(e) => warn!(kind = ?kind, error = %e, "watcher error; it retries with backoff"),
+                    }
+                }
+                Some(report) = reports.recv() => {
+                    self.healer.handle_delivery(report, Instant::now().into_std());
+                }
+                Some(joined) = checks.join_next() => {
+                    let now = Instant::now().into_std();
+                    match joined {
+                        Ok(Answer::Head(head)) => self.healer.handle_head(head, now),
+                        Ok(Answer::Snapshot(snapshot)) => self.healer.handle_snapshot(snapshot, now),
+                        // The request tasks do not panic; treat one that did as a failed probe.
+                        Err(e) => {
+                            warn!(error = %e, "server check task failed");
+                            self.healer.handle_head(flow_flux_mapper::heal::Head::Failed, now);
+                        }
+                    }
+                }
+                () = sleep_until(timeout.map_or_else(Instant::now, Instant::from_std)), if timeout.is_some() => {
+                    self.healer.handle_timeout(Instant::now().into_std());
+                }
+            }
+            self.perform(&mut checks);
+        }
+    }
+
+    /// Performs every action the healer has queued.
+    fn perform(&mut self, checks: &mut JoinSet<Answer>) {
+        let metrics = &self.telemetry.metrics;
+        while let Some(action) = self.healer.poll_action() {
+            match action {
+                Action::Send(messages) => {
+                    debug!(messages = messages.len(), "queueing changes");
+                    self.outbox.push(messages);
+                }
+                Action::Probe => {
+                    metrics.probes.inc();
+                    let server = self.server.clone();
+                    checks.spawn(async move { Answer::Head(server.head().await) });
+                }
+                Action::ReadSnapshot => {
+                    metrics.snapshot_reads.inc();
+                    let server = self.server.clone();
+                    checks.spawn(async move { Answer::Snapshot(server.snapshot().await) });
+                }
+                Action::RetryNow => self.outbox.retry_now.notify_one(),
+                Action::Notice(notice) => self.notice(notice),
+            }
+        }
+        if self.healer.is_synced() {
+            self.telemetry.set_synced();
+        }
+        self.telemetry
+            .set_read_refused(self.healer.read_refused().is_some());
+    }
+
+    fn notice(&self, notice: Notice) {
+        let metrics = &self.telemetry.metrics;
+        match notice {
+            Notice::EpochChanged { from, to } => {
+                info!(%from, %to, "server epoch changed: it lost or replaced its state; reading its snapshot");
+            }
+            Notice::FlowMissing => {
+                info!("the server holds nothing for this flow; sending the whole region");
+            }
+            Notice::Healed {
+                messages,
+                whole_region,
+            } => {
+                if messages > 0 {
+                    metrics.heals.inc();
+                    info!(
+                        messages,
+                        whole_region, "healing the server's copy of this region"
+                    );
+                }
+            }
+            Notice::EpochFlapping { read_gap } => warn!(
+                read_gap_ms = read_gap.as_millis(),
+                "the server's epoch keeps changing (several in-memory servers behind one URL?); \
+                 snapshot reads are spaced out"
+            ),
+            Notice::ReadRefused {
+                status,
+                log,
+                suppressed,
+            } => {
+                metrics
+                    .read_refusals
+                    .get_or_create(&StatusLabels { status })
+                    .inc();
+                if log {
+                    warn!(
+                        status,
+                        suppressed,
+                        "the server refused the read token: set FLOW_SERVER_READ_TOKEN (or \
+                         FLOW_SERVER_TOKEN) to one of the server's FLOW_SERVER_READ_TOKENS; \
+                         restarts of the server cannot be healed until then"
+                    );
+                }
+            }
+            other => debug!(?other, "healer notice"),
+        }
+    }
+
+    fn count(&self, kind: flow_flux_mapper::Kind, event: EventLabel) {
+        self.telemetry
+            .metrics
+            .watch_events
+            .get_or_create(&EventLabels {
+                kind: kind_label(kind),
+                event,
+            })
+            .inc();
+    }
 }

@@ -1,23 +1,19 @@
-//! Delivery to `openova-flow-server`: one POST at a time, exponential backoff with jitter.
+//! The flow server's HTTP API as the adapter uses it: `POST .../events` with the ingest token,
+//! `HEAD` and `GET .../snapshot` with the read token.
 //!
 //! Retried: connection errors and timeouts, 5xx, 408 and 429 (waiting at least `Retry-After`).
-//! Every other non-2xx answer is a rejection: logged with the server's message, counted, never
-//! retried (retrying cannot fix it). A change counts as delivered only after a 2xx; until then it
-//! stays in the [`Outbox`](crate::outbox::Outbox), where newer changes replace it.
+//! Every other non-2xx answer to a POST is a rejection: retrying cannot fix it. A read answered
+//! 401 or 403 is reported as refused (the read token is wrong), 404 as missing.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use backon::ExponentialBuilder;
 use flow_contract::FlowMessage;
+use flow_flux_mapper::heal::{Head, Snapshot};
 use reqwest::{StatusCode, Url, header};
-use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::debug;
 
 use crate::config::Config;
-use crate::metrics::{StatusLabels, TypeLabels};
-use crate::pipeline::Shared;
 
 /// First retry delay.
 const MIN_RETRY_DELAY: Duration = Duration::from_millis(100);
@@ -50,47 +46,21 @@ pub(crate) enum Posted {
     },
 }
 
-/// What the server holds for the flow.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum ServerState {
-    /// 404: the server never ingested this flow (or lost it).
-    Missing,
-    /// The server's snapshot and the epoch it belongs to.
-    Held {
-        /// A `snapshot` message.
-        snapshot: Box<FlowMessage>,
-        /// `Flow-Epoch` header.
-        epoch: Option<String>,
-    },
-}
-
-/// Reading the server's snapshot failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub(crate) enum SnapshotError {
-    /// No answer.
-    #[error("snapshot request failed: {0}")]
-    Http(#[source] reqwest::Error),
-    /// An answer other than 200 or 404.
-    #[error("snapshot request answered {0}")]
-    Status(StatusCode),
-    /// A body that is not a FlowMessage.
-    #[error("snapshot body is not a FlowMessage: {0}")]
-    Body(#[source] serde_json::Error),
-}
-
-/// The HTTP side of delivery.
+/// A client of one flow on the server.
 #[derive(Debug, Clone)]
-pub(crate) struct Emitter {
+pub(crate) struct Server {
     http: reqwest::Client,
     events: Url,
     snapshot: Url,
     token: Option<String>,
-    backoff: ExponentialBuilder,
-    max_delay: Duration,
+    read_token: Option<String>,
+    /// Delivery retry delays (exponential with jitter, capped).
+    pub(crate) backoff: ExponentialBuilder,
+    /// The cap of a retry delay.
+    pub(crate) max_delay: Duration,
 }
 
-impl Emitter {
+impl Server {
     /// A client for `config.flow_server_url` and the configured flow.
     ///
     /// # Errors
@@ -110,6 +80,7 @@ impl Emitter {
             events: endpoint(&config.flow_server_url, flow, "events"),
             snapshot: endpoint(&config.flow_server_url, flow, "snapshot"),
             token: config.token.clone(),
+            read_token: config.read_token.clone(),
             backoff: ExponentialBuilder::new()
                 .with_min_delay(MIN_RETRY_DELAY)
                 .with_max_delay(config.retry_max_delay)
@@ -119,8 +90,11 @@ impl Emitter {
         })
     }
 
-    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.token {
+    fn authorize(
+        request: reqwest::RequestBuilder,
+        token: Option<&String>,
+    ) -> reqwest::RequestBuilder {
+        match token {
             Some(token) => request.bearer_auth(token),
             None => request,
         }
@@ -133,7 +107,7 @@ impl Emitter {
             .post(self.events.clone())
             .header(header::CONTENT_TYPE, "application/json")
             .body(message.to_json());
-        let response = match self.authorize(request).send().await {
+        let response = match Self::authorize(request, self.token.as_ref()).send().await {
             Ok(response) => response,
             Err(e) => {
                 return Posted::Retry {
@@ -149,32 +123,97 @@ impl Emitter {
         classify(status, &body, after)
     }
 
-    /// GETs the server's snapshot of the flow.
-    pub(crate) async fn snapshot(&self) -> Result<ServerState, SnapshotError> {
-        let request = self.http.get(self.snapshot.clone());
-        let response = self
-            .authorize(request)
-            .send()
-            .await
-            .map_err(SnapshotError::Http)?;
-        match response.status() {
-            StatusCode::NOT_FOUND => Ok(ServerState::Missing),
-            StatusCode::OK => {
-                let epoch = response
-                    .headers()
-                    .get("flow-epoch")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                let body = response.bytes().await.map_err(SnapshotError::Http)?;
-                let snapshot = serde_json::from_slice(&body).map_err(SnapshotError::Body)?;
-                Ok(ServerState::Held {
-                    snapshot: Box::new(snapshot),
-                    epoch,
-                })
+    /// `HEAD .../snapshot`: the flow's epoch, without its state.
+    pub(crate) async fn head(&self) -> Head {
+        let request = Self::authorize(
+            self.http.head(self.snapshot.clone()),
+            self.read_token.as_ref(),
+        );
+        match request.send().await {
+            Ok(response) => match read_status(response.status()) {
+                ReadStatus::Ok => Head::Held {
+                    epoch: epoch_of(response.headers()),
+                },
+                ReadStatus::Missing => Head::Missing,
+                ReadStatus::Refused(status) => Head::Refused { status },
+                ReadStatus::Failed(status) => {
+                    debug!(status, "probe of the server's head failed");
+                    Head::Failed
+                }
+            },
+            Err(e) => {
+                debug!(error = %error_chain(&e), "probe of the server's head failed");
+                Head::Failed
             }
-            other => Err(SnapshotError::Status(other)),
         }
     }
+
+    /// `GET .../snapshot`: the server's state of the flow and its epoch.
+    pub(crate) async fn snapshot(&self) -> Snapshot {
+        let request = Self::authorize(
+            self.http.get(self.snapshot.clone()),
+            self.read_token.as_ref(),
+        );
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                debug!(error = %error_chain(&e), "reading the server's snapshot failed");
+                return Snapshot::Failed;
+            }
+        };
+        match read_status(response.status()) {
+            ReadStatus::Ok => {}
+            ReadStatus::Missing => return Snapshot::Missing,
+            ReadStatus::Refused(status) => return Snapshot::Refused { status },
+            ReadStatus::Failed(status) => {
+                debug!(status, "reading the server's snapshot failed");
+                return Snapshot::Failed;
+            }
+        }
+        let epoch = epoch_of(response.headers());
+        let body = match response.bytes().await {
+            Ok(body) => body,
+            Err(e) => {
+                debug!(error = %error_chain(&e), "reading the server's snapshot failed");
+                return Snapshot::Failed;
+            }
+        };
+        match serde_json::from_slice(&body) {
+            Ok(snapshot) => Snapshot::Held {
+                snapshot: Box::new(snapshot),
+                epoch,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "the server's snapshot is not a FlowMessage");
+                Snapshot::Failed
+            }
+        }
+    }
+}
+
+/// How a read was answered.
+enum ReadStatus {
+    Ok,
+    Missing,
+    Refused(u16),
+    Failed(u16),
+}
+
+fn read_status(status: StatusCode) -> ReadStatus {
+    match status {
+        StatusCode::OK => ReadStatus::Ok,
+        StatusCode::NOT_FOUND => ReadStatus::Missing,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ReadStatus::Refused(status.as_u16()),
+        other => ReadStatus::Failed(other.as_u16()),
+    }
+}
+
+/// The `Flow-Epoch` header.
+fn epoch_of(headers: &header::HeaderMap) -> Option<String> {
+    headers
+        .get("flow-epoch")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// `{base}/v1/flows/{flow}/{leaf}`, keeping any path prefix of `base`.
@@ -228,112 +267,6 @@ fn classify(status: StatusCode, body: &str, after: Option<Duration>) -> Posted {
         };
     }
     Posted::Rejected { status, message }
-}
-
-/// A short description of what a message is about, for logs.
-fn subject(message: &FlowMessage) -> String {
-    let ids: Vec<&str> = match message {
-        FlowMessage::UpsertNodes { nodes } => nodes.iter().map(|n| n.id.as_str()).collect(),
-        FlowMessage::DeleteNodes { ids } => ids.iter().map(String::as_str).collect(),
-        FlowMessage::UpsertRels { relationships } => {
-            relationships.iter().map(|r| r.from_id.as_str()).collect()
-        }
-        FlowMessage::DeleteRels { pairs } => pairs.iter().map(|p| p.from_id.as_str()).collect(),
-        FlowMessage::Snapshot { .. } | FlowMessage::UpsertFlow { .. } => Vec::new(),
-    };
-    let shown = ids.iter().take(5).copied().collect::<Vec<_>>().join(",");
-    if ids.len() > 5 {
-        format!(
-            "{} [{shown},... {} items]",
-            message.message_type(),
-            ids.len()
-        )
-    } else {
-        format!("{} [{shown}]", message.message_type())
-    }
-}
-
-/// The delivery loop: takes batches from the outbox and posts them in order, one at a time.
-///
-/// Returns when `draining` is set and nothing is left to deliver. Asks the watch task to heal
-/// (through `heal`) when a response shows a new server epoch.
-pub(crate) async fn deliver(
-    shared: Arc<Shared>,
-    emitter: Emitter,
-    heal: mpsc::Sender<()>,
-    mut draining: watch::Receiver<bool>,
-) {
-    let metrics = &shared.telemetry.metrics;
-    let mut backoff = emitter.backoff.build();
-    loop {
-        while shared.outbox_is_empty() {
-            if *draining.borrow_and_update() {
-                return;
-            }
-            tokio::select! {
-                () = shared.wake.notified() => {}
-                changed = draining.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-        let mut batch = shared.take_batch().into_iter();
-        while let Some(message) = batch.next() {
-            match emitter.post(&message).await {
-                Posted::Accepted { epoch } => {
-                    debug!(message = %subject(&message), "delivered");
-                    metrics
-                        .messages_sent
-                        .get_or_create(&TypeLabels {
-                            r#type: message.message_type().as_str().to_owned(),
-                        })
-                        .inc();
-                    shared.telemetry.delivery_succeeded();
-                    backoff = emitter.backoff.build();
-                    if shared.observe_epoch(epoch) {
-                        info!("server epoch changed: it lost its state; re-sending the region");
-                        // A full channel already holds a heal request.
-                        let _ = heal.try_send(());
-                    }
-                }
-                Posted::Rejected {
-                    status,
-                    message: text,
-                } => {
-                    warn!(
-                        status = status.as_u16(),
-                        server_message = %text,
-                        message = %subject(&message),
-                        "server rejected a message; not retrying"
-                    );
-                    metrics
-                        .messages_rejected
-                        .get_or_create(&StatusLabels {
-                            status: status.as_u16(),
-                        })
-                        .inc();
-                }
-                Posted::Retry { reason, after } => {
-                    metrics.retries.inc();
-                    shared.telemetry.delivery_failed(Instant::now());
-                    shared.requeue(message);
-                    for rest in batch.by_ref() {
-                        shared.requeue(rest);
-                    }
-                    let delay = backoff
-                        .next()
-                        .unwrap_or(emitter.max_delay)
-                        .min(emitter.max_delay)
-                        .max(after.unwrap_or_default());
-                    warn!(%reason, delay_ms = delay.as_millis(), "delivery failed; retrying");
-                    tokio::time::sleep(delay).await;
-                }
-            }
-            shared.update_queue_depth();
-        }
-    }
 }
 
 #[cfg(test)]
