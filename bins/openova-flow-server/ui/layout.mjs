@@ -245,21 +245,53 @@ export function layout(state, { collapsed = new Set(), only = null, sweeps = SWE
   }
   const groupBox = new Map(groupsOut.map((b) => [b.id, b]));
 
-  // Anchors: boxes by row; nested groups by their header.
+  // Rows, in id order to start with; anchors: boxes by row, nested groups by their header.
+  const allColumns = [];
+  for (const [g, byLayer] of columns) {
+    if (rowTop.has(g)) for (const [l, column] of byLayer) allColumns.push({ g, l, column, top: rowTop.get(g) });
+  }
+  allColumns.sort((a, b) => a.l - b.l || byText(a.g, b.g));
   const pos = new Map();
-  const setRows = (g, column) => column.forEach((id, row) => pos.set(id, rowTop.get(g) + row * ROW_H));
-  for (const [g, byLayer] of columns) if (rowTop.has(g)) for (const column of byLayer.values()) setRows(g, column);
+  for (const c of allColumns) c.column.forEach((id, row) => pos.set(id, c.top + row * ROW_H));
   const outPoint = (id) =>
     index.has(id) ? [colX(layerOf(id)) + NODE_W, pos.get(id) + NODE_H / 2] : [groupBox.get(id).x + groupBox.get(id).w, groupBox.get(id).y + HEAD / 2];
   const inPoint = (id) => (index.has(id) ? [colX(layerOf(id)), pos.get(id) + NODE_H / 2] : [groupBox.get(id).x, groupBox.get(id).y + HEAD / 2]);
-  const segments = () =>
-    edges.map((e) => {
-      const [x1, y1] = outPoint(e.from);
-      const [x2, y2] = inPoint(e.to);
-      return { x1, y1, x2, y2 };
+  orderRows(allColumns, edges, { pos, outPoint, inPoint }, sweeps);
+
+  const nodes = new Map();
+  for (const id of boxes) {
+    nodes.set(id, { x: colX(layerOf(id)), y: pos.get(id), group: containerOf(id), collapsed: groupIds.has(id) });
+  }
+  const drawn = edges.map((e) => {
+    const [x1, y1] = outPoint(e.from);
+    const [x2, y2] = inPoint(e.to);
+    return { ...e, x1, y1, x2, y2 };
+  });
+  return { width, height: Math.max(y, 120), nodes, groups: groupsOut, edges: drawn };
+}
+
+/**
+ * Orders the rows of every column (`{ column: [ids], top }`, left to right) to cross fewer
+ * edges, updating `anchors.pos` (id -> y): up to `sweeps` alternating barycenter sweeps keeping
+ * the best order, then swaps of neighbours while that uncrosses the edges of the two (as
+ * between adjacent layers), kept only if the whole drawing ends with fewer crossings.
+ */
+function orderRows(columns, edges, { pos, outPoint, inPoint }, sweeps) {
+  const setRows = (c) => c.column.forEach((id, row) => pos.set(id, c.top + row * ROW_H));
+  const segment = (e) => {
+    const [x1, y1] = outPoint(e.from);
+    const [x2, y2] = inPoint(e.to);
+    return { x1, y1, x2, y2 };
+  };
+  const total = () => crossingsOf(edges.map(segment));
+  const snapshot = () => columns.map((c) => [...c.column]);
+  const restore = (saved) =>
+    columns.forEach((c, i) => {
+      c.column.splice(0, c.column.length, ...saved[i]);
+      setRows(c);
     });
 
-  // Crossing reduction: barycenter sweeps, left to right then right to left.
+  // Barycenter sweeps, left to right then right to left.
   const preds = new Map();
   const succs = new Map();
   for (const e of edges) {
@@ -268,26 +300,21 @@ export function layout(state, { collapsed = new Set(), only = null, sweeps = SWE
     preds.get(e.to).push(e.from);
     succs.get(e.from).push(e.to);
   }
-  const allColumns = [];
-  for (const [g, byLayer] of columns) if (rowTop.has(g)) for (const [l, column] of byLayer) allColumns.push({ g, l, column });
-  allColumns.sort((a, b) => a.l - b.l || byText(a.g, b.g));
-  const snapshot = () => allColumns.map((c) => [...c.column]);
   let best = snapshot();
-  let fewest = crossingsOf(segments());
+  let fewest = total();
   for (let pass = 0, stale = 0; pass < sweeps && fewest > 0 && stale < 2; pass++) {
     const forward = pass % 2 === 0;
-    const order = forward ? allColumns : [...allColumns].reverse();
-    for (const { g, column } of order) {
-      const keyed = column.map((id, row) => {
+    for (const c of forward ? columns : [...columns].reverse()) {
+      const keyed = c.column.map((id, row) => {
         const near = (forward ? preds : succs).get(id) || [];
         const ys = near.map((n) => (forward ? outPoint(n) : inPoint(n))[1]);
-        return [ys.length ? ys.reduce((s, v) => s + v, 0) / ys.length : pos.get(id), row, id];
+        return [ys.length ? ys.reduce((sum, v) => sum + v, 0) / ys.length : pos.get(id), row, id];
       });
       keyed.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-      keyed.forEach(([, , id], i) => (column[i] = id));
-      setRows(g, column);
+      keyed.forEach(([, , id], i) => (c.column[i] = id));
+      setRows(c);
     }
-    const now = crossingsOf(segments());
+    const now = total();
     if (now < fewest) {
       fewest = now;
       best = snapshot();
@@ -296,13 +323,9 @@ export function layout(state, { collapsed = new Set(), only = null, sweeps = SWE
       stale += 1;
     }
   }
-  allColumns.forEach((c, i) => {
-    c.column.splice(0, c.column.length, ...best[i]);
-    setRows(c.g, c.column);
-  });
+  restore(best);
 
-  // Transposition: swap neighbours in a column while that uncrosses the edges of the two
-  // (as between adjacent layers); kept only if the whole drawing ends with fewer crossings.
+  // Transposition.
   const incident = new Map();
   for (const e of edges) {
     for (const id of [e.from, e.to]) {
@@ -310,44 +333,26 @@ export function layout(state, { collapsed = new Set(), only = null, sweeps = SWE
       incident.get(id).push(e);
     }
   }
-  const segment = (e) => {
-    const [x1, y1] = outPoint(e.from);
-    const [x2, y2] = inPoint(e.to);
-    return { x1, y1, x2, y2 };
-  };
-  const between = (a, b) => crossingsAcross((incident.get(a) || []).map(segment), (incident.get(b) || []).map(segment));
-  const swap = (g, column, i) => {
-    [column[i], column[i + 1]] = [column[i + 1], column[i]];
-    pos.set(column[i], rowTop.get(g) + i * ROW_H);
-    pos.set(column[i + 1], rowTop.get(g) + (i + 1) * ROW_H);
+  const between = (a, b) => crossingsAcross(incident.get(a).map(segment), incident.get(b).map(segment));
+  const swap = (c, i) => {
+    [c.column[i], c.column[i + 1]] = [c.column[i + 1], c.column[i]];
+    pos.set(c.column[i], c.top + i * ROW_H);
+    pos.set(c.column[i + 1], c.top + (i + 1) * ROW_H);
   };
   for (let round = 0, improved = sweeps > 0; round < 4 && improved; round++) {
     improved = false;
-    for (const { g, column } of allColumns) {
-      for (let i = 0; i + 1 < column.length; i++) {
-        const [a, b] = [column[i], column[i + 1]];
+    for (const c of columns) {
+      for (let i = 0; i + 1 < c.column.length; i++) {
+        const [a, b] = [c.column[i], c.column[i + 1]];
         if (!incident.has(a) || !incident.has(b)) continue;
         const before = between(a, b);
-        swap(g, column, i);
+        swap(c, i);
         if (between(a, b) < before) improved = true;
-        else swap(g, column, i);
+        else swap(c, i);
       }
     }
   }
-  if (crossingsOf(segments()) > fewest) {
-    allColumns.forEach((c, i) => {
-      c.column.splice(0, c.column.length, ...best[i]);
-      setRows(c.g, c.column);
-    });
-  }
-
-  const nodes = new Map();
-  for (const id of boxes) {
-    nodes.set(id, { x: colX(layerOf(id)), y: pos.get(id), group: containerOf(id), collapsed: groupIds.has(id) });
-  }
-  const final = segments();
-  const drawn = edges.map((e, i) => ({ ...e, ...final[i] }));
-  return { width, height: Math.max(y, 120), nodes, groups: groupsOut, edges: drawn };
+  if (total() > fewest) restore(best);
 }
 
 /**
