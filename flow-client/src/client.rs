@@ -367,12 +367,9 @@ impl Client {
         }
         let response = tokio::time::timeout(self.request_timeout, request.send())
             .await
-            .map_err(|_| Error::Protocol {
+            .map_err(|_| Error::Timeout {
                 what: what.clone(),
-                detail: format!(
-                    "no response headers within {} ms",
-                    self.request_timeout.as_millis()
-                ),
+                after: self.request_timeout,
             })?
             .map_err(|source| Error::Transport {
                 what: what.clone(),

@@ -109,6 +109,15 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+    /// The server sent no response headers in time (a stream's answer; other calls report
+    /// their timeout as [`Error::Transport`]).
+    #[error("{what}: no answer within {} ms", .after.as_millis())]
+    Timeout {
+        /// The request, as `GET <url>`.
+        what: String,
+        /// The time allowed.
+        after: Duration,
+    },
     /// The server answered something the API does not promise (a body that is not the
     /// documented JSON, an event that is not a FlowMessage).
     #[error("{what}: unexpected response: {detail}")]
@@ -256,7 +265,10 @@ impl Error {
     #[must_use]
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Transport { .. } | Self::RateLimited { .. } | Self::Unavailable { .. } => true,
+            Self::Transport { .. }
+            | Self::Timeout { .. }
+            | Self::RateLimited { .. }
+            | Self::Unavailable { .. } => true,
             Self::Status { status, .. } => *status >= 500 || *status == 408,
             _ => false,
         }

@@ -600,6 +600,12 @@ mod tests {
             |status| Disconnect::Failed(Error::from_refusal("GET s".to_owned(), status, None, b""));
         let mut resume = connected(None);
         resume.handle_disconnect(Disconnect::Ended).unwrap();
+        // A slow answer is retried like a refused connection.
+        let slow = Error::Timeout {
+            what: "GET s".to_owned(),
+            after: Duration::from_secs(30),
+        };
+        assert!(resume.handle_disconnect(Disconnect::Failed(slow)).is_ok());
         assert!(matches!(
             resume.handle_disconnect(refusal(401)),
             Err(Error::Unauthorized { .. })
