@@ -2,7 +2,9 @@
 //! the Kubernetes API is [`kube_api::KubeApi`] (a loopback stand-in of its HTTP protocol, found
 //! through a kubeconfig whose server is `http://127.0.0.1:PORT`); the flow server is the real
 //! `openova-flow-server` binary ([`sink::Sink`]) for the Flux scenarios, and
-//! [`receiver::Receiver`], a loopback receiver with scripted faults, for the delivery tests. Every wait polls observable state with a deadline.
+//! [`receiver::Receiver`], a loopback receiver with scripted faults, for the delivery tests;
+//! the Redis backend runs on a real `redis-server` ([`redis::Redis`]). Every wait polls
+//! observable state with a deadline.
 
 mod delivery;
 mod flux;
@@ -10,6 +12,8 @@ mod kube_api;
 mod leader;
 mod process;
 mod receiver;
+mod redis;
+mod restart;
 mod sink;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -80,11 +84,16 @@ impl Held {
 
 /// `GET {base}/v1/flows/{flow}/snapshot`; `None` on 404 or no answer.
 pub(crate) async fn held(base: &str, flow: &str) -> Option<Held> {
-    let response = http()
-        .get(format!("{base}/v1/flows/{flow}/snapshot"))
-        .send()
-        .await
-        .ok()?;
+    held_with(base, flow, None).await
+}
+
+/// [`held`] with a read token.
+pub(crate) async fn held_with(base: &str, flow: &str, token: Option<&str>) -> Option<Held> {
+    let mut request = http().get(format!("{base}/v1/flows/{flow}/snapshot"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.ok()?;
     if !response.status().is_success() {
         return None;
     }

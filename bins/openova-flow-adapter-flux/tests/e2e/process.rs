@@ -45,8 +45,23 @@ pub(crate) struct Adapter {
 }
 
 impl Adapter {
-    /// Starts the binary; `env` overrides the test defaults.
+    /// Starts the binary with fast test timings; `env` overrides them.
     pub(crate) fn start(api: SocketAddr, server: &str, env: &[(&str, &str)]) -> Self {
+        let fast = [
+            ("EMIT_INTERVAL", "50ms"),
+            ("POST_TIMEOUT", "2s"),
+            ("RESYNC_INTERVAL", "300ms"),
+            ("RETRY_MAX_DELAY", "500ms"),
+            ("LEADER_ELECTION", "false"),
+        ];
+        let mut all: Vec<(&str, &str)> = fast.to_vec();
+        all.extend_from_slice(env);
+        Self::start_with_defaults(api, server, &all)
+    }
+
+    /// Starts the binary with the adapter's own defaults for every setting but the required
+    /// ones, the health address and `env`.
+    pub(crate) fn start_with_defaults(api: SocketAddr, server: &str, env: &[(&str, &str)]) -> Self {
         let health_port = free_port();
         let log = scratch("adapter.log");
         let mut command = Command::new(env!("CARGO_BIN_EXE_openova-flow-adapter-flux"));
@@ -57,11 +72,7 @@ impl Adapter {
             .env("FLOW_SERVER_URL", server)
             .env("FLOW_ID", "rollout")
             .env("REGION_KEY", "fsn1")
-            .env("EMIT_INTERVAL", "50ms")
-            .env("POST_TIMEOUT", "2s")
-            .env("RESYNC_INTERVAL", "300ms")
-            .env("RETRY_MAX_DELAY", "500ms")
-            .env("LEADER_ELECTION", "false")
+            .env("POD_NAME", "adapter-under-test")
             .env("HEALTH_LISTEN_ADDR", format!("127.0.0.1:{health_port}"));
         for (key, value) in env {
             command.env(key, value);

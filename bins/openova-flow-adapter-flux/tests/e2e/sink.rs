@@ -31,18 +31,29 @@ pub(crate) struct Sink {
     child: Child,
     port: u16,
     binary: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Sink {
-    /// Starts the server and waits until it answers.
+    /// Starts the server with its defaults and waits until it answers.
     pub(crate) async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts the server with extra environment variables and waits until it answers.
+    pub(crate) async fn start_with(env: &[(&str, &str)]) -> Self {
         let binary = server_binary();
         let port = free_port();
-        let child = spawn_server(&binary, port).await;
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let child = spawn_server(&binary, port, &env).await;
         Self {
             child,
             port,
             binary,
+            env,
         }
     }
 
@@ -51,11 +62,12 @@ impl Sink {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Loses all state: kills the server and starts a new one on the same port.
+    /// Loses all state: kills the server (SIGKILL) and starts a new one on the same port;
+    /// returns once the new one answers.
     pub(crate) async fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = spawn_server(&self.binary, self.port).await;
+        self.child = spawn_server(&self.binary, self.port, &self.env).await;
     }
 }
 
@@ -66,11 +78,12 @@ impl Drop for Sink {
     }
 }
 
-async fn spawn_server(binary: &PathBuf, port: u16) -> Child {
+async fn spawn_server(binary: &PathBuf, port: u16, env: &[(String, String)]) -> Child {
     let log = std::fs::File::create(scratch("server.log")).expect("log file");
     let child = Command::new(binary)
         .env_clear()
         .env("FLOW_SERVER_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("clone"))
         .stderr(log)
