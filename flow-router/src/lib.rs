@@ -89,6 +89,7 @@ mod ring;
 mod router;
 mod shared;
 mod table;
+mod timeline;
 
 pub use config::RouterConfig;
 pub use cursor::{Cursor, Polled, ResetReason, Start, Subscription};
@@ -98,6 +99,7 @@ pub use fold::Fold;
 pub use frame::{HEARTBEAT, heartbeat};
 pub use router::{FlowInfo, FlowSnapshot, FlowState, Ingested, Restored, Router, Stats};
 pub use shared::{FrameStream, MAX_BATCH_BYTES, SharedRouter};
+pub use timeline::{NodeTiming, Timeline, TimelineError};
 
 /// The README's example, compiled and run as a doctest.
 #[doc = include_str!("../README.md")]

@@ -20,3 +20,5 @@ mod props;
 mod restore;
 #[path = "router/stream.rs"]
 mod stream;
+#[path = "router/timeline.rs"]
+mod timeline;
