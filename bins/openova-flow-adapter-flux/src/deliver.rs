@@ -92,16 +92,14 @@ pub(crate) async fn deliver(
                     message: text,
                 } => {
                     warn!(
-                        status = status.as_u16(),
+                        status,
                         server_message = %text,
                         message = %subject(&message),
                         "server rejected a message; not retrying"
                     );
                     metrics
                         .messages_rejected
-                        .get_or_create(&StatusLabels {
-                            status: status.as_u16(),
-                        })
+                        .get_or_create(&StatusLabels { status })
                         .inc();
                 }
                 Posted::Retry { reason, after } => {
