@@ -96,8 +96,9 @@ pub struct Snapshot {
 pub struct FlowSummary {
     /// The flow id.
     pub id: String,
-    /// The epoch, in the server's hex form.
-    pub epoch: String,
+    /// The epoch.
+    #[serde(deserialize_with = "epoch")]
+    pub epoch: Epoch,
     /// The seq of the last message.
     pub seq: u64,
     /// Nodes held.
@@ -112,6 +113,14 @@ pub struct FlowSummary {
     /// When the last message arrived (unix ms), if any did.
     #[serde(default)]
     pub last_event_at: Option<u64>,
+}
+
+/// An epoch in the server's form (lower-case hex).
+fn epoch<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Epoch, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    position(&text, "0")
+        .map(|id| id.epoch)
+        .map_err(serde::de::Error::custom)
 }
 
 /// The body of `GET /v1/flows`.
@@ -150,5 +159,8 @@ mod tests {
         assert_eq!(list.flows[0].id, "f");
         assert_eq!(list.flows[0].nodes_by_status["running"], 2);
         assert_eq!(list.flows[0].last_event_at, None);
+        assert_eq!(list.flows[0].epoch, Epoch(0xe0));
+        let bad = r#"{"flows":[{"id":"f","epoch":"E0","seq":3,"nodes":0,"relationships":0,"subscribers":0}]}"#;
+        assert!(serde_json::from_str::<FlowList>(bad).is_err());
     }
 }

@@ -37,7 +37,7 @@ async fn posts_reads_and_deletes_are_typed() {
         (flows[0].id.as_str(), flows[0].seq, flows[0].nodes),
         ("f", 2, 2)
     );
-    assert_eq!(flows[0].epoch, posted[0].epoch.to_string());
+    assert_eq!(flows[0].epoch, posted[0].epoch);
 
     client.delete("f").await.unwrap();
     assert!(matches!(
