@@ -54,6 +54,7 @@ EMITTER_FULL: dict[str, Any] = {
     **EMITTER_MINIMAL,
     "config": {
         "namespaceFilter": "flux-system",
+        "watchKinds": "HelmRelease,HelmChart,Kustomization",
         "emitInterval": "200ms",
         "postTimeout": "10s",
         "leaseDuration": "15s",

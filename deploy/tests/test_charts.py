@@ -355,6 +355,7 @@ def test_emitter_env_names_and_values(emitter: RenderedChart) -> None:
         "REGION_KEY": "fsn1",
         "HEALTH_LISTEN_ADDR": "0.0.0.0:8081",
         "NAMESPACE_FILTER": "flux-system",
+        "WATCH_KINDS": "HelmRelease,HelmChart,Kustomization",
         "EMIT_INTERVAL": "200ms",
         "POST_TIMEOUT": "10s",
         "LEASE_DURATION": "15s",
@@ -410,7 +411,7 @@ def test_emitter_single_deployment_without_leader_election(emitter: RenderedChar
     assert not {"LEASE_NAME", "LEASE_NAMESPACE", "POD_NAME"} & env.keys()
 
 
-def test_emitter_cluster_role_reads_helmreleases_and_helmcharts_only(emitter: RenderedChart) -> None:
+def test_emitter_cluster_role_reads_the_three_flux_kinds_only(emitter: RenderedChart) -> None:
     objects = emitter.render(emitter.minimal)
     assert one(objects, "ClusterRole")["rules"] == [
         {
@@ -421,6 +422,11 @@ def test_emitter_cluster_role_reads_helmreleases_and_helmcharts_only(emitter: Re
         {
             "apiGroups": ["source.toolkit.fluxcd.io"],
             "resources": ["helmcharts"],
+            "verbs": ["get", "list", "watch"],
+        },
+        {
+            "apiGroups": ["kustomize.toolkit.fluxcd.io"],
+            "resources": ["kustomizations"],
             "verbs": ["get", "list", "watch"],
         },
     ]

@@ -313,6 +313,20 @@ impl Healer {
         result
     }
 
+    /// `kind` is not served by the cluster (its CRD is not installed): stop waiting for its
+    /// list. When it was the last kind to wait for, the region counts as listed now. Objects of
+    /// the kind already known stay (a removed CRD deletes its objects first, and the watcher
+    /// reports those deletes).
+    pub fn handle_unserved(&mut self, kind: Kind, now: Instant) {
+        let was_synced = self.is_synced();
+        self.kinds.remove(&kind);
+        self.listing.remove(&kind);
+        self.synced.remove(&kind);
+        if !was_synced && self.is_synced() {
+            self.relisted(now);
+        }
+    }
+
     /// Every kind is listed: flush what the relist changed, then heal if one is owed.
     fn relisted(&mut self, now: Instant) {
         self.flush_at = None;

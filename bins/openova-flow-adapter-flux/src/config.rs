@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use clap::Parser;
+use flow_flux_mapper::Kind;
 use reqwest::Url;
 
 /// The raw settings, as clap reads them from flags and the environment.
@@ -13,7 +14,7 @@ use reqwest::Url;
 #[command(
     name = "openova-flow-adapter-flux",
     version,
-    about = "Watches Flux HelmReleases and HelmCharts and feeds openova-flow-server."
+    about = "Watches Flux HelmReleases, HelmCharts and Kustomizations and feeds openova-flow-server."
 )]
 pub(crate) struct Args {
     /// Base URL of openova-flow-server (required), e.g. http://openova-flow-server:8080.
@@ -28,6 +29,13 @@ pub(crate) struct Args {
     /// Namespace to watch; empty watches all namespaces.
     #[arg(long, env = "NAMESPACE_FILTER", default_value = "flux-system")]
     namespace_filter: String,
+    /// Flux kinds to watch, comma-separated, of HelmRelease, HelmChart and Kustomization.
+    #[arg(
+        long,
+        env = "WATCH_KINDS",
+        default_value = "HelmRelease,HelmChart,Kustomization"
+    )]
+    watch_kinds: String,
     /// Coalescing window: changes within it are sent as one batch.
     #[arg(long, env = "EMIT_INTERVAL", default_value = "200ms")]
     emit_interval: String,
@@ -113,6 +121,8 @@ pub(crate) struct Config {
     pub(crate) mapper: flow_flux_mapper::Config,
     /// `None` = all namespaces.
     pub(crate) namespace: Option<String>,
+    /// The kinds to watch: at least one, each once, in the order written.
+    pub(crate) watch_kinds: Vec<Kind>,
     /// Coalescing window.
     pub(crate) emit_interval: Duration,
     /// Timeout of one request to the server.
@@ -199,6 +209,7 @@ impl TryFrom<Args> for Config {
             flow_server_url,
             mapper,
             namespace,
+            watch_kinds: watch_kinds(&args.watch_kinds)?,
             emit_interval: duration("EMIT_INTERVAL", &args.emit_interval)?,
             post_timeout: positive("POST_TIMEOUT", &args.post_timeout)?,
             health_listen_addr: listen_addr(&args.health_listen_addr)?,
@@ -247,6 +258,28 @@ fn parse_url(text: &str) -> Result<Url, ConfigError> {
         ));
     }
     Ok(url)
+}
+
+/// `HelmRelease,Kustomization`: kind names (any ASCII case, blanks around commas ignored);
+/// at least one; a kind written twice counts once.
+fn watch_kinds(text: &str) -> Result<Vec<Kind>, ConfigError> {
+    let mut kinds = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let kind = Kind::parse(name).ok_or_else(|| {
+            invalid(
+                "WATCH_KINDS",
+                text,
+                format!("unknown kind {name:?}; expected HelmRelease, HelmChart or Kustomization"),
+            )
+        })?;
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    if kinds.is_empty() {
+        return Err(invalid("WATCH_KINDS", text, "names no kind"));
+    }
+    Ok(kinds)
 }
 
 fn parse_bool(name: &'static str, text: &str) -> Result<bool, ConfigError> {
@@ -345,6 +378,10 @@ mod tests {
         assert_eq!(config.mapper.region(), "fsn1");
         assert_eq!(config.resync_interval, Duration::from_secs(1));
         assert_eq!((config.token, config.read_token), (None, None));
+        assert_eq!(
+            config.watch_kinds,
+            [Kind::HelmRelease, Kind::HelmChart, Kind::Kustomization]
+        );
     }
 
     #[test]
@@ -362,6 +399,17 @@ mod tests {
             (config.token.as_deref(), config.read_token.as_deref()),
             (Some("in"), Some("rd"))
         );
+    }
+
+    #[test]
+    fn watch_kinds_are_a_set_of_known_kinds() {
+        let config =
+            parse(&["--watch-kinds", " kustomization, HelmRelease,Kustomization"]).expect("valid");
+        assert_eq!(config.watch_kinds, [Kind::Kustomization, Kind::HelmRelease]);
+        for bad in ["", " , ", "HelmRelease,GitRepository"] {
+            let err = parse(&["--watch-kinds", bad]).expect_err("invalid");
+            assert!(err.to_string().contains("WATCH_KINDS"), "{bad:?}: {err}");
+        }
     }
 
     #[test]

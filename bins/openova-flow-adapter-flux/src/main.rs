@@ -1,5 +1,5 @@
-//! `openova-flow-adapter-flux`: watches Flux HelmReleases and HelmCharts in one cluster, maps
-//! them with `flow-flux-mapper` and delivers the FlowMessages to `openova-flow-server`.
+//! `openova-flow-adapter-flux`: watches Flux HelmReleases, HelmCharts and Kustomizations in one
+//! cluster, maps them with `flow-flux-mapper` and delivers the FlowMessages to `openova-flow-server`.
 //!
 //! This file reads like a table of contents: configuration (exit 64 when malformed), JSON logs,
 //! health and metrics, the Kubernetes client, leader election, the emitter pipeline, SIGTERM

@@ -35,6 +35,8 @@ pub(crate) enum EventLabel {
     Error,
     /// The mapper refused the object.
     Unmappable,
+    /// The cluster does not serve the kind (404 on list); its watcher ended.
+    Unserved,
 }
 
 /// Labels of `watch_events`.

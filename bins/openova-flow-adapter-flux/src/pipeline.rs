@@ -13,8 +13,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use flow_flux_mapper::heal::{Action, Delivery, Notice, Timing};
-use flow_flux_mapper::{Healer, Reconciler};
+use flow_flux_mapper::{Healer, Kind, Reconciler};
 use futures::StreamExt;
+use kube::api::DynamicObject;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
@@ -26,7 +27,7 @@ use crate::health::Telemetry;
 use crate::metrics::{EventLabel, EventLabels, StatusLabels};
 use crate::outbox::Shared;
 use crate::server::Server;
-use crate::watch::{KINDS, kind_label, to_event, watch_all};
+use crate::watch::{is_unserved, kind_label, to_event, watch_all};
 
 /// An answer to a probe or a read, for the healer.
 enum Answer {
@@ -51,7 +52,7 @@ pub(crate) async fn run(
     let mut tasks = JoinSet::new();
     let healer = Healer::new(
         Reconciler::new(config.mapper.clone()),
-        KINDS,
+        config.watch_kinds.iter().copied(),
         Timing {
             emit_interval: config.emit_interval,
             probe_interval: config.resync_interval,
@@ -120,7 +121,11 @@ impl Driver {
         mut reports: mpsc::UnboundedReceiver<Delivery>,
         mut draining: watch::Receiver<bool>,
     ) {
-        let mut events = pin!(watch_all(&self.client, self.config.namespace.as_deref()));
+        let mut events = pin!(watch_all(
+            &self.client,
+            self.config.namespace.as_deref(),
+            &self.config.watch_kinds
+        ));
         // At most one probe or read in flight (the healer asks for one at a time).
         let mut checks: JoinSet<Answer> = JoinSet::new();
         self.perform(&mut checks);
@@ -137,16 +142,10 @@ impl Driver {
                     return;
                 }
                 Some((kind, event)) = events.next() => {
-                    let (label, event) = to_event(kind, event);
-                    self.count(kind, label);
-                    match event {
-                        Ok(event) => {
-                            if let Err(e) = self.healer.handle_watch(event, Instant::now().into_std()) {
-                                warn!(kind = ?kind, error = %e, "object ignored: the mapper cannot read it");
-                                self.count(kind, EventLabel::Unmappable);
-                            }
-                        }
-                        Err(e) => warn!(kind = ?kind, error = %e, "watcher error; it retries with backoff"),
+                    if is_unserved(&event) {
+                        self.unserved(kind);
+                    } else {
+                        self.watched(kind, event);
                     }
                 }
                 Some(report) = reports.recv() => {
@@ -170,6 +169,37 @@ impl Driver {
             }
             self.perform(&mut checks);
         }
+    }
+
+    /// One watcher event, to the healer.
+    fn watched(
+        &mut self,
+        kind: Kind,
+        event: Result<kube::runtime::watcher::Event<DynamicObject>, kube::runtime::watcher::Error>,
+    ) {
+        let (label, event) = to_event(kind, event);
+        self.count(kind, label);
+        match event {
+            Ok(event) => {
+                if let Err(e) = self.healer.handle_watch(event, Instant::now().into_std()) {
+                    warn!(kind = ?kind, error = %e, "object ignored: the mapper cannot read it");
+                    self.count(kind, EventLabel::Unmappable);
+                }
+            }
+            Err(e) => warn!(kind = ?kind, error = %e, "watcher error; it retries with backoff"),
+        }
+    }
+
+    /// `kind` is not served by the cluster: its watcher has ended; logged once, and the
+    /// healer stops waiting for its list.
+    fn unserved(&mut self, kind: Kind) {
+        self.count(kind, EventLabel::Unserved);
+        warn!(
+            kind = %kind,
+            resource = format!("{}.{}/{}", kind.plural(), kind.group(), kind.version()),
+            "kind not served by this cluster (its CRD is not installed): not watching it until restart"
+        );
+        self.healer.handle_unserved(kind, Instant::now().into_std());
     }
 
     /// Performs every action the healer has queued.
@@ -251,7 +281,7 @@ impl Driver {
         }
     }
 
-    fn count(&self, kind: flow_flux_mapper::Kind, event: EventLabel) {
+    fn count(&self, kind: Kind, event: EventLabel) {
         self.telemetry
             .metrics
             .watch_events

@@ -1,11 +1,14 @@
-//! The kube-runtime watchers on HelmRelease and HelmChart (dynamic objects), as one stream of
-//! the mapper's watcher [`Event`]s.
+//! The kube-runtime watchers on the kinds of `WATCH_KINDS` (HelmRelease, HelmChart,
+//! Kustomization; dynamic objects), as one stream of the mapper's watcher [`Event`]s.
 //!
 //! Raw watcher events are consumed (`Init`, `InitApply`, `InitDone`, `Apply`, `Delete`): an
 //! object not re-listed between `Init` and `InitDone` was deleted while the watch was down, and
 //! the reconciler turns that into a `delete-nodes`. No `applied_objects()` (loses deletes), no
 //! generation predicate (drops status changes). What to do with the events is decided by the
 //! mapper's [`Healer`](flow_flux_mapper::Healer).
+//!
+//! A kind whose list answers 404 is not served by the cluster (its CRD is not installed): its
+//! watcher yields that error once and ends, instead of retrying with backoff forever.
 
 use flow_flux_mapper::{Event, Kind};
 use futures::{Stream, StreamExt};
@@ -14,9 +17,6 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
 
 use crate::metrics::{EventLabel, KindLabel};
-
-/// The watched kinds, in the order they are watched.
-pub(crate) const KINDS: [Kind; 2] = [Kind::HelmRelease, Kind::HelmChart];
 
 /// One watcher's output.
 pub(crate) type Watched = (Kind, Result<watcher::Event<DynamicObject>, watcher::Error>);
@@ -52,15 +52,25 @@ fn to_value(object: &DynamicObject, resource: &ApiResource) -> Value {
     value
 }
 
-/// Every watched kind's watcher (with kube-runtime's default backoff), merged.
+/// The watcher of each of `kinds` (with kube-runtime's default backoff), merged.
 pub(crate) fn watch_all(
     client: &kube::Client,
     namespace: Option<&str>,
+    kinds: &[Kind],
 ) -> impl Stream<Item = Watched> + Send + use<> {
     futures::stream::select_all(
-        KINDS
-            .into_iter()
-            .map(|kind| watch_kind(client.clone(), namespace, kind).boxed()),
+        kinds
+            .iter()
+            .map(|kind| watch_kind(client.clone(), namespace, *kind).boxed()),
+    )
+}
+
+/// Whether a watcher's error says the cluster does not serve the kind: its list answered 404
+/// (a namespace that does not exist lists empty; only an unknown resource is 404).
+pub(crate) fn is_unserved(event: &Result<watcher::Event<DynamicObject>, watcher::Error>) -> bool {
+    matches!(
+        event,
+        Err(watcher::Error::InitialListFailed(kube::Error::Api(status))) if status.code == 404
     )
 }
 
@@ -77,6 +87,14 @@ fn watch_kind(
     watcher(api, watcher::Config::default())
         .default_backoff()
         .map(move |event| (kind, event))
+        // After an unserved kind's 404 the stream ends rather than retrying forever.
+        .scan(false, |ended, watched| {
+            let item = (!*ended).then(|| {
+                *ended = is_unserved(&watched.1);
+                watched
+            });
+            std::future::ready(item)
+        })
 }
 
 /// A watcher event as the mapper's event (`Err` for a watcher error, which kube-runtime

@@ -515,3 +515,38 @@ fn a_refused_read_token_is_reported_rate_limited_and_the_region_still_sent() {
     run.head(Run::held("e1"));
     assert_eq!(run.healer.read_refused(), None);
 }
+
+#[test]
+fn a_kind_the_cluster_does_not_serve_stops_holding_the_first_read_back() {
+    #[allow(clippy::disallowed_methods)]
+    let now = Instant::now();
+    let mut healer = Healer::new(
+        Reconciler::new(config()),
+        [Kind::HelmRelease, Kind::Kustomization],
+        TIMING,
+    );
+    assert_eq!(std::iter::from_fn(|| healer.poll_action()).count(), 1);
+    healer
+        .handle_watch(Event::InitStarted(Kind::HelmRelease), now)
+        .unwrap();
+    healer
+        .handle_watch(Event::InitDone(Kind::HelmRelease), now)
+        .unwrap();
+    assert!(!healer.is_synced(), "Kustomizations are not listed yet");
+    assert_eq!(healer.poll_action(), None);
+    healer.handle_unserved(Kind::Kustomization, now);
+    assert!(healer.is_synced());
+    let described: Vec<String> = std::iter::from_fn(|| healer.poll_action())
+        .map(|a| describe(&a))
+        .collect();
+    assert_eq!(
+        described.last().map(String::as_str),
+        Some("read"),
+        "{described:?}"
+    );
+    // Told again (or about a kind it never watched), it changes nothing.
+    healer.handle_unserved(Kind::Kustomization, now);
+    healer.handle_unserved(Kind::HelmChart, now);
+    assert_eq!(healer.poll_action(), None);
+    assert!(healer.is_synced());
+}

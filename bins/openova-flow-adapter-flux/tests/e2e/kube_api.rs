@@ -1,9 +1,10 @@
 //! A loopback stand-in of the Kubernetes API server's HTTP protocol, enough for kube-rs:
 //! list with `resourceVersion`, chunked watch streams (ADDED / MODIFIED / DELETED / BOOKMARK),
-//! an injected `410 Gone` (as the real server does it: an ERROR event in the watch stream), and
-//! Lease get / create / replace with optimistic concurrency.
+//! an injected `410 Gone` (as the real server does it: an ERROR event in the watch stream),
+//! a resource whose CRD is not installed (404 on list and watch), and Lease get / create /
+//! replace with optimistic concurrency.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +30,8 @@ struct Store {
     kicks: u64,
     /// (namespace, name) -> Lease.
     leases: BTreeMap<(String, String), Value>,
+    /// Plurals whose CRD this cluster lacks: list and watch answer 404.
+    without_crd: BTreeSet<String>,
 }
 
 /// The stand-in; cheap to clone.
@@ -42,7 +45,8 @@ fn plural_of(object: &Value) -> &'static str {
     match object["kind"].as_str() {
         Some("HelmRelease") => "helmreleases",
         Some("HelmChart") => "helmcharts",
-        other => panic!("the stand-in serves HelmRelease and HelmChart, not {other:?}"),
+        Some("Kustomization") => "kustomizations",
+        other => panic!("the stand-in serves the three Flux kinds, not {other:?}"),
     }
 }
 
@@ -111,6 +115,12 @@ impl KubeApi {
         self.changed.notify_waiters();
     }
 
+    /// Makes the cluster lack the CRD of `plural` (`kustomizations`): its list and watch
+    /// answer 404, as a real API server does for a resource it does not serve.
+    pub(crate) fn without_crd(&self, plural: &str) {
+        self.lock().without_crd.insert(plural.to_owned());
+    }
+
     /// The holder of a Lease, if any.
     pub(crate) fn lease_holder(&self, namespace: &str, name: &str) -> Option<String> {
         self.lock()
@@ -166,6 +176,13 @@ fn respond(
     query: BTreeMap<String, String>,
 ) -> Response {
     let api_version = format!("{group}/{version}");
+    if api.lock().without_crd.contains(&plural) {
+        return status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
+    }
     if query.get("watch").map(String::as_str) == Some("true") {
         let from: u64 = query
             .get("resourceVersion")

@@ -9,6 +9,7 @@
 mod delivery;
 mod flux;
 mod kube_api;
+mod kustomize;
 mod leader;
 mod process;
 mod receiver;
@@ -145,4 +146,48 @@ pub(crate) fn chart(release: &str) -> Value {
             {"type": "Ready", "status": "True", "reason": "ChartPullSucceeded", "message": "pulled",
              "lastTransitionTime": "2026-01-01T00:00:00Z"}]},
     })
+}
+
+/// A Kustomization in `flux-system` whose mapped status is `status` (pending, running,
+/// succeeded), modelled on kustomize-controller v1 statuses, with `applied` HelmReleases of
+/// `flux-system` in its inventory.
+pub(crate) fn kustomization(
+    name: &str,
+    status: &str,
+    depends_on: &[&str],
+    applied: &[&str],
+) -> Value {
+    let deps: Vec<Value> = depends_on.iter().map(|d| json!({"name": d})).collect();
+    let entries: Vec<Value> = applied
+        .iter()
+        .map(|r| json!({"id": format!("flux-system_{r}_helm.toolkit.fluxcd.io_HelmRelease"), "v": "v2"}))
+        .collect();
+    let mut object = json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": "flux-system", "generation": 1},
+        "spec": {"interval": "10m", "path": format!("./{name}"), "prune": true, "dependsOn": deps,
+                 "sourceRef": {"kind": "GitRepository", "name": "flux-system"}},
+    });
+    let condition = |type_: &str, s: &str, reason: &str| {
+        json!({"type": type_, "status": s, "reason": reason, "message": reason,
+               "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1})
+    };
+    match status {
+        "pending" => {}
+        "running" => {
+            object["status"] = json!({"observedGeneration": 1,
+                "inventory": {"entries": entries},
+                "conditions": [condition("Reconciling", "True", "Progressing"),
+                               condition("Ready", "Unknown", "Progressing")]});
+        }
+        "succeeded" => {
+            object["status"] = json!({"observedGeneration": 1,
+                "inventory": {"entries": entries},
+                "lastAppliedRevision": "main@sha1:1",
+                "conditions": [condition("Ready", "True", "ReconciliationSucceeded")]});
+        }
+        other => panic!("no fixture for status {other}"),
+    }
+    object
 }

@@ -58,6 +58,7 @@ is not rendered (the binary's default applies); "" is rendered as "".
 */}}
 {{- define "openova-flow-emitter.settings" -}}
 NAMESPACE_FILTER: namespaceFilter
+WATCH_KINDS: watchKinds
 EMIT_INTERVAL: emitInterval
 POST_TIMEOUT: postTimeout
 LEASE_DURATION: leaseDuration
