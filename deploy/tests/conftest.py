@@ -63,7 +63,7 @@ EMITTER_FULL: dict[str, Any] = {
         "retryMaxDelay": "30s",
         "unreadyAfter": "60s",
     },
-    "auth": {"existingSecret": "openova-flow-emitter-token"},
+    "auth": {"existingSecret": "openova-flow-emitter-token", "readTokenKey": "read-token"},
     "leaderElection": {"enabled": True},
 }
 

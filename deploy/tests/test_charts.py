@@ -364,6 +364,7 @@ def test_emitter_env_names_and_values(emitter: RenderedChart) -> None:
         "RETRY_MAX_DELAY": "30s",
         "UNREADY_AFTER": "60s",
         "FLOW_SERVER_TOKEN": None,
+        "FLOW_SERVER_READ_TOKEN": None,
         "LEADER_ELECTION": "true",
         "LEASE_NAME": f"{RELEASE}-openova-flow-emitter",
         "LEASE_NAMESPACE": None,
@@ -372,6 +373,12 @@ def test_emitter_env_names_and_values(emitter: RenderedChart) -> None:
     assert env["FLOW_SERVER_TOKEN"]["valueFrom"] == {
         "secretKeyRef": {"name": "openova-flow-emitter-token", "key": "token"}
     }
+    assert env["FLOW_SERVER_READ_TOKEN"]["valueFrom"] == {
+        "secretKeyRef": {"name": "openova-flow-emitter-token", "key": "read-token"}
+    }
+    # Without readTokenKey the binary reads with the ingest token.
+    plain = env_of(emitter.render_with({"auth": {"existingSecret": "s"}}))
+    assert "FLOW_SERVER_TOKEN" in plain and "FLOW_SERVER_READ_TOKEN" not in plain
     assert env["LEASE_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
 

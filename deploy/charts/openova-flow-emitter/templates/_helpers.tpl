@@ -90,6 +90,13 @@ UNREADY_AFTER: unreadyAfter
     secretKeyRef:
       name: {{ . }}
       key: {{ $.Values.auth.tokenKey }}
+{{- if $.Values.auth.readTokenKey }}
+- name: FLOW_SERVER_READ_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.auth.readTokenKey }}
+{{- end }}
 {{- end }}
 - name: LEADER_ELECTION
   value: {{ .Values.leaderElection.enabled | toString | quote }}
