@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  server or transport error (unreachable, 5xx, rejected request, unexpected answer)
+  1  server or transport error (unreachable, 5xx, rejected request, unexpected answer), or a
+     flow critical-path cannot analyse (its finish-to-start relationships form a cycle)
   2  usage error (bad arguments, URL or flow id)
   3  invalid input: a message breaks the FlowMessage contract (nothing was sent)
   4  the server refused the token (401 or 403)
@@ -18,7 +19,8 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "flowctl", version, after_help = EXIT_CODES)]
 pub(crate) struct Cli {
-    /// Bearer token sent to the server (a read token for tail, snapshot and head, an ingest
+    /// Bearer token sent to the server (a read token for tail, snapshot,
+    /// critical-path and head, an ingest
     /// token for post).
     #[arg(long, env = "FLOW_TOKEN", global = true, hide_env_values = true)]
     pub(crate) token: Option<String>,
@@ -58,6 +60,19 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Print what made the flow slow: its total duration and the critical path, the chain of
+    /// finish-to-start dependencies that set its end (for a running flow, the chain to the
+    /// node running longest), with each node's start, end and wait on its dependencies.
+    CriticalPath {
+        /// Server base URL.
+        url: String,
+        /// Flow id.
+        flow: String,
+        /// A table, or JSON: `{"durationMs": N, "path": [{"id", "startedAt", "endedAt",
+        /// "waitMs"}, ...]}` in path order (unix milliseconds; `endedAt` null while running).
+        #[arg(long, value_enum, default_value_t = PathFormat::Table)]
+        format: PathFormat,
+    },
     /// Print the flow's position (epoch and seq) without its state: a cheap check of whether
     /// the server holds the flow and whether it changed (`HEAD .../snapshot`). Prints
     /// `<flow> epoch <epoch> seq <seq>`; exits 5 when the server holds no state for the flow.
@@ -92,6 +107,15 @@ pub(crate) enum Format {
     Json,
     /// Graphviz DOT.
     Dot,
+}
+
+/// Output formats of `critical-path`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PathFormat {
+    /// One row per node on the path.
+    Table,
+    /// The total duration and the path as JSON.
+    Json,
 }
 
 /// When to colour output.

@@ -26,6 +26,9 @@ pub(crate) enum CtlError {
     /// The server refused, failed, was unreachable, or answered unexpectedly.
     #[error(transparent)]
     Server(#[from] flow_client::Error),
+    /// The flow's state cannot be analysed (its finish-to-start relationships form a cycle).
+    #[error("cannot analyse the flow")]
+    Timeline(#[from] flow_router::TimelineError),
     /// Standard output could not be written.
     #[error("cannot write to standard output")]
     Output(#[source] io::Error),
@@ -59,7 +62,7 @@ impl CtlError {
             Self::Server(flow_client::Error::Unauthorized { .. }) => exit::UNAUTHORIZED,
             Self::Server(flow_client::Error::NotFound { .. }) => exit::NOT_FOUND,
             Self::Output(err) if err.kind() == io::ErrorKind::BrokenPipe => exit::OK,
-            Self::Server(_) | Self::Output(_) => exit::SERVER,
+            Self::Server(_) | Self::Output(_) | Self::Timeline(_) => exit::SERVER,
         }
     }
 }

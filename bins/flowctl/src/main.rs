@@ -4,6 +4,7 @@
 //!   (time, node, old -> new status, reason), resuming with `Last-Event-ID` after
 //!   disconnections and saying when the server resynchronised it with a snapshot.
 //! - `flowctl snapshot URL FLOW --format table|json|dot` prints the current state.
+//! - `flowctl critical-path URL FLOW --format table|json` prints what made the flow slow.
 //! - `flowctl post URL FLOW FILE|-` validates one message, a JSON array of messages or JSON
 //!   lines with `flow-contract` and posts them; invalid input is reported with message number,
 //!   line and field path, and nothing is sent.
@@ -13,6 +14,7 @@
 
 mod change;
 mod cli;
+mod critical_path;
 mod dot;
 mod error;
 mod input;
@@ -28,8 +30,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use flow_client::Client;
+use flow_router::{Fold, Timeline};
 
-use crate::cli::{Cli, ColorChoice, Command, Format};
+use crate::cli::{Cli, ColorChoice, Command, Format, PathFormat};
 use crate::error::CtlError;
 use crate::input::{InputError, read_messages};
 use crate::notice::Style;
@@ -129,6 +132,24 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                             table::render(&flow, &state, &snapshot.head, timestamp::now_ms())
                         }
                     }
+                };
+                write_stdout(&text)
+            }
+            Command::CriticalPath { url, flow, format } => {
+                let client = client(&url, cli.token.as_deref())?;
+                let snapshot = client.snapshot(&flow).await?;
+                let mut fold = Fold::default();
+                fold.apply(&flow, snapshot.message);
+                let timeline = Timeline::analyse(
+                    fold.node_map().values(),
+                    fold.relationship_map().values(),
+                    timestamp::now_ms(),
+                )?;
+                let text = match format {
+                    PathFormat::Json => {
+                        critical_path::json(&timeline).map_err(|e| CtlError::Output(e.into()))?
+                    }
+                    PathFormat::Table => critical_path::table(&flow, &timeline),
                 };
                 write_stdout(&text)
             }

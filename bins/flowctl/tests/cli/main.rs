@@ -4,6 +4,7 @@
 //! `flowctl` binary under test (build it first: `cargo build -p openova-flow-server`, or run
 //! `cargo test --workspace`, which builds every binary before running any test).
 
+mod critical_path;
 mod harness;
 mod post;
 mod snapshot;
