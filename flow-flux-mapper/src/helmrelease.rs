@@ -146,6 +146,10 @@ pub struct ReleaseSnapshot {
     /// The app version.
     #[serde(default, deserialize_with = "lenient")]
     pub app_version: Option<String>,
+    /// `lastDeployed` (RFC 3339): when Helm started the install or upgrade that made this
+    /// release.
+    #[serde(default, deserialize_with = "lenient")]
+    pub last_deployed: Option<String>,
 }
 
 #[derive(Deserialize)]

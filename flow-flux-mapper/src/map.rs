@@ -204,7 +204,17 @@ pub fn map_release(
     if explains_source && let Some(chart_key) = release.helm_chart(config.default_namespace()) {
         meta.insert("source".into(), source_meta(&chart_key, chart));
     }
-    Ok(common.finish(meta, Some(family(&release.metadata, release.name()))))
+    let deployed = release
+        .status
+        .as_ref()
+        .and_then(|s| s.history.first())
+        .and_then(|h| h.last_deployed.as_deref())
+        .and_then(crate::time::rfc3339_to_unix_ms);
+    Ok(common.finish(
+        meta,
+        Some(family(&release.metadata, release.name())),
+        deployed,
+    ))
 }
 
 /// Maps one Kustomization to a node and its `dependsOn` edges (to other Kustomizations).
@@ -262,7 +272,7 @@ pub fn map_kustomization(
         .as_ref()
         .is_some_and(|labels| labels.contains_key(FAMILY_LABEL));
     let family = labelled.then(|| family(&kustomization.metadata, kustomization.name()));
-    Ok(common.finish(meta, family))
+    Ok(common.finish(meta, family, None))
 }
 
 /// What every mapped object shares: id, decision, `dependsOn` edges, the conditions that
@@ -368,20 +378,29 @@ impl<'a> Common<'a> {
         meta
     }
 
-    fn finish(self, mut meta: Meta, family: Option<String>) -> Mapped {
+    /// `deployed`: when the work that produced the object's current state started, as its
+    /// status history tells (a HelmRelease's newest `lastDeployed`), if it does.
+    fn finish(self, mut meta: Meta, family: Option<String>, deployed: Option<u64>) -> Mapped {
         fit(&mut meta);
         let status = self.decision.status;
-        // Only a running node has started something; a routine re-check of a succeeded object
-        // must not make its node flicker.
-        let started_at = self
-            .reconciling()
-            .filter(|_| status == NodeStatus::Running)
-            .and_then(FluxCondition::transition_ms);
-        let ended_at = match status {
+        // The node times (docs/ARCHITECTURE.md, "Node times"). A running node started when
+        // Reconciling turned True: Flux does not reconcile before the dependencies are
+        // ready, so that is the first reconcile after they were. A finished node ended when
+        // its explaining condition (Ready at the current generation) last changed, and
+        // started when the history says its current release was deployed, never after it
+        // ended. A routine re-check of a succeeded object changes neither, so the node does
+        // not flicker.
+        let (started_at, ended_at) = match status {
+            NodeStatus::Running => (
+                self.reconciling().and_then(FluxCondition::transition_ms),
+                None,
+            ),
             NodeStatus::Succeeded | NodeStatus::Failed => {
-                self.explaining().and_then(FluxCondition::transition_ms)
+                let ended = self.explaining().and_then(FluxCondition::transition_ms);
+                let started = deployed.filter(|start| ended.is_none_or(|end| *start <= end));
+                (started, ended)
             }
-            NodeStatus::Pending | NodeStatus::Running => None,
+            NodeStatus::Pending => (None, None),
         };
         let node = FlowNode {
             id: self.id,

@@ -9,6 +9,7 @@ mod heal;
 mod props;
 mod reconcile;
 mod schema;
+mod times;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,57 @@
+//! Node times: when a HelmRelease started and ended, from its conditions and history.
+
+use flow_flux_mapper::{HelmRelease, map_release};
+use serde_json::{Value, json};
+
+use super::config;
+
+/// A HelmRelease at generation 1 with these conditions and a history whose newest release
+/// was deployed at `deployed`.
+fn release(conditions: &Value, deployed: &str) -> HelmRelease {
+    HelmRelease::from_value(&json!({
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": "bp-x", "namespace": "flux-system", "generation": 1},
+        "spec": {"interval": "10m"},
+        "status": {"observedGeneration": 1, "conditions": conditions,
+            "history": [{"chartName": "x", "chartVersion": "1.0.0", "lastDeployed": deployed}]}
+    }))
+    .expect("a HelmRelease")
+}
+
+fn times(release: &HelmRelease) -> (String, Option<u64>, Option<u64>) {
+    let node = map_release(&config(), release, None).expect("maps").node;
+    (node.status, node.started_at, node.ended_at)
+}
+
+const T_0959: u64 = 1_782_899_940_000;
+const T_1000: u64 = 1_782_900_000_000;
+
+#[test]
+fn a_succeeded_release_started_when_its_release_was_deployed() {
+    let ready = json!([{"type": "Ready", "status": "True", "reason": "UpgradeSucceeded",
+        "lastTransitionTime": "2026-07-01T10:00:00Z"}]);
+    assert_eq!(
+        times(&release(&ready, "2026-07-01T09:59:00Z")),
+        ("succeeded".to_owned(), Some(T_0959), Some(T_1000))
+    );
+    assert_eq!(
+        times(&release(&ready, "2026-07-01T10:01:00Z")),
+        ("succeeded".to_owned(), None, Some(T_1000)),
+        "a deploy after the end is not this node's start"
+    );
+}
+
+#[test]
+fn a_running_release_started_when_reconciling_turned_true() {
+    let running = json!([
+        {"type": "Ready", "status": "Unknown", "reason": "Progressing",
+         "lastTransitionTime": "2026-07-01T09:58:00Z"},
+        {"type": "Reconciling", "status": "True", "reason": "Progressing",
+         "lastTransitionTime": "2026-07-01T09:59:00Z"}]);
+    assert_eq!(
+        times(&release(&running, "2026-07-01T09:00:00Z")),
+        ("running".to_owned(), Some(T_0959), None),
+        "the history is an older release, not this run"
+    );
+}
