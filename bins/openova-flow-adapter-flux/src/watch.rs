@@ -84,17 +84,16 @@ fn watch_kind(
         Some(ns) => Api::namespaced_with(client, ns, &resource),
         None => Api::all_with(client, &resource),
     };
-    watcher(api, watcher::Config::default())
+    let events = watcher(api, watcher::Config::default())
         .default_backoff()
-        .map(move |event| (kind, event))
-        // After an unserved kind's 404 the stream ends rather than retrying forever.
-        .scan(false, |ended, watched| {
-            let item = (!*ended).then(|| {
-                *ended = is_unserved(&watched.1);
-                watched
-            });
-            std::future::ready(item)
-        })
+        .boxed();
+    // After an unserved kind's 404 the stream ends at once, without another list.
+    futures::stream::unfold(Some(events), move |events| async move {
+        let mut events = events?;
+        let event = events.next().await?;
+        let rest = (!is_unserved(&event)).then_some(events);
+        Some(((kind, event), rest))
+    })
 }
 
 /// A watcher event as the mapper's event (`Err` for a watcher error, which kube-runtime

@@ -32,6 +32,8 @@ struct Store {
     leases: BTreeMap<(String, String), Value>,
     /// Plurals whose CRD this cluster lacks: list and watch answer 404.
     without_crd: BTreeSet<String>,
+    /// plural -> list and watch requests received.
+    requests: BTreeMap<String, usize>,
 }
 
 /// The stand-in; cheap to clone.
@@ -121,6 +123,11 @@ impl KubeApi {
         self.lock().without_crd.insert(plural.to_owned());
     }
 
+    /// How many list and watch requests `plural` received.
+    pub(crate) fn requests(&self, plural: &str) -> usize {
+        self.lock().requests.get(plural).copied().unwrap_or(0)
+    }
+
     /// The holder of a Lease, if any.
     pub(crate) fn lease_holder(&self, namespace: &str, name: &str) -> Option<String> {
         self.lock()
@@ -176,7 +183,12 @@ fn respond(
     query: BTreeMap<String, String>,
 ) -> Response {
     let api_version = format!("{group}/{version}");
-    if api.lock().without_crd.contains(&plural) {
+    let unserved = {
+        let mut store = api.lock();
+        *store.requests.entry(plural.clone()).or_default() += 1;
+        store.without_crd.contains(&plural)
+    };
+    if unserved {
         return status(
             404,
             "NotFound",

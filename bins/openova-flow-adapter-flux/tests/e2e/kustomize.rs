@@ -112,6 +112,16 @@ async fn a_kind_without_its_crd_is_skipped_once_and_the_adapter_stays_ready() {
             .filter(|h| !h.nodes.contains_key("fsn1/a"))
     })
     .await;
+    // A watcher that kept retrying would list again within kube-runtime's first backoff
+    // (0.8 to 1.6 s); ten probes at RESYNC_INTERVAL=300ms outlast it.
+    eventually("ten probes of the server", WAIT, || async {
+        adapter
+            .metric("openova_flow_adapter_probes_total")
+            .await
+            .filter(|n| *n >= 10.0)
+    })
+    .await;
+    assert_eq!(api.requests("kustomizations"), 1, "{}", adapter.log_text());
     let log = adapter.log_text();
     let skipped = log
         .lines()
