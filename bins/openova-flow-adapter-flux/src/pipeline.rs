@@ -12,7 +12,7 @@ use std::pin::pin;
 use std::sync::Arc;
 
 use anyhow::Context;
-use flow_flux_mapper::heal::{Action, Delivery, Notice, Timing};
+use flow_flux_mapper::heal::{Action, Delivery, Head, Notice, Snapshot, Timing};
 use flow_flux_mapper::{Healer, Kind, Reconciler};
 use futures::StreamExt;
 use kube::api::DynamicObject;
@@ -31,8 +31,8 @@ use crate::watch::{is_unserved, kind_label, to_event, watch_all};
 
 /// An answer to a probe or a read, for the healer.
 enum Answer {
-    Head(flow_flux_mapper::heal::Head),
-    Snapshot(flow_flux_mapper::heal::Snapshot),
+    Head(Head),
+    Snapshot(Snapshot),
 }
 
 /// Runs the emitter until `shutdown` turns true, then drains within `config.shutdown_grace`.
@@ -65,6 +65,7 @@ pub(crate) async fn run(
         telemetry: Arc::clone(&telemetry),
         outbox: Arc::clone(&outbox),
         server: server.clone(),
+        reading: false,
     };
     tasks.spawn(driver.run(reports, drain_rx.clone()));
     tasks.spawn(deliver(
@@ -112,6 +113,8 @@ struct Driver {
     telemetry: Arc<Telemetry>,
     outbox: Arc<Shared>,
     server: Server,
+    /// Whether the request in flight is a read (else a probe).
+    reading: bool,
 }
 
 impl Driver {
@@ -156,10 +159,14 @@ impl Driver {
                     match joined {
                         Ok(Answer::Head(head)) => self.healer.handle_head(head, now),
                         Ok(Answer::Snapshot(snapshot)) => self.healer.handle_snapshot(snapshot, now),
-                        // The request tasks do not panic; treat one that did as a failed probe.
+                        // The request tasks do not panic; one that did counts as failed.
                         Err(e) => {
                             warn!(error = %e, "server check task failed");
-                            self.healer.handle_head(flow_flux_mapper::heal::Head::Failed, now);
+                            if self.reading {
+                                self.healer.handle_snapshot(Snapshot::Failed, now);
+                            } else {
+                                self.healer.handle_head(Head::Failed, now);
+                            }
                         }
                     }
                 }
@@ -212,11 +219,13 @@ impl Driver {
                     self.outbox.push(messages);
                 }
                 Action::Probe => {
+                    self.reading = false;
                     metrics.probes.inc();
                     let server = self.server.clone();
                     checks.spawn(async move { Answer::Head(server.head().await) });
                 }
                 Action::ReadSnapshot => {
+                    self.reading = true;
                     metrics.snapshot_reads.inc();
                     let server = self.server.clone();
                     checks.spawn(async move { Answer::Snapshot(server.snapshot().await) });
