@@ -5,7 +5,7 @@
 #   bash tests/ui/run.sh
 #
 # Installs what is missing (Chromium and Node.js from Debian, playwright-core with `npm ci`),
-# builds the server unless OPENOVA_FLOW_SERVER_BIN names one, runs every tests/ui/*.test.mjs
+# builds the server and flowctl unless OPENOVA_FLOW_SERVER_BIN / FLOWCTL_BIN name them, runs every tests/ui/*.test.mjs
 # with node's test runner. The tests stop the server themselves and write only to temporary
 # folders; with FLOW_UI_SCREENSHOT=<file.png> they also save a screenshot of the page there
 # (scripts/screenshot refreshes docs/ui-screenshot.png that way). Honours CARGO_TARGET_DIR and
@@ -30,11 +30,16 @@ export CHROMIUM_BIN="${CHROMIUM_BIN:-/usr/bin/chromium}"
 
 (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 
+target="${CARGO_TARGET_DIR:-$root/target}"
+case "$target" in /*) ;; *) target="$root/$target" ;; esac
 if [ -z "${OPENOVA_FLOW_SERVER_BIN:-}" ]; then
     (cd "$root" && cargo build --quiet -p openova-flow-server)
-    target="${CARGO_TARGET_DIR:-$root/target}"
-    case "$target" in /*) ;; *) target="$root/$target" ;; esac
     export OPENOVA_FLOW_SERVER_BIN="$target/debug/openova-flow-server"
+fi
+# critical.test.mjs compares the page with `flowctl critical-path`.
+if [ -z "${FLOWCTL_BIN:-}" ]; then
+    (cd "$root" && cargo build --quiet -p flowctl)
+    export FLOWCTL_BIN="$target/debug/flowctl"
 fi
 
 cd "$here"

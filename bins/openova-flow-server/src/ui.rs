@@ -46,10 +46,14 @@ const INDEX: Asset = Asset::new(include_bytes!("../ui/index.html"), HTML);
 const FLOW: Asset = Asset::new(include_bytes!("../ui/flow.html"), HTML);
 
 /// Assets by the name they are served under, `/ui/assets/{name}`.
-const ASSETS: [(&str, Asset); 8] = [
+const ASSETS: [(&str, Asset); 10] = [
     ("app.css", Asset::new(include_bytes!("../ui/app.css"), CSS)),
     ("flow.mjs", Asset::new(include_bytes!("../ui/flow.mjs"), JS)),
     ("fold.mjs", Asset::new(include_bytes!("../ui/fold.mjs"), JS)),
+    (
+        "gantt.mjs",
+        Asset::new(include_bytes!("../ui/gantt.mjs"), JS),
+    ),
     (
         "layout.mjs",
         Asset::new(include_bytes!("../ui/layout.mjs"), JS),
@@ -58,6 +62,10 @@ const ASSETS: [(&str, Asset); 8] = [
     (
         "session.mjs",
         Asset::new(include_bytes!("../ui/session.mjs"), JS),
+    ),
+    (
+        "timeline.mjs",
+        Asset::new(include_bytes!("../ui/timeline.mjs"), JS),
     ),
     ("view.mjs", Asset::new(include_bytes!("../ui/view.mjs"), JS)),
     ("zoom.mjs", Asset::new(include_bytes!("../ui/zoom.mjs"), JS)),

@@ -1,5 +1,6 @@
 // The live flow page: EventSource -> fold -> layered SVG with nested groups, pan and zoom,
-// search and "show what blocks".
+// search and "show what blocks", and a timeline below it (timeline.mjs analyses, gantt.mjs
+// draws) whose critical path is marked data-critical="true" in both views.
 //
 // The browser's EventSource reconnects by itself and sends Last-Event-ID, so the server resumes
 // exactly or resynchronises with a snapshot. When the browser gives up (an error status), the
@@ -9,13 +10,15 @@
 // group collapsed, the "what blocks" set changed) lays the graph out again and redraws it; a
 // status change only updates the changed nodes' elements and the groups' roll-ups in place.
 // Both are timed with performance measures (`flow:structure`, `flow:layout`, `flow:draw`,
-// `flow:open`, `flow:update`, `flow:header`, `flow:frame-to-dom`) for tests/ui/bench.mjs.
+// `flow:open`, `flow:update`, `flow:header`, `flow:timeline`, `flow:frame-to-dom`) for tests/ui/bench.mjs.
 
 import { applyMessage, countStatuses, emptyState, statusClass } from './fold.mjs';
 import { NODE_H, NODE_W, edgePath, layout, structureKey } from './layout.mjs';
 import { apiBase, el, readToken, span } from './session.mjs';
 import { ancestors, blocking, containment, rollUps, sameSet, search } from './view.mjs';
 import { STEP, centreOn, fit, overflows, pan, zoomAt } from './zoom.mjs';
+import { drawTimeline } from './gantt.mjs';
+import { CycleError, analyse } from './timeline.mjs';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const MESSAGE_TYPES = ['snapshot', 'upsert-flow', 'upsert-nodes', 'upsert-rels', 'delete-nodes', 'delete-rels'];
@@ -63,6 +66,8 @@ let lastEventAt = null;
 let renderQueued = false;
 let resyncedTimer = null;
 let manualRetries = 0;
+let analysis = null; // the last timeline analysis (timeline.mjs), or { error }
+let analysisKey = null;
 
 const $ = (id) => document.getElementById(id);
 const svg = $('canvas');
@@ -221,6 +226,44 @@ function render() {
     renderHeader();
     renderDetails();
   });
+  timed('flow:timeline', () => renderTimeline(true));
+}
+
+// ---- timeline and critical path ------------------------------------------------------------
+
+/**
+ * Analyses the flow at the current time, redraws the timeline when the analysis changed, and
+ * marks the critical path in the graph (`redrawn`: the graph's elements were just replaced).
+ */
+function renderTimeline(redrawn) {
+  let next;
+  try {
+    next = analyse(state.nodes.values(), state.rels.values(), Date.now());
+  } catch (err) {
+    if (!(err instanceof CycleError)) throw err;
+    next = { error: err.message, path: [], running: false };
+  }
+  const key = JSON.stringify(next);
+  const changed = key !== analysisKey;
+  analysis = next;
+  analysisKey = key;
+  if (changed) {
+    const bars = $('timeline-bars');
+    drawTimeline(bars, $('timeline-summary'), next, state.nodes, bars.parentElement.clientWidth);
+  }
+  if (changed || redrawn) markCritical();
+}
+
+/** Sets data-critical="true" on the graph's nodes and finish-to-start edges on the path. */
+function markCritical() {
+  const path = analysis ? analysis.path : [];
+  const onPath = new Set(path);
+  const steps = new Set(path.slice(1).map((id, i) => JSON.stringify([path[i], id])));
+  const mark = (g, on) => (on ? g.setAttribute('data-critical', 'true') : g.removeAttribute('data-critical'));
+  for (const [id, g] of elements) mark(g, onPath.has(id));
+  for (const g of viewport.querySelectorAll('.edge')) {
+    mark(g, g.dataset.type === 'finish-to-start' && steps.has(JSON.stringify([g.dataset.from, g.dataset.to])));
+  }
 }
 
 function renderHeader() {
@@ -641,6 +684,7 @@ function renderDetails() {
 $('details-close').addEventListener('click', () => select(null));
 setInterval(() => {
   renderDetails();
+  if (analysis && analysis.running) renderTimeline(false);
   $('last-event').textContent = lastEventAt ? `last event ${span(Date.now() - lastEventAt)} ago` : '';
 }, 1000);
 
