@@ -249,7 +249,11 @@ function renderTimeline(redrawn) {
   analysisKey = key;
   if (changed) {
     const bars = $('timeline-bars');
-    drawTimeline(bars, $('timeline-summary'), next, state.nodes, bars.parentElement.clientWidth);
+    // The scroll box's inner width: clientWidth less its horizontal padding.
+    const box = bars.parentElement;
+    const style = getComputedStyle(box);
+    const width = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    drawTimeline(bars, $('timeline-summary'), next, state.nodes, width);
   }
   if (changed || redrawn) markCritical();
 }
