@@ -272,7 +272,25 @@ pub fn map_kustomization(
         .as_ref()
         .is_some_and(|labels| labels.contains_key(FAMILY_LABEL));
     let family = labelled.then(|| family(&kustomization.metadata, kustomization.name()));
-    Ok(common.finish(meta, family, None))
+    // The newest history entry is written when a reconcile of its revision ends: its
+    // `firstReconciled` less the reconcile's duration is when that revision's first reconcile
+    // started (Flux keeps only the latest reconcile's duration, so this is approximate).
+    let first_started = kustomization
+        .status
+        .as_ref()
+        .and_then(|s| s.history.first())
+        .and_then(|h| {
+            let ended = h
+                .first_reconciled
+                .as_deref()
+                .and_then(crate::time::rfc3339_to_unix_ms)?;
+            let took = h
+                .last_reconciled_duration
+                .as_deref()
+                .and_then(crate::time::go_duration_ms)?;
+            ended.checked_sub(took)
+        });
+    Ok(common.finish(meta, family, first_started))
 }
 
 /// What every mapped object shares: id, decision, `dependsOn` edges, the conditions that
@@ -379,7 +397,8 @@ impl<'a> Common<'a> {
     }
 
     /// `deployed`: when the work that produced the object's current state started, as its
-    /// status history tells (a HelmRelease's newest `lastDeployed`), if it does.
+    /// status history tells (a HelmRelease's newest `lastDeployed`, a Kustomization's newest
+    /// `firstReconciled` less its `lastReconciledDuration`), if it does.
     fn finish(self, mut meta: Meta, family: Option<String>, deployed: Option<u64>) -> Mapped {
         fit(&mut meta);
         let status = self.decision.status;

@@ -107,9 +107,93 @@ const fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Parses a Go duration (`time.Duration.String()`: `2.412s`, `1m30.5s`, `1h0m0s`, `350ms`,
+/// `0s`) to whole milliseconds, truncating below, in integer arithmetic as Go does. `None`
+/// for anything else, a negative duration included, and for an overflow.
+#[must_use]
+pub(crate) fn go_duration_ms(text: &str) -> Option<u64> {
+    // Nanoseconds per unit; units longest first, so `ms` is not read as `m` then `s`.
+    const UNITS: [(&str, u128); 8] = [
+        ("ns", 1),
+        ("us", 1_000),
+        ("\u{b5}s", 1_000),
+        ("\u{3bc}s", 1_000),
+        ("ms", 1_000_000),
+        ("s", 1_000_000_000),
+        ("m", 60_000_000_000),
+        ("h", 3_600_000_000_000),
+    ];
+    if text.is_empty() {
+        return None;
+    }
+    let mut rest = text;
+    let mut nanos: u128 = 0;
+    while !rest.is_empty() {
+        let whole_len = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (whole, tail) = rest.split_at(whole_len);
+        let (fraction, tail) = match tail.strip_prefix('.') {
+            Some(after) => after.split_at(
+                after
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(after.len()),
+            ),
+            None => ("", tail),
+        };
+        if whole.is_empty() && fraction.is_empty() {
+            return None;
+        }
+        let (unit, scale) = UNITS.iter().find(|(unit, _)| tail.starts_with(unit))?;
+        let whole: u128 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
+        // Digits beyond nanosecond precision of the largest unit cannot change the result.
+        let fraction = &fraction[..fraction.len().min(13)];
+        let mut part = whole.checked_mul(*scale)?;
+        if !fraction.is_empty() {
+            let digits: u128 = fraction.parse().ok()?;
+            let exp = u32::try_from(fraction.len()).ok()?;
+            part = part.checked_add(digits * scale / 10u128.pow(exp))?;
+        }
+        nanos = nanos.checked_add(part)?;
+        rest = &tail[unit.len()..];
+    }
+    u64::try_from(nanos / 1_000_000).ok()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::go_duration_ms;
     use super::rfc3339_to_unix_ms as parse;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration_ms("2.412s"), Some(2412));
+        assert_eq!(go_duration_ms("1m30.5s"), Some(90_500));
+        assert_eq!(go_duration_ms("1h0m0s"), Some(3_600_000));
+        assert_eq!(go_duration_ms("350ms"), Some(350));
+        assert_eq!(go_duration_ms("1.5\u{b5}s"), Some(0));
+        assert_eq!(go_duration_ms("0s"), Some(0));
+        assert_eq!(go_duration_ms("4.35s"), Some(4350), "no float rounding");
+        assert_eq!(go_duration_ms(".5s"), Some(500));
+        for bad in [
+            "",
+            "s",
+            "1",
+            "-1s",
+            "1d",
+            "1.2.3s",
+            ".s",
+            "1s2",
+            "5 s",
+            "99999999999999999999999999999999999999999h",
+        ] {
+            assert_eq!(go_duration_ms(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn kubernetes_forms() {
