@@ -10,7 +10,9 @@
 //   snapshot->dom      first frame received -> graph in the DOM (flow:frame-to-dom), including
 //                      the wait for the animation frame
 //   load->painted      navigation start -> the frame after the graph is in the DOM
+//   timeline           timeline.mjs's analysis + the timeline panel drawn (flow:timeline)
 //   update             patching one node and the roll-ups in place (flow:update)
+//   timeline update    the same after that status change (flow:timeline)
 //   frame->dom         that update's frame received -> DOM patched (flow:frame-to-dom)
 //   post->shown        POST of the update -> the node's new status read back from the DOM
 // and whether the update laid the graph out again (it must not).
@@ -46,6 +48,7 @@ try {
           structure: one('flow:structure'),
           open: one('flow:open'),
           header: one('flow:header'),
+          timeline: one('flow:timeline'),
           'snapshot->dom': one('flow:frame-to-dom'),
           'load->painted': performance.now(),
           layouts: performance.getEntriesByName('flow:layout').length,
@@ -62,6 +65,7 @@ try {
       add('post->shown', performance.now() - started);
       const update = await page.evaluate(() => ({
         update: performance.getEntriesByName('flow:update').at(-1).duration,
+        'timeline update': performance.getEntriesByName('flow:timeline').at(-1).duration,
         'frame->dom': performance.getEntriesByName('flow:frame-to-dom').at(-1).duration,
         layouts: performance.getEntriesByName('flow:layout').length,
       }));

@@ -17,7 +17,7 @@ import { NODE_H, NODE_W, edgePath, layout, structureKey } from './layout.mjs';
 import { apiBase, el, readToken, span } from './session.mjs';
 import { ancestors, blocking, containment, rollUps, sameSet, search } from './view.mjs';
 import { STEP, centreOn, fit, overflows, pan, zoomAt } from './zoom.mjs';
-import { drawTimeline } from './gantt.mjs';
+import { drawTimeline, setRowStatus } from './gantt.mjs';
 import { CycleError, analyse } from './timeline.mjs';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -68,6 +68,7 @@ let resyncedTimer = null;
 let manualRetries = 0;
 let analysis = null; // the last timeline analysis (timeline.mjs), or { error }
 let analysisKey = null;
+let timelineRows = new Map(); // node id -> its timeline row
 
 const $ = (id) => document.getElementById(id);
 const svg = $('canvas');
@@ -232,13 +233,15 @@ function render() {
 // ---- timeline and critical path ------------------------------------------------------------
 
 /**
- * Analyses the flow at the current time, redraws the timeline when the analysis changed, and
- * marks the critical path in the graph (`redrawn`: the graph's elements were just replaced).
+ * Analyses the flow at the current second, redraws the timeline when the analysis changed (else
+ * only recolours rows whose status changed), and marks the critical path in the graph
+ * (`redrawn`: the graph's elements were just replaced). Whole seconds keep a status update
+ * from redrawing a running flow's every row; the one-second tick grows the running bars.
  */
 function renderTimeline(redrawn) {
   let next;
   try {
-    next = analyse(state.nodes.values(), state.rels.values(), Date.now());
+    next = analyse(state.nodes.values(), state.rels.values(), Math.floor(Date.now() / 1000) * 1000);
   } catch (err) {
     if (!(err instanceof CycleError)) throw err;
     next = { error: err.message, path: [], running: false };
@@ -253,7 +256,9 @@ function renderTimeline(redrawn) {
     const box = bars.parentElement;
     const style = getComputedStyle(box);
     const width = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
-    drawTimeline(bars, $('timeline-summary'), next, state.nodes, width);
+    timelineRows = drawTimeline(bars, $('timeline-summary'), next, state.nodes, width);
+  } else {
+    for (const [id, g] of timelineRows) setRowStatus(g, state.nodes.get(id)?.status ?? '');
   }
   if (changed || redrawn) markCritical();
 }

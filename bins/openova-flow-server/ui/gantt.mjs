@@ -30,7 +30,7 @@ export function rowOrder(result) {
 /**
  * Draws `result` (or the cycle error) into `svg` (replacing its content) and the summary line
  * into `summary`. `nodes` is the fold's Map(id -> node) for labels and statuses; `width` the
- * drawing width in px.
+ * drawing width in px. Returns Map(id -> row element) for setRowStatus.
  */
 export function drawTimeline(svg, summary, result, nodes, width) {
   if (result.error) {
@@ -38,7 +38,7 @@ export function drawTimeline(svg, summary, result, nodes, width) {
     summary.removeAttribute('data-duration-ms');
     svg.replaceChildren();
     svg.setAttribute('height', 0);
-    return;
+    return new Map();
   }
   const critical = new Set(result.path);
   const verb = result.running ? 'running for' : 'took';
@@ -51,7 +51,7 @@ export function drawTimeline(svg, summary, result, nodes, width) {
   const flowStart = starts.length ? starts.reduce((a, b) => Math.min(a, b)) : 0;
   const scale = (Math.max(width, LABEL_W + 200) - LABEL_W - PAD) / Math.max(result.durationMs, 1);
   const x = (ms) => LABEL_W + ms * scale;
-  const out = [];
+  const out = new Map();
   rows.forEach((row, i) => {
     const node = nodes.get(row.id);
     const g = svgEl('g', {
@@ -86,9 +86,16 @@ export function drawTimeline(svg, summary, result, nodes, width) {
       bar.append(svgEl('title', {}, `${row.id}: waited ${span(row.waitMs)}, ran ${span(row.durationMs)} (started ${new Date(row.startedAt).toISOString()}, ${ended})`));
       g.append(wait, bar);
     }
-    out.push(g);
+    out.set(row.id, g);
   });
-  svg.replaceChildren(...out);
+  svg.replaceChildren(...out.values());
   svg.setAttribute('height', rows.length * ROW_H);
   svg.setAttribute('width', Math.max(width, LABEL_W + 200));
+  return out;
+}
+
+/** Recolours a drawn row for a status change that left the analysis as it was. */
+export function setRowStatus(g, status) {
+  const wanted = `tl-row status-${statusClass(status)}`;
+  if (g.getAttribute('class') !== wanted) g.setAttribute('class', wanted);
 }

@@ -20,15 +20,19 @@ export class CycleError extends Error {
   }
 }
 
-/** Orders strings as Rust does (by code point, which is UTF-8 byte order). */
+/**
+ * Orders strings as Rust does (by code point, which is UTF-8 byte order), without allocating:
+ * UTF-16 units order like code points except surrogates, which must sort above U+E000-U+FFFF.
+ */
 export function compareIds(a, b) {
-  const x = [...a];
-  const y = [...b];
-  for (let i = 0; i < Math.min(x.length, y.length); i += 1) {
-    const d = x[i].codePointAt(0) - y[i].codePointAt(0);
-    if (d !== 0) return d;
+  const rank = (c) => (c >= 0xd800 && c <= 0xdfff ? c + 0x2000 : c >= 0xe000 ? c - 0x800 : c);
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i += 1) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return rank(x) - rank(y);
   }
-  return x.length - y.length;
+  return a.length - b.length;
 }
 
 /** Lexicographic comparison of key tuples (numbers or ids). */
