@@ -65,6 +65,8 @@
 //!   flow instance, snapshots carry a synthetic one: id = flow id, status rolled up from the
 //!   nodes (failed > running > pending > succeeded; no nodes = pending), `startedAt` = the
 //!   earliest node `startedAt`, or 0.
+//! - **Timeline** ([`Timeline::analyse`]): per-node duration and wait, the critical path and
+//!   the total duration of a flow's nodes at a given `now`; a pure function of the state.
 //! - **Frames**: `event: <type>`, `id: <epoch>-<seq>`, one `data:` line of compact JSON; a
 //!   `retry:` block opens every subscription; [`HEARTBEAT`] when the shell's timer says so.
 //! - **Bounds** ([`RouterConfig`]): ring capacity, byte budget per flow (a larger single

@@ -10,8 +10,9 @@
 //! - A node is **timed** when it has `startedAt`. Its end is `endedAt` (never before its
 //!   start); a timed node without `endedAt` is **running** and ends at `now` (never before its
 //!   start). Untimed nodes (pending, or times missing) get no figures and are never on the path.
-//! - Only `finish-to-start` relationships whose both ends are nodes of the flow count: `fromId`
-//!   must finish before `toId` starts. A cycle among them is refused ([`TimelineError::Cycle`]).
+//! - Only `finish-to-start` relationships whose both ends are nodes of the flow count (an end
+//!   whose `fromFlowId`/`toFlowId` names another flow than its node's is another flow's node):
+//!   `fromId` must finish before `toId` starts. A cycle among them is refused ([`TimelineError::Cycle`]).
 //! - The flow starts at the earliest start and ends at the latest end of its timed nodes;
 //!   `durationMs` is the difference (0 without timed nodes).
 //! - A timed node's **wait** is the time from the flow's start until its last timed
@@ -104,9 +105,15 @@ impl Timeline {
         let mut next: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for rel in relationships {
             let (from, to) = (rel.from_id.as_str(), rel.to_id.as_str());
+            // An end names another flow's node when its flow id is given and differs.
+            let local = |id: &str, flow: Option<&String>| {
+                nodes
+                    .get(id)
+                    .is_some_and(|n| flow.is_none_or(|f| *f == n.flow_id))
+            };
             if rel.rel_type == RelType::FinishToStart
-                && nodes.contains_key(from)
-                && nodes.contains_key(to)
+                && local(from, rel.from_flow_id.as_ref())
+                && local(to, rel.to_flow_id.as_ref())
             {
                 deps.entry(to).or_default().push(from);
                 next.entry(from).or_default().push(to);

@@ -4,7 +4,8 @@
 //
 // - A node is timed when it has startedAt; its end is endedAt (never before its start), or
 //   `now` while running (no endedAt). Untimed nodes get no figures and are never on the path.
-// - Only finish-to-start relationships between nodes of the flow count; a cycle is refused.
+// - Only finish-to-start relationships between nodes of the flow count (an end whose
+//   fromFlowId/toFlowId names another flow than its node's is not); a cycle is refused.
 // - The flow runs from the earliest start to the latest end of its timed nodes.
 // - A node's wait: from the flow's start until its last timed dependency ended (0 without
 //   one), never more than the time until it started itself.
@@ -104,8 +105,10 @@ export function analyse(nodeList, relationships, now) {
     if (!map.has(key)) map.set(key, []);
     map.get(key).push(value);
   };
+  // An end names another flow's node when its flow id is given and differs.
+  const local = (id, flow) => nodes.has(id) && (flow == null || flow === nodes.get(id).flowId);
   for (const rel of relationships) {
-    if (rel.type === 'finish-to-start' && nodes.has(rel.fromId) && nodes.has(rel.toId)) {
+    if (rel.type === 'finish-to-start' && local(rel.fromId, rel.fromFlowId) && local(rel.toId, rel.toFlowId)) {
       push(deps, rel.toId, rel.fromId);
       push(next, rel.fromId, rel.toId);
     }
