@@ -123,3 +123,22 @@ test('the highlighted path and the bars match flowctl critical-path, also after 
   assertMatches(await shown(page), moved);
   assert.deepEqual(errors, []);
 });
+
+test('a cycle of finish-to-start edges leaves the timeline empty with the reason, as flowctl refuses it', async () => {
+  const input = JSON.parse(await readFile(new URL('../../testdata/timeline/cycle/input.json', import.meta.url), 'utf8'));
+  await post(server.url, 'loop', [
+    { type: 'upsert-nodes', nodes: input.nodes.map((n) => ({ ...n, flowId: 'loop' })) },
+    { type: 'upsert-rels', relationships: input.relationships },
+  ]);
+  const refused = await promisify(execFile)(flowctlBinary(), ['critical-path', server.url, 'loop']).catch((err) => err);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /cycle: a -> b -> c/);
+  const { page, errors } = browser;
+  await page.goto(`${server.url}/ui/flows/loop`);
+  await page.waitForFunction(() => document.getElementById('timeline-summary').textContent.includes('cycle'), null, { timeout: WAIT });
+  const view = await shown(page);
+  assert.equal(await page.textContent('#timeline-summary'), 'timeline unavailable: finish-to-start relationships form a cycle: a -> b -> c');
+  assert.deepEqual([view.rows, view.nodes, view.edges, view.durationMs], [[], [], [], null]);
+  assert.equal(await page.locator('#canvas [data-node-id]').count(), 4, 'the graph is still drawn');
+  assert.deepEqual(errors, []);
+});
