@@ -135,6 +135,23 @@ fn retry_in(after: Option<Duration>) -> String {
     })
 }
 
+/// Displays an error followed by each of its causes ([`std::error::Error::source`]), joined
+/// by `: `; what a log line or a command's last word shows.
+#[derive(Clone, Copy)]
+pub struct ErrorChain<'a>(pub &'a dyn std::error::Error);
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
 /// The JSON body of a refusal, as far as the server sent one.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -338,6 +355,39 @@ pub(crate) fn parse_event_id(id: Option<&str>) -> Result<EventId, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{what}")]
+    struct Layer {
+        what: &'static str,
+        #[source]
+        cause: Option<Box<Layer>>,
+    }
+
+    #[test]
+    fn an_error_chain_shows_every_cause_in_order() {
+        let root = Layer {
+            what: "connection reset",
+            cause: None,
+        };
+        let middle = Layer {
+            what: "reading the body",
+            cause: Some(Box::new(root)),
+        };
+        let top = Layer {
+            what: "GET /flows/demo",
+            cause: Some(Box::new(middle)),
+        };
+        assert_eq!(
+            ErrorChain(&top).to_string(),
+            "GET /flows/demo: reading the body: connection reset"
+        );
+        let alone = Layer {
+            what: "timed out",
+            cause: None,
+        };
+        assert_eq!(ErrorChain(&alone).to_string(), "timed out");
+    }
 
     fn refuse(status: u16, retry_after: Option<&str>, body: &str) -> Error {
         Error::from_refusal("POST x".to_owned(), status, retry_after, body.as_bytes())

@@ -82,7 +82,7 @@ pub mod sse;
 
 pub use answer::{FlowSummary, Head, Posted, Snapshot};
 pub use client::{Client, ClientBuilder, RetryPolicy};
-pub use error::{BatchError, Error, MAX_RETRY_AFTER, Refusal};
+pub use error::{BatchError, Error, ErrorChain, MAX_RETRY_AFTER, Refusal};
 pub use flow_contract::FlowMessage;
 pub use flow_router::{Epoch, EventId};
 pub use follow::Follow;

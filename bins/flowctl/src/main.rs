@@ -29,7 +29,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use flow_client::Client;
+use flow_client::{Client, ErrorChain};
 use flow_router::{Fold, Timeline};
 
 use crate::cli::{Cli, ColorChoice, Command, Format, PathFormat};
@@ -37,7 +37,7 @@ use crate::error::CtlError;
 use crate::input::{InputError, read_messages};
 use crate::notice::Style;
 use crate::state::FlowState;
-use crate::tail::{TailOptions, error_chain, tail};
+use crate::tail::{TailOptions, tail};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -63,7 +63,7 @@ fn report(err: &CtlError) {
             rejected.len()
         );
     } else {
-        eprintln!("flowctl: {}", error_chain(err));
+        eprintln!("flowctl: {}", ErrorChain(err));
     }
 }
 

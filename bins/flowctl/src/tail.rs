@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use flow_client::{Client, FlowEvent, FlowMessage, FollowOptions};
+use flow_client::{Client, ErrorChain, FlowEvent, FlowMessage, FollowOptions};
 use flow_router::EventId;
 use futures::StreamExt;
 
@@ -72,7 +72,7 @@ pub(crate) async fn tail<W: Write>(
             }
             FlowEvent::Disconnected { reason, retry_in } => {
                 printer.emit(&Notice::Disconnected {
-                    error: &error_chain(&reason),
+                    error: &ErrorChain(&reason).to_string(),
                     retry_in,
                 })?
             }
@@ -85,18 +85,6 @@ pub(crate) async fn tail<W: Write>(
         }
     }
     Ok(())
-}
-
-/// An error with its causes, joined by `: `.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 impl<W: Write> Printer<'_, W> {

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use backon::ExponentialBuilder;
-use flow_client::{Client, Error, FlowMessage, RetryPolicy};
+use flow_client::{Client, Error, ErrorChain, FlowMessage, RetryPolicy};
 use flow_flux_mapper::heal::{Head, Snapshot};
 use tracing::{debug, warn};
 
@@ -109,7 +109,7 @@ impl Server {
                 Read::Missing => Head::Missing,
                 Read::Refused(status) => Head::Refused { status },
                 Read::Failed => {
-                    debug!(error = %error_chain(&error), "probe of the server's head failed");
+                    debug!(error = %ErrorChain(&error), "probe of the server's head failed");
                     Head::Failed
                 }
             },
@@ -127,7 +127,7 @@ impl Server {
                 Read::Missing => Snapshot::Missing,
                 Read::Refused(status) => Snapshot::Refused { status },
                 Read::Failed => {
-                    debug!(error = %error_chain(&error), "reading the server's snapshot failed");
+                    debug!(error = %ErrorChain(&error), "reading the server's snapshot failed");
                     Snapshot::Failed
                 }
             },
@@ -150,17 +150,6 @@ fn read_refusal(error: &Error) -> Read {
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        out.push_str(": ");
-        out.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    out
-}
-
 /// Sorts the outcome of a POST (the epoch of an accepted one) into accepted, rejected or
 /// retry.
 fn classify(outcome: Result<String, Error>) -> Posted {
@@ -172,16 +161,16 @@ fn classify(outcome: Result<String, Error>) -> Posted {
             Posted::Accepted { epoch: None }
         }
         Err(error) if error.is_transient() => Posted::Retry {
-            reason: error_chain(&error),
+            reason: ErrorChain(&error).to_string(),
             after: error.retry_after(),
         },
         Err(error) => match error.status() {
             Some(status) => Posted::Rejected {
                 status,
-                message: error_chain(&error),
+                message: ErrorChain(&error).to_string(),
             },
             None => Posted::Retry {
-                reason: error_chain(&error),
+                reason: ErrorChain(&error).to_string(),
                 after: None,
             },
         },
