@@ -4,25 +4,12 @@
 // OPENOVA_FLOW_SERVER_BIN=<server> node --test --test-concurrency=1 tests/ui/
 
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
 
+import { openBrowser } from './browser.mjs';
 import { freePort, post, startServer } from './server.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 // Where to save the README's screenshot of the page; unset in tests, set by scripts/screenshot.
 const SCREENSHOT = process.env.FLOW_UI_SCREENSHOT;
 const READ = 'read-secret';
@@ -52,33 +39,20 @@ const KNOWN = ['pending', 'running', 'succeeded', 'failed'];
 
 let port;
 let server;
-let context;
+let browser;
 let page;
-let profile;
-const pageErrors = [];
 
 before(async () => {
   port = await freePort();
   server = await startServer(port, TOKENS);
   await post(server.url, 'demo', fixture, AUTH);
-  profile = await mkdtemp(join(tmpdir(), 'openova-flow-ui-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    args: FLAGS,
-    headless: true,
-    viewport: { width: 1500, height: 820 },
-  });
-  page = context.pages()[0] || (await context.newPage());
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' && !/Failed to load resource|net::ERR_/.test(msg.text())) pageErrors.push(msg.text());
-  });
+  browser = await openBrowser({ width: 1500, height: 820 });
+  page = browser.page;
 });
 
 after(async () => {
-  await context?.close();
+  await browser?.close();
   await server?.stop();
-  if (profile) await rm(profile, { recursive: true, force: true });
 });
 
 /** What the page shows, read from the DOM. */
@@ -239,5 +213,5 @@ test('the flows list links to each flow with its counts', async () => {
 });
 
 test('the page raised no script errors', () => {
-  assert.deepEqual(pageErrors, []);
+  assert.deepEqual(browser.errors, []);
 });
