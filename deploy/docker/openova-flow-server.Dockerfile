@@ -1,18 +1,25 @@
-# syntax=docker/dockerfile:1
-# openova-flow-server: build from the repository root:
-#   docker build -f deploy/docker/openova-flow-server.Dockerfile -t openova-flow-server:dev .
-# (BuildKit reads deploy/docker/openova-flow-server.Dockerfile.dockerignore beside this file.)
+# openova-flow-server: a static (musl) binary on an empty base.
+# Built by scripts/images, which prepares the context (rootfs/: the binary, /etc/passwd,
+# /etc/group, /etc/hosts, Debian's CA bundle; home/) and runs
+#   buildah bud --storage-driver vfs --isolation chroot -f <this file> <context>
+# Any OCI builder works the same way on that context (docker build -f <this file> <context>).
+FROM scratch
 
-FROM rust:1-slim-bookworm AS build
-WORKDIR /src
-COPY . .
-RUN cargo build --release -p openova-flow-server --locked \
-    && install -D -m 0755 target/release/openova-flow-server /out/openova-flow-server
+ARG VERSION
+ARG REVISION
 
-# distroless/cc: glibc, libgcc, CA certificates; no shell, no package manager.
-FROM gcr.io/distroless/cc-debian12:nonroot
-COPY --from=build /out/openova-flow-server /usr/local/bin/openova-flow-server
+COPY rootfs/ /
+COPY --chown=65532:65532 home/ /home/
+
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 # nonroot = 65532:65532, the uid the charts' securityContext expects.
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/openova-flow-server"]
+
+LABEL org.opencontainers.image.title="openova-flow-server" \
+      org.opencontainers.image.description="HTTP ingest, SSE stream and live page of OpenovaFlow" \
+      org.opencontainers.image.source="https://github.com/openova-io/openova-flow" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"
