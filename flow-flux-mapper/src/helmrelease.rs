@@ -1,30 +1,18 @@
-//! A lenient view of a Flux `HelmRelease` (`helm.toolkit.fluxcd.io/v2`).
-//!
-//! Unknown fields are ignored and fields of the wrong type read as absent; only the identity
-//! fields (`kind`, `apiVersion`, `metadata.name`) are required.
+//! A lenient view of a Flux `HelmRelease` (`helm.toolkit.fluxcd.io/v2`): a [`FluxObject`]
+//! with the spec and status fields of a release.
 
 use serde::Deserialize;
-use serde_json::Value;
 
-use crate::conditions::{Condition, ConditionType, find};
-use crate::error::MapError;
-use crate::foreign::{Identity, ObjectKey, ObjectMeta, lenient, lenient_vec};
+use crate::conditions::Condition;
+use crate::flux_object::{FluxObject, FluxSpec, FluxStatus};
+use crate::foreign::{ObjectKey, lenient, lenient_vec};
+use crate::kind::Kind;
 
 /// The API group of HelmRelease. Every version of it is read (v2beta reasons are still mapped).
 pub const HELM_RELEASE_GROUP: &str = "helm.toolkit.fluxcd.io";
 
 /// A HelmRelease as the mapper sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HelmRelease {
-    /// `apiVersion`, verbatim.
-    pub api_version: String,
-    /// The metadata the mapper reads.
-    pub metadata: ObjectMeta,
-    /// The spec fields the mapper reads.
-    pub spec: ReleaseSpec,
-    /// `status`; `None` when the object has none (never reconciled).
-    pub status: Option<ReleaseStatus>,
-}
+pub type HelmRelease = FluxObject<ReleaseSpec, ReleaseStatus>;
 
 /// The spec fields the mapper reads.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -152,76 +140,20 @@ pub struct ReleaseSnapshot {
     pub last_deployed: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Raw {
-    #[serde(default, deserialize_with = "lenient")]
-    metadata: Option<ObjectMeta>,
-    #[serde(default, deserialize_with = "lenient")]
-    spec: Option<ReleaseSpec>,
-    #[serde(default, deserialize_with = "lenient")]
-    status: Option<ReleaseStatus>,
+impl FluxSpec for ReleaseSpec {
+    const KIND: Kind = Kind::HelmRelease;
+}
+
+impl FluxStatus for ReleaseStatus {
+    fn observed_generation(&self) -> Option<i64> {
+        self.observed_generation
+    }
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
 }
 
 impl HelmRelease {
-    /// Reads a HelmRelease from the JSON the Kubernetes API returns.
-    ///
-    /// # Errors
-    /// [`MapError`] when an identity field is missing, the object is not a HelmRelease of
-    /// `helm.toolkit.fluxcd.io`, or its name or namespace contains `/`.
-    pub fn from_value(value: &Value) -> Result<Self, MapError> {
-        let identity = Identity::read(value)?;
-        if identity.kind != "HelmRelease" || identity.group() != HELM_RELEASE_GROUP {
-            return Err(identity.unsupported());
-        }
-        Ok(Self::read(&identity, value))
-    }
-
-    pub(crate) fn read(identity: &Identity<'_>, value: &Value) -> Self {
-        // Every field of `Raw` is lenient, so only a non-object could fail, and
-        // `Identity::read` has checked that it is an object.
-        let raw = Raw::deserialize(value).unwrap_or(Raw {
-            metadata: None,
-            spec: None,
-            status: None,
-        });
-        let mut metadata = raw.metadata.unwrap_or_default();
-        metadata.name = Some(identity.name.to_owned());
-        metadata.namespace = identity.namespace.map(str::to_owned);
-        Self {
-            api_version: identity.api_version.to_owned(),
-            metadata,
-            spec: raw.spec.unwrap_or_default(),
-            status: raw.status,
-        }
-    }
-
-    /// `metadata.name`.
-    #[must_use]
-    pub fn name(&self) -> &str {
-        self.metadata.name.as_deref().unwrap_or_default()
-    }
-
-    /// `metadata.namespace`, or `default_namespace` when the object carries none.
-    #[must_use]
-    pub fn namespace_or<'a>(&'a self, default_namespace: &'a str) -> &'a str {
-        self.metadata
-            .namespace
-            .as_deref()
-            .unwrap_or(default_namespace)
-    }
-
-    /// The conditions (empty without a status).
-    #[must_use]
-    pub fn conditions(&self) -> &[Condition] {
-        self.status.as_ref().map_or(&[], |s| &s.conditions)
-    }
-
-    /// The first condition of type `kind`.
-    #[must_use]
-    pub fn condition(&self, kind: ConditionType) -> Option<&Condition> {
-        find(self.conditions(), kind)
-    }
-
     /// The HelmChart this release uses, as (namespace, name): `status.helmChart`, else a
     /// `spec.chartRef` of kind HelmChart, else the generated name `<namespace>-<name>` in the
     /// source's namespace.

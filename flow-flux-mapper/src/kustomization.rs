@@ -1,18 +1,16 @@
-//! A lenient view of a Flux `Kustomization` (`kustomize.toolkit.fluxcd.io/v1`).
-//!
-//! Unknown fields are ignored and fields of the wrong type read as absent; only the identity
-//! fields (`kind`, `apiVersion`, `metadata.name`) are required. What a Kustomization applied
+//! A lenient view of a Flux `Kustomization` (`kustomize.toolkit.fluxcd.io/v1`): a
+//! [`FluxObject`] with the spec and status fields of a Kustomization. What a Kustomization applied
 //! is read from `status.inventory` ([`Kustomization::inventory`]); an applied object also names
 //! its Kustomization in the labels [`NAME_LABEL`] and [`NAMESPACE_LABEL`]
 //! ([`applied_by`]).
 
 use serde::Deserialize;
-use serde_json::Value;
 
-use crate::conditions::{Condition, ConditionType, find};
-use crate::error::MapError;
-use crate::foreign::{Identity, ObjectKey, ObjectMeta, lenient, lenient_vec};
+use crate::conditions::Condition;
+use crate::flux_object::{FluxObject, FluxSpec, FluxStatus};
+use crate::foreign::{ObjectKey, ObjectMeta, lenient, lenient_vec};
 use crate::helmrelease::{CrossNamespaceRef, DependencyRef};
+use crate::kind::Kind;
 
 /// The API group of Kustomization.
 pub const KUSTOMIZATION_GROUP: &str = "kustomize.toolkit.fluxcd.io";
@@ -25,17 +23,7 @@ pub const NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
 pub const NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
 
 /// A Kustomization as the mapper sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Kustomization {
-    /// `apiVersion`, verbatim.
-    pub api_version: String,
-    /// The metadata the mapper reads.
-    pub metadata: ObjectMeta,
-    /// The spec fields the mapper reads.
-    pub spec: KustomizationSpec,
-    /// `status`; `None` when the object has none (never reconciled).
-    pub status: Option<KustomizationStatus>,
-}
+pub type Kustomization = FluxObject<KustomizationSpec, KustomizationStatus>;
 
 /// The spec fields the mapper reads.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -155,75 +143,20 @@ impl InventoryEntry {
     }
 }
 
-#[derive(Deserialize)]
-struct Raw {
-    #[serde(default, deserialize_with = "lenient")]
-    metadata: Option<ObjectMeta>,
-    #[serde(default, deserialize_with = "lenient")]
-    spec: Option<KustomizationSpec>,
-    #[serde(default, deserialize_with = "lenient")]
-    status: Option<KustomizationStatus>,
+impl FluxSpec for KustomizationSpec {
+    const KIND: Kind = Kind::Kustomization;
+}
+
+impl FluxStatus for KustomizationStatus {
+    fn observed_generation(&self) -> Option<i64> {
+        self.observed_generation
+    }
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
 }
 
 impl Kustomization {
-    /// Reads a Kustomization from the JSON the Kubernetes API returns.
-    ///
-    /// # Errors
-    /// [`MapError`] when an identity field is missing, the object is not a Kustomization of
-    /// `kustomize.toolkit.fluxcd.io`, or its name or namespace contains `/`.
-    pub fn from_value(value: &Value) -> Result<Self, MapError> {
-        let identity = Identity::read(value)?;
-        if identity.kind != "Kustomization" || identity.group() != KUSTOMIZATION_GROUP {
-            return Err(identity.unsupported());
-        }
-        Ok(Self::read(&identity, value))
-    }
-
-    pub(crate) fn read(identity: &Identity<'_>, value: &Value) -> Self {
-        // Every field of `Raw` is lenient and `Identity::read` checked that `value` is an object.
-        let raw = Raw::deserialize(value).unwrap_or(Raw {
-            metadata: None,
-            spec: None,
-            status: None,
-        });
-        let mut metadata = raw.metadata.unwrap_or_default();
-        metadata.name = Some(identity.name.to_owned());
-        metadata.namespace = identity.namespace.map(str::to_owned);
-        Self {
-            api_version: identity.api_version.to_owned(),
-            metadata,
-            spec: raw.spec.unwrap_or_default(),
-            status: raw.status,
-        }
-    }
-
-    /// `metadata.name`.
-    #[must_use]
-    pub fn name(&self) -> &str {
-        self.metadata.name.as_deref().unwrap_or_default()
-    }
-
-    /// `metadata.namespace`, or `default_namespace` when the object carries none.
-    #[must_use]
-    pub fn namespace_or<'a>(&'a self, default_namespace: &'a str) -> &'a str {
-        self.metadata
-            .namespace
-            .as_deref()
-            .unwrap_or(default_namespace)
-    }
-
-    /// The conditions (empty without a status).
-    #[must_use]
-    pub fn conditions(&self) -> &[Condition] {
-        self.status.as_ref().map_or(&[], |s| &s.conditions)
-    }
-
-    /// The first condition of type `kind`.
-    #[must_use]
-    pub fn condition(&self, kind: ConditionType) -> Option<&Condition> {
-        find(self.conditions(), kind)
-    }
-
     /// Every object `status.inventory` lists, skipping unreadable entries.
     pub fn inventory(&self) -> impl Iterator<Item = AppliedObject> + '_ {
         self.status

@@ -66,6 +66,7 @@
 pub mod conditions;
 mod deps;
 mod error;
+mod flux_object;
 mod foreign;
 pub mod heal;
 mod helmchart;
@@ -83,9 +84,10 @@ pub use deps::{
     ReleaseDeps,
 };
 pub use error::{ConfigError, DocumentError, ExpectedError, MapError};
+pub use flux_object::{FluxObject, FluxSpec, FluxStatus};
 pub use foreign::{ObjectKey, ObjectMeta};
 pub use heal::Healer;
-pub use helmchart::{HELM_CHART_GROUP, HelmChart};
+pub use helmchart::{ChartSpec, ChartStatus, HELM_CHART_GROUP, HelmChart};
 pub use helmrelease::{
     ChartTemplate, ChartTemplateSpec, CrossNamespaceRef, DependencyRef, HELM_RELEASE_GROUP,
     HelmRelease, ReleaseSnapshot, ReleaseSpec, ReleaseStatus,
