@@ -28,10 +28,14 @@ pub struct RouterConfig {
     /// Most bytes of encoded frames kept per flow for replay; a single message whose frame is
     /// larger is rejected. Default 32 MiB.
     pub flow_byte_budget: usize,
-    /// Most flows held at once (ingested or subscribed to). Default 1024.
+    /// Most flows held at once (flows something was ingested into; subscribing never creates
+    /// one). Default 1024.
     pub max_flows: usize,
-    /// Most live subscriptions across all flows. Default 10,000.
+    /// Most live subscriptions across all flows, waiting ones included. Default 10,000.
     pub max_subscribers: usize,
+    /// Most subscriptions waiting for a flow that has no state yet, across all flow ids.
+    /// Default 1024.
+    pub max_waiters: usize,
     /// Most nodes plus relationships in one flow's folded state. Default 50,000.
     pub max_state_items: usize,
     /// A flow with no subscriber and no activity for this long is evicted. Default 1 hour.
@@ -49,6 +53,7 @@ impl RouterConfig {
         flow_byte_budget: 32 * 1024 * 1024,
         max_flows: 1024,
         max_subscribers: 10_000,
+        max_waiters: 1024,
         max_state_items: 50_000,
         idle_timeout: Duration::from_secs(3600),
         retry: Duration::from_secs(3),

@@ -10,16 +10,34 @@ use crate::event_id::{Epoch, EventId};
 /// unsubscribe. A cursor is small (no queue): frames stay in the flow's ring.
 #[derive(Debug)]
 pub struct Cursor {
-    /// Where the flow lives in the router's table (checked against `incarnation`).
-    pub(crate) slot: usize,
     pub(crate) flow_id: Arc<str>,
-    /// The incarnation of the flow this cursor follows; its strong count is the flow's
-    /// subscriber count.
-    pub(crate) incarnation: Arc<()>,
+    pub(crate) target: Target,
     /// Shared by every cursor of the router, held only for its strong count (the total).
     pub(crate) _all: Arc<()>,
     pub(crate) epoch: Epoch,
     pub(crate) seen: u64,
+}
+
+/// What a cursor follows.
+#[derive(Debug)]
+pub(crate) enum Target {
+    /// A flow with state.
+    Flow {
+        /// Where the flow lives in the router's table (checked against `incarnation`).
+        slot: usize,
+        /// The incarnation of the flow this cursor follows; its strong count is the flow's
+        /// subscriber count.
+        incarnation: Arc<()>,
+    },
+    /// A flow without state yet: the cursor joins the flow created for `ticket`'s wait group
+    /// at its first message.
+    Waiting {
+        /// The wait group of the flow id, holding the epoch it reserved (its strong count:
+        /// the group's waiters).
+        ticket: Arc<Epoch>,
+        /// Shared by every waiting cursor of the router, held for its strong count.
+        _waiter: Arc<()>,
+    },
 }
 
 impl Cursor {
@@ -29,7 +47,8 @@ impl Cursor {
         &self.flow_id
     }
 
-    /// The id of the last frame handed out (what a client would send as `Last-Event-ID`).
+    /// The id of the last frame handed out (what a client would send as `Last-Event-ID`);
+    /// seq 0 of the reserved epoch while the cursor waits for its flow's first message.
     #[must_use]
     pub fn position(&self) -> EventId {
         EventId {
@@ -67,6 +86,10 @@ pub enum Start {
     },
     /// The `Last-Event-ID` could not be resumed: a snapshot frame instead.
     Reset(ResetReason),
+    /// The flow has no state yet: an empty snapshot frame at seq 0 of the epoch reserved for
+    /// the flow's first incarnation. The cursor takes no flow slot; it joins the flow at its
+    /// first message and then sees every message from seq 1 on.
+    Waiting,
 }
 
 /// Why a `Last-Event-ID` could not be resumed.

@@ -82,9 +82,10 @@ pub enum SubscribeError {
         /// The configured limit.
         limit: usize,
     },
-    /// The flow does not exist yet and [`max_flows`](crate::RouterConfig::max_flows) are held.
-    #[error("too many flows (limit {limit})")]
-    TooManyFlows {
+    /// The flow has no state yet and [`max_waiters`](crate::RouterConfig::max_waiters)
+    /// subscriptions already wait for flows without state.
+    #[error("too many subscriptions waiting for flows without state (limit {limit})")]
+    TooManyWaiters {
         /// The configured limit.
         limit: usize,
     },

@@ -54,9 +54,11 @@
 //!   From this epoch and still in the ring: exact replay. Otherwise (other epoch, evicted,
 //!   ahead, malformed, bare number): a snapshot frame ([`Start`]). The first bytes and the
 //!   cursor are taken together, so ids are strictly increasing with no gap or duplicate.
-//!   Subscribing to an unknown flow creates its empty state (counted against
-//!   [`RouterConfig::max_flows`], evicted when idle): the client sees an empty snapshot at
-//!   seq 0, then every message.
+//!   **Reads never allocate**: subscribing to a flow without state takes no flow slot, ring
+//!   or fold; the subscription waits ([`Start::Waiting`], bounded by
+//!   [`RouterConfig::max_waiters`]): the client sees an empty snapshot at seq 0 of the epoch
+//!   reserved for the flow, then every message from the first one on. Ingest never waits
+//!   for or is refused by waiters.
 //! - **Lag**: a cursor that falls behind the ring gets [`Polled::Resync`] with a snapshot
 //!   frame, never a silent loss. Ingest never waits on a subscriber.
 //! - **Fold**: `snapshot` resets; upserts merge by natural key (nodes by id, relationships
@@ -70,7 +72,8 @@
 //! - **Frames**: `event: <type>`, `id: <epoch>-<seq>`, one `data:` line of compact JSON; a
 //!   `retry:` block opens every subscription; [`HEARTBEAT`] when the shell's timer says so.
 //! - **Bounds** ([`RouterConfig`]): ring capacity, byte budget per flow (a larger single
-//!   message is [`IngestError::TooLarge`]), flows, subscribers, state items, idle eviction.
+//!   message is [`IngestError::TooLarge`]), flows, subscribers, waiters, state items, idle
+//!   eviction.
 //! - **Scale-out seam**: [`Router::apply_ordered`] applies messages whose epoch and seq a
 //!   shared log decided; [`Router::restore`] sets a flow to the log's stored state and tail
 //!   (on first use, after a gap the log can no longer fill, or at a new epoch).

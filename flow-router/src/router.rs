@@ -1,6 +1,6 @@
 //! The engine: flows, ingest, subscribe, poll, eviction.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -8,7 +8,7 @@ use bytes::Bytes;
 use flow_contract::{FlowMessage, validate_flow_id};
 
 use crate::config::RouterConfig;
-use crate::cursor::{Cursor, Polled, ResetReason, Start, Subscription};
+use crate::cursor::{Cursor, Polled, ResetReason, Start, Subscription, Target};
 use crate::error::{ConfigError, IngestError, SubscribeError};
 use crate::event_id::{Epoch, EventId};
 use crate::fold::Fold;
@@ -27,7 +27,12 @@ pub struct Router {
     epoch_seed: u64,
     epochs_issued: u64,
     flows: Table<Flow>,
+    /// Wait groups of flow ids without state: each holds the epoch reserved for the flow's
+    /// first incarnation, and each waiting cursor a clone of it (the ticket). Entries whose
+    /// ticket nobody else holds are pruned lazily.
+    waiting: HashMap<Arc<str>, Arc<Epoch>>,
     all_cursors: Arc<()>,
+    all_waiters: Arc<()>,
     counters: Counters,
 }
 
@@ -47,6 +52,9 @@ struct Flow {
     ring: Ring,
     fold: Fold,
     incarnation: Arc<()>,
+    /// The wait group that was waiting for this flow's state when it was created: its
+    /// cursors join this incarnation on their next poll.
+    waiters: Option<Arc<Epoch>>,
     last_event: Option<Instant>,
     last_active: Instant,
     /// The snapshot frame at `seq`, built on first demand after a change.
@@ -54,7 +62,13 @@ struct Flow {
 }
 
 impl Flow {
-    fn new(id: Arc<str>, epoch: Epoch, config: &RouterConfig, now: Instant) -> Self {
+    fn new(
+        id: Arc<str>,
+        epoch: Epoch,
+        waiters: Option<Arc<Epoch>>,
+        config: &RouterConfig,
+        now: Instant,
+    ) -> Self {
         Self {
             id,
             epoch,
@@ -62,6 +76,7 @@ impl Flow {
             ring: Ring::new(config.ring_capacity, config.flow_byte_budget),
             fold: Fold::default(),
             incarnation: Arc::new(()),
+            waiters,
             last_event: None,
             last_active: now,
             snapshot: None,
@@ -153,8 +168,10 @@ pub struct FlowInfo {
 pub struct Stats {
     /// Flows held.
     pub flows: usize,
-    /// Live subscriptions.
+    /// Live subscriptions (waiting ones included).
     pub subscribers: usize,
+    /// Subscriptions waiting for a flow that has no state yet.
+    pub waiters: usize,
     /// Messages accepted since start.
     pub ingested: u64,
     /// Frames handed to subscribers since start (initial frames and polled ones).
@@ -179,7 +196,9 @@ impl Router {
             epoch_seed,
             epochs_issued: 0,
             flows: Table::new(),
+            waiting: HashMap::new(),
             all_cursors: Arc::new(()),
+            all_waiters: Arc::new(()),
             counters: Counters::default(),
         })
     }
@@ -290,7 +309,13 @@ impl Router {
                     current: flow.seq,
                 })?,
             ),
-            (None, None) => (self.next_epoch(), 1),
+            // Readers waiting for the flow reserved its epoch: their `<epoch>-0` continues.
+            (None, None) => (
+                self.waiting
+                    .get(flow_id)
+                    .map_or_else(|| self.next_epoch(), |reserved| **reserved),
+                1,
+            ),
         };
         let empty = Fold::default();
         let fold = existing.map_or(&empty, |flow| &flow.fold);
@@ -342,16 +367,25 @@ impl Router {
         Arc::strong_count(&self.all_cursors) - 1
     }
 
+    /// Cursors that have not joined a flow yet: every one holds a clone of `all_waiters`.
+    fn waiter_count(&self) -> usize {
+        Arc::strong_count(&self.all_waiters) - 1
+    }
+
     fn next_epoch(&self) -> Epoch {
         Epoch(self.epoch_seed.wrapping_add(self.epochs_issued))
     }
 
     /// Creates a flow's state; every creation consumes one epoch of the seed's sequence.
-    /// Returns the flow's slot.
+    /// The cursors waiting for the flow id join it. Returns the flow's slot.
+    /// An epoch reserved by the flow id's wait group was consumed when it was reserved.
     fn create(&mut self, flow_id: &str, epoch: Epoch, now: Instant) -> usize {
-        self.epochs_issued += 1;
         let id: Arc<str> = Arc::from(flow_id);
-        let flow = Flow::new(Arc::clone(&id), epoch, &self.config, now);
+        let waiters = self.waiting.remove(flow_id);
+        if waiters.as_deref() != Some(&epoch) {
+            self.epochs_issued += 1;
+        }
+        let flow = Flow::new(Arc::clone(&id), epoch, waiters, &self.config, now);
         self.flows.insert(id, flow).0
     }
 
@@ -359,8 +393,14 @@ impl Router {
     /// absent). The returned [`Subscription`] holds the first bytes to send and a cursor that
     /// continues exactly after them.
     ///
-    /// Subscribing to a flow that does not exist creates its empty state (seq 0, a new epoch),
-    /// so the client gets an empty snapshot and then every message from the first one on.
+    /// Reads never allocate flow state: subscribing to a flow that has no state takes no
+    /// flow slot, ring or fold. The subscription waits ([`Start::Waiting`]) in the flow id's
+    /// wait group, which reserves the epoch of the flow's first incarnation: the client gets
+    /// an empty snapshot at `<epoch>-0` (or nothing more if it resumes from exactly that id),
+    /// and the cursor joins the flow when its first message is ingested, then sees every
+    /// message from seq 1 on. A flow created at another epoch (a shared log decided it)
+    /// greets joining cursors with a resync snapshot. Waiting subscriptions are bounded by
+    /// [`max_waiters`](RouterConfig::max_waiters); ingest never waits for them.
     ///
     /// # Errors
     /// [`SubscribeError`] for a bad flow id or a reached bound.
@@ -376,16 +416,67 @@ impl Router {
                 limit: self.config.max_subscribers,
             });
         }
-        let slot = match self.flows.slot(flow_id) {
-            Some(slot) => slot,
-            None if self.flows.len() >= self.config.max_flows => {
-                return Err(SubscribeError::TooManyFlows {
-                    limit: self.config.max_flows,
-                });
-            }
-            None => self.create(flow_id, self.next_epoch(), now),
+        match self.flows.slot(flow_id) {
+            Some(slot) => Ok(self.subscribe_at(slot, last_event_id, now)),
+            None => self.wait(flow_id, last_event_id),
+        }
+    }
+
+    /// A subscription to a flow without state: a cursor in the flow id's wait group.
+    fn wait(
+        &mut self,
+        flow_id: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<Subscription, SubscribeError> {
+        if self.waiter_count() >= self.config.max_waiters {
+            return Err(SubscribeError::TooManyWaiters {
+                limit: self.config.max_waiters,
+            });
+        }
+        if self.waiting.len() >= self.config.max_waiters {
+            // Groups whose every cursor was dropped: only the map holds their ticket.
+            self.waiting
+                .retain(|_, ticket| Arc::strong_count(ticket) > 1);
+        }
+        let (id, ticket) = if let Some((id, ticket)) = self.waiting.get_key_value(flow_id) {
+            (Arc::clone(id), Arc::clone(ticket))
+        } else {
+            let id: Arc<str> = Arc::from(flow_id);
+            let ticket = Arc::new(self.next_epoch());
+            self.epochs_issued += 1;
+            self.waiting.insert(Arc::clone(&id), Arc::clone(&ticket));
+            (id, ticket)
         };
-        Ok(self.subscribe_at(slot, last_event_id, now))
+        let at = EventId {
+            epoch: *ticket,
+            seq: 0,
+        };
+        let mut initial = frame::retry(self.config.retry.as_millis());
+        let resumed = last_event_id.and_then(EventId::parse) == Some(at);
+        let start = if resumed {
+            Start::Resumed { replayed: 0 }
+        } else {
+            initial.extend_from_slice(&frame::encode_with("snapshot", at, |out| {
+                Fold::default().write_snapshot_json(&id, out);
+            }));
+            self.counters.delivered += 1;
+            Start::Waiting
+        };
+        let cursor = Cursor {
+            flow_id: id,
+            target: Target::Waiting {
+                ticket,
+                _waiter: Arc::clone(&self.all_waiters),
+            },
+            _all: Arc::clone(&self.all_cursors),
+            epoch: at.epoch,
+            seen: 0,
+        };
+        Ok(Subscription {
+            cursor,
+            initial: Bytes::from(initial),
+            start,
+        })
     }
 
     fn subscribe_at(
@@ -432,9 +523,11 @@ impl Router {
             self.counters.resyncs += 1;
         }
         let cursor = Cursor {
-            slot,
             flow_id: Arc::clone(&flow.id),
-            incarnation: Arc::clone(&flow.incarnation),
+            target: Target::Flow {
+                slot,
+                incarnation: Arc::clone(&flow.incarnation),
+            },
             _all: Arc::clone(&self.all_cursors),
             epoch: flow.epoch,
             seen: flow.seq,
@@ -448,12 +541,35 @@ impl Router {
 
     /// The next output for `cursor`: one frame, a resync snapshot, nothing yet, or the end.
     /// Call until [`Polled::Pending`], then wait for the flow to advance.
+    ///
+    /// A cursor waiting for a flow without state polls [`Polled::Pending`] until the flow's
+    /// first message, then joins it; it polls [`Polled::Closed`] if the flow id was deleted
+    /// meanwhile, or created and deleted again before it joined.
     pub fn poll(&mut self, cursor: &mut Cursor, now: Instant) -> Polled {
-        let Some(flow) = self.flows.at_mut(cursor.slot) else {
+        let (slot, incarnation) = match &cursor.target {
+            Target::Flow { slot, incarnation } => (*slot, incarnation),
+            Target::Waiting { ticket, .. } => match self.join(&cursor.flow_id, ticket) {
+                Join::Pending => return Polled::Pending,
+                Join::Closed => return Polled::Closed,
+                Join::Joined(target) => {
+                    cursor.target = target;
+                    return self.poll(cursor, now);
+                }
+            },
+        };
+        let Some(flow) = self.flows.at_mut(slot) else {
             return Polled::Closed;
         };
-        if !Arc::ptr_eq(&flow.incarnation, &cursor.incarnation) {
+        if !Arc::ptr_eq(&flow.incarnation, incarnation) {
             return Polled::Closed;
+        }
+        if cursor.epoch != flow.epoch {
+            // Joined a flow created at another epoch than its group reserved.
+            cursor.epoch = flow.epoch;
+            cursor.seen = flow.seq;
+            self.counters.resyncs += 1;
+            self.counters.delivered += 1;
+            return Polled::Resync(flow.snapshot_frame());
         }
         flow.last_active = now;
         if flow.ring.lost_after(cursor.seen) {
@@ -469,6 +585,23 @@ impl Router {
                 Polled::Frame(frame.clone())
             }
             None => Polled::Pending,
+        }
+    }
+
+    /// Where a waiting cursor of `ticket`'s group stands.
+    fn join(&self, flow_id: &str, ticket: &Arc<Epoch>) -> Join {
+        let ours =
+            |group: Option<&Arc<Epoch>>| group.is_some_and(|group| Arc::ptr_eq(group, ticket));
+        match self.flows.slot(flow_id) {
+            Some(slot) => match self.flows.at(slot) {
+                Some(flow) if ours(flow.waiters.as_ref()) => Join::Joined(Target::Flow {
+                    slot,
+                    incarnation: Arc::clone(&flow.incarnation),
+                }),
+                _ => Join::Closed,
+            },
+            None if ours(self.waiting.get(flow_id)) => Join::Pending,
+            None => Join::Closed,
         }
     }
 
@@ -496,9 +629,11 @@ impl Router {
         })
     }
 
-    /// Deletes a flow: its state is gone, its cursors poll [`Polled::Closed`], and a later
-    /// ingest starts a new epoch. Returns whether the flow existed.
+    /// Deletes a flow: its state is gone, its cursors (and those waiting for its first
+    /// message) poll [`Polled::Closed`], and a later ingest starts a new epoch. Returns
+    /// whether the flow had state.
     pub fn delete(&mut self, flow_id: &str) -> bool {
+        self.waiting.remove(flow_id);
         self.flows.remove(flow_id).is_some()
     }
 
@@ -531,10 +666,18 @@ impl Router {
         evicted
     }
 
-    /// Whether a flow is held (ingested into or subscribed to, and not deleted or evicted).
+    /// Whether a flow is held (ingested into, and not deleted or evicted).
     #[must_use]
     pub fn contains(&self, flow_id: &str) -> bool {
         self.flows.slot(flow_id).is_some()
+    }
+
+    /// Subscriptions waiting for `flow_id`'s first message (the flow has no state).
+    #[must_use]
+    pub fn waiting(&self, flow_id: &str) -> usize {
+        self.waiting
+            .get(flow_id)
+            .map_or(0, |ticket| Arc::strong_count(ticket) - 1)
     }
 
     /// One flow's listing entry.
@@ -557,12 +700,23 @@ impl Router {
         Stats {
             flows: self.flows.len(),
             subscribers: self.subscriber_count(),
+            waiters: self.waiter_count(),
             ingested: self.counters.ingested,
             delivered: self.counters.delivered,
             resyncs: self.counters.resyncs,
             evicted_flows: self.counters.evicted_flows,
         }
     }
+}
+
+/// What [`Router::join`] found for a waiting cursor.
+enum Join {
+    /// The flow still has no state and the group still waits.
+    Pending,
+    /// The flow was created for the group: follow it from seq 0.
+    Joined(Target),
+    /// The group is gone (deleted, or the flow was created and replaced or removed since).
+    Closed,
 }
 
 fn info(flow: &Flow) -> FlowInfo {

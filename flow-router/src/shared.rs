@@ -328,6 +328,22 @@ impl FrameStream {
     }
 }
 
+impl Drop for FrameStream {
+    /// Forgets the flow's wake-up when this was its last stream, so wake-ups of flow ids
+    /// nobody follows any more (junk ids a reader waited on) do not accumulate.
+    fn drop(&mut self) {
+        let mut state = lock(&self.inner);
+        let last = Arc::strong_count(&self.waker) == 2;
+        let ours = state
+            .wakers
+            .get(self.cursor.flow_id())
+            .is_some_and(|waker| Arc::ptr_eq(waker, &self.waker));
+        if last && ours {
+            state.wakers.remove(self.cursor.flow_id());
+        }
+    }
+}
+
 impl Stream for FrameStream {
     type Item = Bytes;
 

@@ -11,12 +11,18 @@ use tokio::time::{Instant, sleep};
 use crate::target::{Target, get_status};
 
 /// Environment a spawned server gets unless `--server-env` overrides it: no ingest rate limit,
-/// room for the largest runs, quiet logs.
-const LOAD_ENV: [(&str, &str); 5] = [
+/// room for the largest runs (all of whose clients share one address), quiet logs.
+const LOAD_ENV: [(&str, &str); 11] = [
     ("FLOW_SERVER_INGEST_RATE", "0"),
     ("FLOW_SERVER_INGEST_BURST", "1000000"),
     ("FLOW_SERVER_MAX_SUBSCRIBERS", "100000"),
     ("FLOW_SERVER_MAX_FLOWS", "100000"),
+    ("FLOW_SERVER_MAX_WAITERS", "100000"),
+    ("FLOW_SERVER_MAX_WAITERS_PER_IP", "100000"),
+    ("FLOW_SERVER_NEW_FLOWS_PER_MINUTE", "0"),
+    ("FLOW_SERVER_MAX_CONNECTIONS", "200000"),
+    ("FLOW_SERVER_MAX_CONNECTIONS_PER_IP", "200000"),
+    ("FLOW_SERVER_REQUEST_HEAD_TIMEOUT", "1h"),
     ("FLOW_SERVER_LOG", "warn,warp::server=off"),
 ];
 

@@ -9,10 +9,11 @@ use flow_router::{Router, SharedRouter};
 use tokio::sync::watch;
 
 use crate::auth::Tokens;
-use crate::config::Config;
+use crate::client::{Connections, PerClient, TrustedProxies};
+use crate::config::{Config, ConnectionLimits};
 use crate::cors::Cors;
 use crate::metrics::Metrics;
-use crate::rate_limit::IngestLimiter;
+use crate::rate_limit::{IngestLimiter, NewFlowLimiter};
 use crate::replica::Replica;
 
 /// How often idle rate-limit buckets are dropped.
@@ -67,6 +68,15 @@ pub(crate) struct Inner {
     pub(crate) ingest_tokens: Tokens,
     pub(crate) read_tokens: Tokens,
     pub(crate) limiter: Option<IngestLimiter>,
+    /// New flows per client address (memory backend); `None` = off.
+    pub(crate) new_flows: Option<NewFlowLimiter>,
+    /// Streams per client address on flows without state.
+    pub(crate) waiters_per_ip: PerClient,
+    pub(crate) trusted_proxies: TrustedProxies,
+    /// Open connections, bounded.
+    pub(crate) connections: Connections,
+    /// Head deadline and size for each connection.
+    pub(crate) connection_limits: ConnectionLimits,
     pub(crate) cors: Cors,
     pub(crate) heartbeat: Duration,
     pub(crate) sse_flush: Duration,
@@ -98,13 +108,23 @@ impl App {
             .map(|redis| Replica::new(redis, &config.router))
             .transpose()?;
         let (shutdown, _) = watch::channel(false);
+        let connections = Connections::new(
+            config.connections.max,
+            config.connections.max_per_ip,
+            config.connections.trusted_proxies.clone(),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
-                metrics: Metrics::new(router.clone()),
+                metrics: Metrics::new(router.clone(), connections.clone()),
                 router,
                 ingest_tokens: Tokens::new(config.ingest_tokens.as_deref()),
                 read_tokens: Tokens::new(config.read_tokens.as_deref()),
                 limiter: config.ingest_limit.map(IngestLimiter::new),
+                new_flows: config.new_flows_per_minute.map(NewFlowLimiter::new),
+                waiters_per_ip: PerClient::new(config.max_waiters_per_ip),
+                trusted_proxies: config.connections.trusted_proxies.clone(),
+                connections: connections.clone(),
+                connection_limits: config.connections.clone(),
                 cors: Cors::new(&config.cors_origins),
                 heartbeat: config.heartbeat_interval,
                 sse_flush: config.sse_flush_interval,
@@ -210,6 +230,9 @@ impl App {
             }
             if tokio::time::Instant::now() >= next_retain {
                 if let Some(limiter) = &self.inner.limiter {
+                    limiter.retain_recent();
+                }
+                if let Some(limiter) = &self.inner.new_flows {
                     limiter.retain_recent();
                 }
                 next_retain = tokio::time::Instant::now() + RETAIN_INTERVAL;

@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::Parser;
 use flow_router::RouterConfig;
 
+use crate::client::{Network, TrustedProxies};
+
 /// The command line and environment, as clap parses them. Defaults are shown by `--help` and
 /// listed in `docs/OPERATIONS.md`.
 #[derive(Debug, Clone, Parser)]
@@ -26,13 +28,17 @@ pub struct Args {
     #[arg(long, env = "FLOW_SERVER_FLOW_BYTE_BUDGET", default_value_t = RouterConfig::DEFAULT.flow_byte_budget)]
     pub flow_byte_budget: usize,
 
-    /// Flows held at most (ingested or subscribed to); beyond it new flows get 503.
+    /// Flows held at most (flows something was posted to; reading never creates one); beyond it new flows get 503.
     #[arg(long, env = "FLOW_SERVER_MAX_FLOWS", default_value_t = RouterConfig::DEFAULT.max_flows)]
     pub max_flows: usize,
 
     /// Open streams at most, across all flows; beyond it new streams get 503.
     #[arg(long, env = "FLOW_SERVER_MAX_SUBSCRIBERS", default_value_t = RouterConfig::DEFAULT.max_subscribers)]
     pub max_subscribers: usize,
+
+    /// Open streams at most that wait for a flow nothing was posted to yet; beyond it such streams get 503.
+    #[arg(long, env = "FLOW_SERVER_MAX_WAITERS", default_value_t = RouterConfig::DEFAULT.max_waiters)]
+    pub max_waiters: usize,
 
     /// Nodes plus relationships one flow may hold; a message growing it beyond gets 429.
     #[arg(long, env = "FLOW_SERVER_MAX_STATE_ITEMS", default_value_t = RouterConfig::DEFAULT.max_state_items)]
@@ -56,13 +62,48 @@ pub struct Args {
     #[arg(long, env = "FLOW_SERVER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
-    /// Ingested messages per second per flow (a decimal such as `2.5`); `0` turns rate limiting off.
-    #[arg(long, env = "FLOW_SERVER_INGEST_RATE", default_value_t = 50.0, value_parser = parse_rate)]
+    /// Ingested messages per second per flow, sustained (a decimal such as `2.5`); `0` turns rate limiting off.
+    #[arg(long, env = "FLOW_SERVER_INGEST_RATE", default_value_t = 1000.0, value_parser = parse_rate)]
     pub ingest_rate: f64,
 
-    /// Messages a flow may send at once above the rate.
-    #[arg(long, env = "FLOW_SERVER_INGEST_BURST", default_value_t = NonZeroU32::new(200).expect("200 is not zero"))]
+    /// Messages a flow may send back to back above the rate (at least the ring capacity by default:
+    /// a relist of the contract's largest list, one message per item, is never refused).
+    #[arg(long, env = "FLOW_SERVER_INGEST_BURST", default_value_t = NonZeroU32::new(10_000).expect("10000 is not zero"))]
     pub ingest_burst: NonZeroU32,
+
+    /// New flows one client address may create per minute (memory backend); beyond it 429 `too_many_new_flows`. `0` = off.
+    #[arg(long, env = "FLOW_SERVER_NEW_FLOWS_PER_MINUTE", default_value_t = 60)]
+    pub new_flows_per_minute: u32,
+
+    /// Streams one client address may hold open on flows nothing was posted to yet; beyond it 503 `too_many_waiters`.
+    #[arg(long, env = "FLOW_SERVER_MAX_WAITERS_PER_IP", default_value_t = 32)]
+    pub max_waiters_per_ip: usize,
+
+    /// Open connections at most; beyond it a connection is answered 503 `too_many_connections` and closed.
+    #[arg(long, env = "FLOW_SERVER_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Open connections at most per client address (trusted proxies exempt); beyond it 503 `too_many_connections` and closed.
+    #[arg(
+        long,
+        env = "FLOW_SERVER_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 256
+    )]
+    pub max_connections_per_ip: usize,
+
+    /// Time a client has to send a whole request head, from the moment the server waits for one
+    /// (a new connection, or after the previous answer on a kept-alive one): slow-header clients
+    /// and idle kept-alive connections are closed after it.
+    #[arg(long, env = "FLOW_SERVER_REQUEST_HEAD_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    pub request_head_timeout: Duration,
+
+    /// Largest request head (request line and headers), in bytes, at least 8192; larger heads get 431.
+    #[arg(long, env = "FLOW_SERVER_MAX_REQUEST_HEAD_BYTES", default_value_t = 8192, value_parser = parse_head_bytes)]
+    pub max_request_head_bytes: usize,
+
+    /// Proxies whose `X-Forwarded-For` names the client, comma-separated IPs or CIDRs (`10.0.0.0/8`); empty = none.
+    #[arg(long, env = "FLOW_SERVER_TRUSTED_PROXIES", default_value = "", value_parser = parse_networks, hide_default_value = true)]
+    pub trusted_proxies: TrustedProxies,
 
     /// Browser origins allowed by CORS, comma-separated (`*` for any); empty = same origin only.
     #[arg(long, env = "FLOW_SERVER_CORS_ORIGINS", default_value = "", value_parser = parse_list, hide_default_value = true)]
@@ -153,6 +194,12 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Per-flow ingest rate limit; `None` = off.
     pub ingest_limit: Option<IngestLimit>,
+    /// New flows per minute per client address; `None` = off.
+    pub new_flows_per_minute: Option<NonZeroU32>,
+    /// Streams per client address on flows without state.
+    pub max_waiters_per_ip: usize,
+    /// Bounds on connections.
+    pub connections: ConnectionLimits,
     /// CORS allow-list.
     pub cors_origins: Vec<String>,
     /// Tokens for POST and DELETE; `None` = open.
@@ -167,6 +214,22 @@ pub struct Config {
     pub log: Option<String>,
     /// The Redis backend's settings; `None` = the in-memory backend.
     pub redis: Option<RedisConfig>,
+}
+
+/// Bounds the serve loop enforces on connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionLimits {
+    /// Open connections at most.
+    pub max: usize,
+    /// Open connections at most per client address (trusted proxies exempt).
+    pub max_per_ip: usize,
+    /// Deadline for a whole request head, from when the server waits for one.
+    pub head_timeout: Duration,
+    /// Largest request head, in bytes.
+    pub max_head_bytes: usize,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// A per-flow ingest rate: `per_second` on average, `burst` at once.
@@ -194,6 +257,14 @@ pub enum ConfigError {
     /// A value clap could not parse (or `--help`/`--version`, which clap prints).
     #[error("{0}")]
     Parse(clap::Error),
+    /// A `FLOW_SERVER_*` environment variable that no setting reads.
+    #[error("unknown variable {name}; did you mean {closest}?")]
+    UnknownVariable {
+        /// The variable set.
+        name: String,
+        /// The known variable closest to it.
+        closest: String,
+    },
     /// A value that parsed but is unusable.
     #[error("invalid value for {variable}: {message}")]
     Invalid {
@@ -216,11 +287,14 @@ impl ConfigError {
 }
 
 impl Config {
-    /// Reads the process's arguments and environment.
+    /// Reads the process's arguments and environment. A `FLOW_SERVER_*` variable that is
+    /// no setting is refused (a typo would otherwise be ignored silently).
     ///
     /// # Errors
-    /// [`ConfigError`] naming the variable of the first malformed value.
+    /// [`ConfigError`] naming the variable of the first malformed value, or the unknown
+    /// variable and the closest known one.
     pub fn try_from_env() -> Result<Self, ConfigError> {
+        check_variables(std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned()))?;
         Self::try_from_args(std::env::args_os())
     }
 
@@ -248,6 +322,7 @@ impl TryFrom<Args> for Config {
         router.flow_byte_budget = args.flow_byte_budget;
         router.max_flows = args.max_flows;
         router.max_subscribers = args.max_subscribers;
+        router.max_waiters = args.max_waiters;
         router.max_state_items = args.max_state_items;
         router.idle_timeout = args.idle_flow_timeout;
         router.validate().map_err(|err| {
@@ -269,6 +344,24 @@ impl TryFrom<Args> for Config {
                 "FLOW_SERVER_MAX_SUBSCRIBERS",
                 "must be greater than zero".to_owned(),
             ));
+        }
+        if args.max_waiters == 0 {
+            return Err(invalid(
+                "FLOW_SERVER_MAX_WAITERS",
+                "must be greater than zero".to_owned(),
+            ));
+        }
+        for (variable, value) in [
+            ("FLOW_SERVER_MAX_WAITERS_PER_IP", args.max_waiters_per_ip),
+            ("FLOW_SERVER_MAX_CONNECTIONS", args.max_connections),
+            (
+                "FLOW_SERVER_MAX_CONNECTIONS_PER_IP",
+                args.max_connections_per_ip,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(variable, "must be greater than zero".to_owned()));
+            }
         }
         if args.max_body_bytes == 0 {
             return Err(invalid(
@@ -310,6 +403,15 @@ impl TryFrom<Args> for Config {
             sse_flush_interval: args.sse_flush_interval,
             max_body_bytes: args.max_body_bytes,
             ingest_limit: IngestLimit::new(args.ingest_rate, args.ingest_burst),
+            new_flows_per_minute: NonZeroU32::new(args.new_flows_per_minute),
+            max_waiters_per_ip: args.max_waiters_per_ip,
+            connections: ConnectionLimits {
+                max: args.max_connections,
+                max_per_ip: args.max_connections_per_ip,
+                head_timeout: args.request_head_timeout,
+                max_head_bytes: args.max_request_head_bytes,
+                trusted_proxies: args.trusted_proxies,
+            },
             cors_origins: args.cors_origins.0,
             ingest_tokens: args.ingest_tokens.map(|list| list.0),
             read_tokens: args.read_tokens.map(|list| list.0),
@@ -326,6 +428,48 @@ impl Default for Config {
     fn default() -> Self {
         Self::try_from_args(["openova-flow-server"]).expect("the defaults are valid")
     }
+}
+
+/// Refuses a `FLOW_SERVER_*` name in `names` that no setting reads, naming the closest one.
+///
+/// # Errors
+/// [`ConfigError::UnknownVariable`] for the first unknown name.
+pub fn check_variables(names: impl IntoIterator<Item = String>) -> Result<(), ConfigError> {
+    use clap::CommandFactory;
+
+    let command = Args::command();
+    let known: Vec<String> = command
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .collect();
+    for name in names {
+        if !name.starts_with("FLOW_SERVER_") || known.contains(&name) {
+            continue;
+        }
+        let closest = known
+            .iter()
+            .min_by_key(|candidate| edit_distance(&name, candidate))
+            .cloned()
+            .unwrap_or_default();
+        return Err(ConfigError::UnknownVariable { name, closest });
+    }
+    Ok(())
+}
+
+/// Levenshtein distance over bytes (names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitute.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 fn invalid(variable: &'static str, message: String) -> ConfigError {
@@ -439,6 +583,26 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     Ok(rate)
 }
 
+fn parse_head_bytes(text: &str) -> Result<usize, String> {
+    let bytes: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number of bytes"))?;
+    if bytes < 8192 {
+        return Err(format!("{text:?} is below the least head size, 8192 bytes"));
+    }
+    Ok(bytes)
+}
+
+fn parse_networks(text: &str) -> Result<TrustedProxies, String> {
+    parse_list(text)?
+        .0
+        .iter()
+        .map(|item| item.parse::<Network>())
+        .collect::<Result<_, _>>()
+        .map(TrustedProxies)
+}
+
 fn parse_list(text: &str) -> Result<List, String> {
     Ok(List(
         text.split(',')
@@ -514,7 +678,23 @@ mod tests {
         assert_eq!(config.shutdown_grace, Duration::from_secs(10));
         assert_eq!(
             config.ingest_limit,
-            IngestLimit::new(50.0, NonZeroU32::new(200).expect("literal"))
+            IngestLimit::new(1000.0, NonZeroU32::new(10_000).expect("literal"))
+        );
+        assert!(
+            config.ingest_limit.expect("on").burst.get() as usize >= config.router.ring_capacity,
+            "a burst never outruns the ring"
+        );
+        assert_eq!(config.new_flows_per_minute, NonZeroU32::new(60));
+        assert_eq!(config.max_waiters_per_ip, 32);
+        assert_eq!(
+            config.connections,
+            ConnectionLimits {
+                max: 10_000,
+                max_per_ip: 256,
+                head_timeout: Duration::from_secs(10),
+                max_head_bytes: 8192,
+                trusted_proxies: TrustedProxies::default(),
+            }
         );
         assert!(config.cors_origins.is_empty());
         assert_eq!(config.ingest_tokens, None);
@@ -560,12 +740,87 @@ mod tests {
             ("--ingest-rate", "-1", "FLOW_SERVER_INGEST_RATE"),
             ("--ring-capacity", "0", "FLOW_SERVER_RING_CAPACITY"),
             ("--max-subscribers", "0", "FLOW_SERVER_MAX_SUBSCRIBERS"),
+            ("--max-waiters", "0", "FLOW_SERVER_MAX_WAITERS"),
+            (
+                "--max-waiters-per-ip",
+                "-1",
+                "FLOW_SERVER_MAX_WAITERS_PER_IP",
+            ),
+            ("--max-connections", "0", "FLOW_SERVER_MAX_CONNECTIONS"),
+            (
+                "--max-connections-per-ip",
+                "x",
+                "FLOW_SERVER_MAX_CONNECTIONS_PER_IP",
+            ),
+            (
+                "--new-flows-per-minute",
+                "1.5",
+                "FLOW_SERVER_NEW_FLOWS_PER_MINUTE",
+            ),
+            (
+                "--request-head-timeout",
+                "0",
+                "FLOW_SERVER_REQUEST_HEAD_TIMEOUT",
+            ),
+            (
+                "--max-request-head-bytes",
+                "4096",
+                "FLOW_SERVER_MAX_REQUEST_HEAD_BYTES",
+            ),
+            (
+                "--trusted-proxies",
+                "10.0.0.0/40",
+                "FLOW_SERVER_TRUSTED_PROXIES",
+            ),
         ] {
             let arg = format!("{flag}={value}");
             let err = Config::try_from_args(["x", arg.as_str()]).expect_err(flag);
             assert_eq!(err.exit_code(), 64, "{flag}");
             assert!(err.to_string().contains(variable), "{flag}: {err}");
         }
+    }
+
+    #[test]
+    fn unknown_variables_name_the_closest_known_one() {
+        let names = |list: &[&str]| {
+            list.iter()
+                .map(|name| (*name).to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert!(check_variables(names(&["PATH", "FLOW_SERVER_MAX_FLOWS", "FLOW_SERVERX"])).is_ok());
+        let err =
+            check_variables(names(&["FLOW_SERVER_MAX_CONECTIONS_PER_IP"])).expect_err("a typo");
+        assert_eq!(err.exit_code(), 64);
+        assert_eq!(
+            err.to_string(),
+            "unknown variable FLOW_SERVER_MAX_CONECTIONS_PER_IP; did you mean FLOW_SERVER_MAX_CONNECTIONS_PER_IP?"
+        );
+        let err = check_variables(names(&["FLOW_SERVER_INGEST_TOKEN"])).expect_err("a typo");
+        assert!(
+            err.to_string()
+                .ends_with("did you mean FLOW_SERVER_INGEST_TOKENS?"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn connection_limits_and_trusted_proxies_parse() {
+        let config = Config::try_from_args([
+            "x",
+            "--trusted-proxies",
+            "10.0.0.0/8, 192.0.2.7",
+            "--max-request-head-bytes",
+            "16384",
+            "--request-head-timeout",
+            "2s",
+        ])
+        .expect("valid");
+        let proxies = &config.connections.trusted_proxies;
+        assert!(proxies.trusts("10.3.2.1".parse().expect("literal")));
+        assert!(proxies.trusts("192.0.2.7".parse().expect("literal")));
+        assert!(!proxies.trusts("192.0.2.8".parse().expect("literal")));
+        assert_eq!(config.connections.max_head_bytes, 16_384);
+        assert_eq!(config.connections.head_timeout, Duration::from_secs(2));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The request entry point of every connection. A `POST /v1/flows/{flowId}/events` in its
 //! canonical form goes straight to the ingest handler, without warp's filter tree (the hot
 //! path: see docs/BENCHMARKS.md, `ingest`); every other request goes through [`routes`].
-//! Both answer alike: the same handler code, CORS headers and request log.
+//! Both answer alike: the same handler code, CORS headers and request log. Every request
+//! first gets its [`ClientAddr`](crate::client::ClientAddr) (the peer, or `X-Forwarded-For` from a trusted proxy).
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::time::Instant;
 
@@ -22,13 +24,27 @@ use crate::routes;
 pub(crate) struct Dispatch<W> {
     app: App,
     routes: W,
+    peer: Option<IpAddr>,
 }
 
-impl<W> Dispatch<W> {
+impl<W: Clone> Dispatch<W> {
     /// Puts the fast path in front of `routes` (the [`crate::routes`] filter tree as a hyper
     /// service).
     pub(crate) fn new(app: App, routes: W) -> Self {
-        Self { app, routes }
+        Self {
+            app,
+            routes,
+            peer: None,
+        }
+    }
+
+    /// The service for one connection from `peer`.
+    pub(crate) fn for_peer(&self, peer: IpAddr) -> Self {
+        Self {
+            app: self.app.clone(),
+            routes: self.routes.clone(),
+            peer: Some(peer),
+        }
     }
 }
 
@@ -44,7 +60,16 @@ where
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
-    fn call(&self, request: Request<B>) -> Self::Future {
+    fn call(&self, mut request: Request<B>) -> Self::Future {
+        if let Some(peer) = self.peer {
+            let forwarded = request
+                .headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|value| value.to_str().ok());
+            let client = self.app.inner.trusted_proxies.client(peer, forwarded);
+            request.extensions_mut().insert(client);
+        }
         let Some(flow_id) = ingest_flow_id(request.method(), request.uri().path()) else {
             return Box::pin(self.routes.call(request));
         };

@@ -11,6 +11,7 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
+use crate::client::Refused;
 use crate::replica::ReplicaError;
 use crate::shared_log::LogError;
 
@@ -38,6 +39,22 @@ pub(crate) enum ApiError {
     RateLimited {
         /// When a message will be accepted again.
         retry_after: Duration,
+    },
+    /// The client address created its quota of new flows this minute.
+    #[error("this client created {per_minute} new flows in the last minute (FLOW_SERVER_NEW_FLOWS_PER_MINUTE); retry after {} ms", retry_after.as_millis())]
+    TooManyNewFlows {
+        /// The configured bound.
+        per_minute: u32,
+        /// When a new flow will be accepted again.
+        retry_after: Duration,
+    },
+    /// The client address holds its quota of streams on flows without state.
+    #[error(
+        "this client holds {limit} streams on flows nothing was posted to (FLOW_SERVER_MAX_WAITERS_PER_IP)"
+    )]
+    ClientWaiters {
+        /// The configured bound.
+        limit: usize,
     },
     /// The body is not JSON.
     #[error("content-type must be application/json, found {}", found.as_deref().unwrap_or("none"))]
@@ -97,7 +114,10 @@ impl ApiError {
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             },
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooManyNewFlows { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::ClientWaiters { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::FlowNotFound { .. } | Self::NotFound => StatusCode::NOT_FOUND,
@@ -129,11 +149,13 @@ impl ApiError {
             Self::Subscribe(err) => match err {
                 SubscribeError::FlowId(_) => "invalid_flow_id",
                 SubscribeError::TooManySubscribers { .. } => "too_many_subscribers",
-                SubscribeError::TooManyFlows { .. } => "too_many_flows",
+                SubscribeError::TooManyWaiters { .. } => "too_many_waiters",
                 _ => "engine_refused",
             },
             Self::Unauthorized { .. } => "unauthorized",
             Self::RateLimited { .. } => "rate_limited",
+            Self::TooManyNewFlows { .. } => "too_many_new_flows",
+            Self::ClientWaiters { .. } => "too_many_waiters",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::BodyRead(_) => "body_read",
@@ -161,7 +183,8 @@ impl ApiError {
             body["path"] = Value::from(err.path());
             body["code"] = Value::from(err.code());
         }
-        if let Self::RateLimited { retry_after } = self {
+        if let Self::RateLimited { retry_after } | Self::TooManyNewFlows { retry_after, .. } = self
+        {
             body["retryAfterMs"] =
                 Value::from(u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX));
         }
@@ -190,12 +213,13 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             // Whole seconds, rounded up: a client waiting that long is accepted.
-            Self::RateLimited { retry_after } => {
+            Self::RateLimited { retry_after } | Self::TooManyNewFlows { retry_after, .. } => {
                 Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))
             }
             Self::Ingest(IngestError::TooManyFlows { .. })
-            | Self::Subscribe(SubscribeError::TooManyFlows { .. })
-            | Self::Subscribe(SubscribeError::TooManySubscribers { .. }) => Some(5),
+            | Self::Subscribe(SubscribeError::TooManyWaiters { .. })
+            | Self::Subscribe(SubscribeError::TooManySubscribers { .. })
+            | Self::ClientWaiters { .. } => Some(5),
             Self::Backend(LogError::Unavailable(_) | LogError::Reply(_)) => Some(1),
             _ => None,
         }
@@ -224,6 +248,25 @@ impl Reply for ApiError {
         }
         response
     }
+}
+
+/// The whole HTTP/1.1 answer to a connection refused by a connection bound: 503, the limit
+/// named in the body, `connection: close`. Written raw: the request is never read.
+pub(crate) fn connection_refused(refused: Refused) -> Vec<u8> {
+    let (variable, limit) = match refused {
+        Refused::Total(limit) => ("FLOW_SERVER_MAX_CONNECTIONS", limit),
+        Refused::PerIp(limit) => ("FLOW_SERVER_MAX_CONNECTIONS_PER_IP", limit),
+    };
+    let body = json!({
+        "error": "too_many_connections",
+        "message": format!("too many open connections ({variable}={limit}); retry later"),
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// The message of a backend error: unavailability says plainly that nothing was done.

@@ -36,6 +36,7 @@
 
 mod app;
 mod auth;
+pub mod client;
 pub mod config;
 mod cors;
 mod dispatch;

@@ -4,6 +4,8 @@
 use std::fmt;
 
 use flow_router::SharedRouter;
+
+use crate::client::{Connections, Refused};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -19,11 +21,17 @@ struct Reason {
     reason: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Limit {
+    limit: &'static str,
+}
+
 /// Every metric the server exports, under the `openova_flow_` prefix.
 pub(crate) struct Metrics {
     registry: Registry,
     rejected: Family<Reason, Counter>,
     rate_limited: Counter,
+    connections_refused: Family<Limit, Counter>,
 }
 
 impl fmt::Debug for Metrics {
@@ -33,7 +41,7 @@ impl fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn new(router: SharedRouter) -> Self {
+    pub(crate) fn new(router: SharedRouter, connections: Connections) -> Self {
         let mut registry = Registry::with_prefix("openova_flow");
         let rejected = Family::<Reason, Counter>::default();
         registry.register(
@@ -47,12 +55,33 @@ impl Metrics {
             "Ingest requests refused by the per-flow rate limit",
             rate_limited.clone(),
         );
-        registry.register_collector(Box::new(EngineCollector { router }));
+        let connections_refused = Family::<Limit, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections answered 503 and closed, by the limit reached",
+            connections_refused.clone(),
+        );
+        registry.register_collector(Box::new(EngineCollector {
+            router,
+            connections,
+        }));
         Self {
             registry,
             rejected,
             rate_limited,
+            connections_refused,
         }
+    }
+
+    /// Counts one refused connection.
+    pub(crate) fn connection_refused(&self, refused: Refused) {
+        let limit = match refused {
+            Refused::Total(_) => "total",
+            Refused::PerIp(_) => "per_ip",
+        };
+        self.connections_refused
+            .get_or_create(&Limit { limit })
+            .inc();
     }
 
     /// Counts one refused ingest request.
@@ -78,6 +107,7 @@ impl Metrics {
 /// Reads the engine's totals on each scrape.
 struct EngineCollector {
     router: SharedRouter,
+    connections: Connections,
 }
 
 impl fmt::Debug for EngineCollector {
@@ -92,6 +122,12 @@ impl Collector for EngineCollector {
         let gauges = [
             ("flows", "Flows held", stats.flows),
             ("subscribers", "Open SSE streams", stats.subscribers),
+            (
+                "waiters",
+                "Open SSE streams waiting for a flow that has no state yet",
+                stats.waiters,
+            ),
+            ("connections", "Open connections", self.connections.open()),
         ];
         for (name, help, value) in gauges {
             let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));

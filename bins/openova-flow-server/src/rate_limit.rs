@@ -1,5 +1,7 @@
-//! Per-flow ingest rate limiting (governor's keyed GCRA limiter).
+//! Ingest rate limiting (governor's keyed GCRA limiter): messages per flow, and new flows per
+//! client address.
 
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -48,6 +50,42 @@ impl IngestLimiter {
     }
 }
 
+/// New flows per client address: `per_minute` at once, refilled over a minute.
+#[derive(Debug)]
+pub(crate) struct NewFlowLimiter {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    clock: DefaultClock,
+    per_minute: NonZeroU32,
+}
+
+impl NewFlowLimiter {
+    pub(crate) fn new(per_minute: NonZeroU32) -> Self {
+        Self {
+            limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            clock: DefaultClock::default(),
+            per_minute,
+        }
+    }
+
+    /// The configured bound.
+    pub(crate) fn per_minute(&self) -> NonZeroU32 {
+        self.per_minute
+    }
+
+    /// Takes one new flow from `client`'s bucket, or says how long to wait for one.
+    pub(crate) fn check(&self, client: IpAddr) -> Result<(), Duration> {
+        self.limiter
+            .check_key(&client)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    /// Drops the buckets of clients that are back to a full minute.
+    pub(crate) fn retain_recent(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +104,23 @@ mod tests {
         );
         assert_eq!(limiter.check("b"), Ok(()), "flows are limited separately");
         assert_eq!(limiter.len(), 2);
+    }
+
+    #[test]
+    fn new_flows_are_counted_per_client() {
+        let limiter = NewFlowLimiter::new(NonZeroU32::new(2).expect("literal"));
+        let (a, b) = (
+            "192.0.2.1".parse().expect("literal"),
+            "192.0.2.2".parse().expect("literal"),
+        );
+        assert_eq!(limiter.check(a), Ok(()));
+        assert_eq!(limiter.check(a), Ok(()));
+        let wait = limiter.check(a).expect_err("two per minute spent");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert_eq!(limiter.check(b), Ok(()), "clients are limited separately");
     }
 
     #[test]

@@ -257,7 +257,9 @@ impl Follower<'_> {
                 .map_err(|err| ReplicaError::Log(LogError::Unavailable(err)))?;
             self.followed.insert(flow_id.to_owned());
             // Subscribed first, then loaded: nothing published in between is missed.
-            if let Err(err) = self.sync(flow_id, true).await {
+            // A read never creates state, in Redis either: a flow nothing was posted to
+            // stays missing and the subscription waits for its first message.
+            if let Err(err) = self.sync(flow_id, false).await {
                 self.unfollow(flow_id).await;
                 return Err(err);
             }
@@ -287,8 +289,11 @@ impl Follower<'_> {
             .map_err(ReplicaError::Log)?;
         match loaded {
             Loaded::Missing => {
-                // Deleted or expired in Redis: its streams end here too.
-                self.router.delete(flow_id);
+                // Deleted or expired in Redis: its streams end here too. Streams waiting
+                // for a flow that never had state keep waiting.
+                if self.router.with(|router| router.contains(flow_id)) {
+                    self.router.delete(flow_id);
+                }
             }
             Loaded::Tail { at, entries } => {
                 for (seq, message) in entries {
@@ -335,8 +340,12 @@ impl Follower<'_> {
                 };
                 self.message(&flow_id, payload).await;
             }
-            // A (re)subscription: messages published while unsubscribed were missed.
-            PushKind::Subscribe => self.sync_or_warn(&flow_id, true).await,
+            // A (re)subscription: messages published while unsubscribed were missed. Only a
+            // flow with state is kept alive; waiters create none.
+            PushKind::Subscribe => {
+                let held = self.router.with(|router| router.contains(&flow_id));
+                self.sync_or_warn(&flow_id, held).await;
+            }
             _ => {}
         }
     }
@@ -384,19 +393,24 @@ impl Follower<'_> {
             .is_ok()
     }
 
-    /// Drops flows without local subscribers; catches the others up (and keeps them alive).
+    /// Drops flows without local subscribers or waiters; catches the others up (and keeps
+    /// those with state alive; waiters create none).
     async fn maintain(&mut self) {
         let flows: Vec<String> = self.followed.iter().cloned().collect();
         for flow_id in flows {
-            let subscribers = self
-                .router
-                .with(|router| router.flow(&flow_id))
-                .map_or(0, |flow| flow.subscribers);
-            if subscribers == 0 {
+            let (held, subscribers, waiting) = self.router.with(|router| {
+                let flow = router.flow(&flow_id);
+                (
+                    flow.is_some(),
+                    flow.map_or(0, |flow| flow.subscribers),
+                    router.waiting(&flow_id),
+                )
+            });
+            if subscribers == 0 && waiting == 0 {
                 self.router.delete(&flow_id);
                 self.unfollow(&flow_id).await;
             } else {
-                self.sync_or_warn(&flow_id, true).await;
+                self.sync_or_warn(&flow_id, held).await;
             }
         }
     }

@@ -17,6 +17,7 @@ use warp::{Filter, Reply};
 use flow_router::{EventId, IngestError};
 
 use crate::app::{App, Phase, unix_millis};
+use crate::client::ClientAddr;
 use crate::http_error::{self, ApiError};
 use crate::{metrics, sse};
 
@@ -68,6 +69,12 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
 fn with_app(app: &App) -> impl Filter<Extract = (App,), Error = Infallible> + Clone + use<> {
     let app = app.clone();
     warp::any().map(move || app.clone())
+}
+
+/// The request's [`ClientAddr`] ([`ClientAddr::UNKNOWN`] without a socket).
+fn client_addr() -> impl Filter<Extract = (ClientAddr,), Error = Infallible> + Clone {
+    warp::ext::optional::<ClientAddr>()
+        .map(|client: Option<ClientAddr>| client.unwrap_or(ClientAddr::UNKNOWN))
 }
 
 fn respond(result: Result<Response, ApiError>) -> Response {
@@ -200,10 +207,13 @@ fn ingest(app: &App) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(with_app(app))
         .and(warp::header::headers_cloned())
+        .and(client_addr())
         .and(warp::body::stream())
         .then(
-            |flow_id: String, app: App, headers: HeaderMap, body| async move {
-                let result = ingest_with(&app, &flow_id, &headers, |limit| read_body(body, limit));
+            |flow_id: String, app: App, headers: HeaderMap, client: ClientAddr, body| async move {
+                let result = ingest_with(&app, &flow_id, &headers, client, |limit| {
+                    read_body(body, limit)
+                });
                 answer_ingest(&app, result.await)
             },
         )
@@ -218,7 +228,12 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = request.into_parts();
-    let result = ingest_with(app, flow_id, &parts.headers, |limit| async move {
+    let client = parts
+        .extensions
+        .get::<ClientAddr>()
+        .copied()
+        .unwrap_or(ClientAddr::UNKNOWN);
+    let result = ingest_with(app, flow_id, &parts.headers, client, |limit| async move {
         match Limited::new(body, limit).collect().await {
             Ok(body) => Ok(body.to_bytes()),
             Err(err) if err.is::<LengthLimitError>() => Err(ApiError::PayloadTooLarge { limit }),
@@ -234,12 +249,13 @@ async fn ingest_with<F>(
     app: &App,
     flow_id: &str,
     headers: &HeaderMap,
+    client: ClientAddr,
     read: impl FnOnce(usize) -> F,
 ) -> Result<Response, ApiError>
 where
     F: Future<Output = Result<Bytes, ApiError>>,
 {
-    let limit = admit(app, flow_id, headers)?;
+    let limit = admit(app, flow_id, headers, client)?;
     let body = read(limit).await?;
     accept(app, flow_id, &body).await
 }
@@ -253,8 +269,13 @@ fn answer_ingest(app: &App, result: Result<Response, ApiError>) -> Response {
 }
 
 /// Everything decided before the body is read: auth, flow id, media type, declared size, rate
-/// limit. The body limit to read with.
-fn admit(app: &App, flow_id: &str, headers: &HeaderMap) -> Result<usize, ApiError> {
+/// limit, new flows per client. The body limit to read with.
+fn admit(
+    app: &App,
+    flow_id: &str,
+    headers: &HeaderMap,
+    client: ClientAddr,
+) -> Result<usize, ApiError> {
     if !app
         .inner
         .ingest_tokens
@@ -277,6 +298,19 @@ fn admit(app: &App, flow_id: &str, headers: &HeaderMap) -> Result<usize, ApiErro
             app.inner.metrics.rate_limited();
             ApiError::RateLimited { retry_after }
         })?;
+    }
+    // With the memory backend a flow this process does not hold is new. (Replicas hold only
+    // the flows they serve streams of, so the Redis backend does not count new flows.)
+    if let Some(limiter) = &app.inner.new_flows
+        && app.inner.replica.is_none()
+        && !app.router().with(|router| router.contains(flow_id))
+    {
+        limiter
+            .check(client.0)
+            .map_err(|retry_after| ApiError::TooManyNewFlows {
+                per_minute: limiter.per_minute().get(),
+                retry_after,
+            })?;
     }
     Ok(limit)
 }
@@ -449,9 +483,10 @@ fn stream(app: &App) -> BoxedFilter<(Response,)> {
         .and(with_app(app))
         .and(warp::header::headers_cloned())
         .and(warp::query::<Query>())
+        .and(client_addr())
         .then(
-            |flow_id: String, app: App, headers: HeaderMap, query: Query| async move {
-                respond(subscribe(&app, &flow_id, &headers, &query).await)
+            |flow_id: String, app: App, headers: HeaderMap, query: Query, client| async move {
+                respond(subscribe(&app, &flow_id, &headers, &query, client).await)
             },
         )
         .boxed()
@@ -462,12 +497,26 @@ async fn subscribe(
     flow_id: &str,
     headers: &HeaderMap,
     query: &Query,
+    client: ClientAddr,
 ) -> Result<Response, ApiError> {
     authorize_read(app, headers, query)?;
     validate_flow_id(flow_id).map_err(ApiError::FlowId)?;
     if app.phase() == Phase::Draining {
         return Err(ApiError::ShuttingDown);
     }
+    // A stream on a flow this process holds no state of may wait: bounded per client too.
+    let waiter = if app.router().with(|router| router.contains(flow_id)) {
+        None
+    } else {
+        let per_client = &app.inner.waiters_per_ip;
+        Some(
+            per_client
+                .acquire(client.0)
+                .ok_or(ApiError::ClientWaiters {
+                    limit: per_client.limit(),
+                })?,
+        )
+    };
     // The header wins: a browser reconnecting sends its newest id there, while the URL keeps
     // the query parameter it was opened with.
     let last_event_id = header_str(headers, "last-event-id")
@@ -485,6 +534,7 @@ async fn subscribe(
         app.inner.heartbeat,
         app.inner.sse_flush,
         app.shutdown_signal(),
+        waiter,
     ))
 }
 

@@ -3,12 +3,14 @@
 use std::time::Duration;
 
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::app::App;
+use crate::client::Refused;
 use crate::dispatch::Dispatch;
 use crate::routes::routes;
 
@@ -22,16 +24,20 @@ pub enum Drained {
     GraceExpired,
 }
 
-/// Largest read buffer per connection, in bytes (hyper's minimum). Requests are small
-/// (bodies are capped separately), and an idle SSE connection should not hold more.
-const MAX_READ_BUF: usize = 8 * 1024;
+/// How long a refused connection may take to receive its 503 before it is closed anyway.
+const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Serves `app` on `listener` (logging `listening` with the address once ready) until
 /// `signal` resolves, then drains: `/readyz` turns 503, open streams end, the listener
 /// closes, and in-flight requests get up to `grace` to finish.
 ///
-/// Connections are HTTP/1.1 only (SSE and `EventSource` need nothing else) with a small read
-/// buffer, which keeps an idle subscriber's memory low (docs/BENCHMARKS.md, `idle`).
+/// Connections are HTTP/1.1 only (SSE and `EventSource` need nothing else). Each is admitted
+/// against `FLOW_SERVER_MAX_CONNECTIONS` and `FLOW_SERVER_MAX_CONNECTIONS_PER_IP` (a refused one
+/// gets a 503 naming the limit and is closed); its read buffer is the largest request head
+/// (`FLOW_SERVER_MAX_REQUEST_HEAD_BYTES`, 8 KiB by default, which also keeps an idle
+/// subscriber's memory low: docs/BENCHMARKS.md, `idle`; a larger head gets 431), and a client
+/// that does not send a whole head within `FLOW_SERVER_REQUEST_HEAD_TIMEOUT` of the server
+/// waiting for one (new or kept-alive connection) is closed.
 pub async fn serve(
     app: App,
     listener: TcpListener,
@@ -55,20 +61,32 @@ pub async fn serve(
         tokio::select! {
             () = &mut signal => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
+                    let connection = match app.inner.connections.admit(peer.ip()) {
+                        Ok(connection) => connection,
+                        Err(refused) => {
+                            app.inner.metrics.connection_refused(refused);
+                            tokio::spawn(refuse(stream, refused));
+                            continue;
+                        }
+                    };
                     // Answers and SSE batches are whole writes: send them without waiting
                     // for the previous segment's ACK (Nagle).
                     if let Err(error) = stream.set_nodelay(true) {
                         tracing::debug!(%error, "TCP_NODELAY not set");
                     }
-                    let connection = http1::Builder::new()
-                        .max_buf_size(MAX_READ_BUF)
-                        .serve_connection(TokioIo::new(stream), service.clone());
-                    let connection = graceful.watch(connection);
+                    let limits = &app.inner.connection_limits;
+                    let served = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(limits.head_timeout)
+                        .max_buf_size(limits.max_head_bytes)
+                        .serve_connection(TokioIo::new(stream), service.for_peer(peer.ip()));
+                    let served = graceful.watch(served);
                     tokio::spawn(async move {
-                        if let Err(error) = connection.await {
+                        if let Err(error) = served.await {
                             tracing::debug!(%error, "connection ended with an error");
                         }
+                        drop(connection);
                     });
                 }
                 Err(error) => {
@@ -93,4 +111,17 @@ pub async fn serve(
     };
     housekeeping.abort();
     drained
+}
+
+/// Answers a refused connection with its 503 without reading the request, then closes it.
+async fn refuse(mut stream: TcpStream, refused: Refused) {
+    let answer = crate::http_error::connection_refused(refused);
+    let written = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
+        stream.write_all(&answer).await?;
+        stream.shutdown().await
+    })
+    .await;
+    if !matches!(written, Ok(Ok(()))) {
+        tracing::debug!("refused connection closed before its answer was written");
+    }
 }

@@ -16,19 +16,26 @@ use warp::Reply;
 use warp::http::{HeaderValue, header};
 use warp::reply::Response;
 
+use crate::client::Slot;
+
 /// The response for one subscription: `text/event-stream`, no caching, no proxy buffering.
 /// Heartbeats come every `heartbeat` while nothing else is sent; writes are at least `flush`
 /// apart ([`Paced`]); the body ends when the flow is deleted or evicted, or when `ended`
-/// resolves (server shutdown, not delayed by the pacing).
+/// resolves (server shutdown, not delayed by the pacing). `held` (a per-client slot) is
+/// released when the body ends.
 pub(crate) fn response(
     frames: FrameStream,
     heartbeat: Duration,
     flush: Duration,
     ended: impl Future<Output = ()> + Send + 'static,
+    held: Option<Slot>,
 ) -> Response {
     let body = Paced::new(frames.with_heartbeat(ticks(heartbeat)), flush)
         .take_until(ended)
-        .map(Ok::<Bytes, Infallible>);
+        .map(move |bytes| {
+            let _held = &held;
+            Ok::<Bytes, Infallible>(bytes)
+        });
     let mut response = warp::reply::stream(SyncStream(Mutex::new(Box::pin(body)))).into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -32,20 +32,132 @@ fn empty_last_event_id_is_absent() {
 }
 
 #[test]
-fn subscribing_to_an_unknown_flow_creates_an_empty_one() {
+fn reading_a_flow_without_state_allocates_nothing() {
     let mut sim = Sim::with(|_| {});
     let mut sub = sim.subscribe("new", None);
-    let initial = std::str::from_utf8(&sub.initial).unwrap().to_owned();
-    assert!(initial.ends_with(
-        "event: snapshot\nid: e0-0\ndata: {\"type\":\"snapshot\",\"flow\":{\"id\":\"new\",\"status\":\"pending\",\"startedAt\":0},\"nodes\":[],\"relationships\":[]}\n\n"
-    ));
-    assert!(sim.router.snapshot("new").is_none(), "nothing ingested yet");
+    assert_eq!(sub.start, Start::Waiting);
+    assert_eq!(
+        std::str::from_utf8(&sub.initial).unwrap(),
+        "retry: 3000\n\nevent: snapshot\nid: e0-0\ndata: {\"type\":\"snapshot\",\"flow\":{\"id\":\"new\",\"status\":\"pending\",\"startedAt\":0},\"nodes\":[],\"relationships\":[]}\n\n",
+        "an empty snapshot at seq 0 of the epoch reserved for the flow"
+    );
+    let again = sim.subscribe("new", Some("e0-0"));
+    assert_eq!(
+        (again.start, &again.initial[..]),
+        (Start::Resumed { replayed: 0 }, &b"retry: 3000\n\n"[..]),
+        "a reconnection from the reserved id resumes"
+    );
+    drop(again);
+    let stats = sim.router.stats();
+    assert_eq!((stats.flows, stats.subscribers, stats.waiters), (0, 1, 1));
+    assert!(!sim.router.contains("new"), "no flow slot, ring or fold");
+    assert!(sim.router.snapshot("new").is_none());
     assert_eq!(sim.router.head("new"), None, "no head before an ingest");
+    assert_eq!(sim.router.poll(&mut sub.cursor, sim.now), Polled::Pending);
+
     sim.ingest("new", &node("new", "a", "running"));
-    assert_eq!(ids(sim.drain(&mut sub.cursor).text()), ["e0-1"]);
+    sim.ingest("new", &node("new", "b", "running"));
+    let joined = sim.drain(&mut sub.cursor);
+    assert_eq!(
+        ids(joined.text()),
+        ["e0-1", "e0-2"],
+        "every message from seq 1 on"
+    );
+    assert_eq!(joined.resyncs, 0);
+    let stats = sim.router.stats();
+    assert_eq!((stats.flows, stats.subscribers, stats.waiters), (1, 1, 0));
+    assert_eq!(sim.router.flow("new").unwrap().subscribers, 1);
+    assert_eq!(sub.cursor.position().to_string(), "e0-2");
     assert_eq!(
         sim.subscribe("new", Some("e0-0")).start,
-        Start::Resumed { replayed: 1 }
+        Start::Resumed { replayed: 2 }
+    );
+}
+
+#[test]
+fn waiting_readers_never_deny_writers() {
+    let mut sim = Sim::with(|c| {
+        c.max_flows = 2;
+        c.max_waiters = 3;
+    });
+    let junk: Vec<_> = (0..3)
+        .map(|i| sim.subscribe(&format!("junk{i}"), None))
+        .collect();
+    assert_eq!(
+        sim.router.subscribe("junk3", None, sim.now).unwrap_err(),
+        SubscribeError::TooManyWaiters { limit: 3 }
+    );
+    assert_eq!(sim.router.stats().flows, 0);
+    sim.ingest("legit", &node("legit", "a", "running"));
+    sim.ingest("other", &node("other", "a", "running"));
+    assert_eq!(
+        sim.router.stats().flows,
+        2,
+        "every flow slot went to writers"
+    );
+    let mut reader = sim.subscribe("legit", None);
+    assert_eq!(
+        reader.start,
+        Start::Snapshot,
+        "flows with state take no waiter"
+    );
+    assert!(sim.drain(&mut reader.cursor).bytes.is_empty());
+    drop(junk);
+    assert_eq!(sim.router.stats().waiters, 0);
+    // Thousands of junk ids, each waited on and dropped, leave no state behind.
+    for i in 0..5000 {
+        drop(sim.subscribe(&format!("spray{i}"), None));
+    }
+    let stats = sim.router.stats();
+    assert_eq!((stats.flows, stats.subscribers, stats.waiters), (2, 1, 0));
+}
+
+#[test]
+fn a_waiter_that_falls_behind_before_joining_resyncs() {
+    let mut sim = Sim::with(|c| c.ring_capacity = 2);
+    let mut sub = sim.subscribe("f", None);
+    for id in ["a", "b", "c"] {
+        sim.ingest("f", &node("f", id, "running"));
+    }
+    let joined = sim.drain(&mut sub.cursor);
+    assert_eq!(joined.resyncs, 1, "the loss is announced by a snapshot");
+    assert_eq!(ids(joined.text()), ["e0-3"]);
+    assert_eq!(events(joined.text()), ["snapshot"]);
+}
+
+#[test]
+fn a_waiter_joining_a_flow_at_another_epoch_resyncs() {
+    let mut sim = Sim::with(|_| {});
+    let mut sub = sim.subscribe("f", None);
+    assert_eq!(sub.cursor.position().to_string(), "e0-0");
+    let msg = flow_contract::decode(node("f", "a", "running").as_bytes(), "f").unwrap();
+    sim.router
+        .apply_ordered("f", Epoch(7), 1, msg, sim.now)
+        .unwrap();
+    let joined = sim.drain(&mut sub.cursor);
+    assert_eq!(
+        (ids(joined.text()), joined.resyncs),
+        (vec!["7-1".to_owned()], 1),
+        "the log decided the epoch: a snapshot announces it"
+    );
+    assert_eq!(events(joined.text()), ["snapshot"]);
+}
+
+#[test]
+fn waiters_end_when_their_flow_is_deleted_before_they_join() {
+    let mut sim = Sim::with(|_| {});
+    let mut early = sim.subscribe("f", None);
+    assert!(!sim.router.delete("f"), "no state to delete");
+    assert_eq!(sim.router.poll(&mut early.cursor, sim.now), Polled::Closed);
+
+    let mut late = sim.subscribe("f", None);
+    sim.ingest("f", &node("f", "a", "running"));
+    assert!(sim.router.delete("f"));
+    sim.ingest("f", &node("f", "a", "running"));
+    assert_eq!(
+        sim.router.poll(&mut late.cursor, sim.now),
+        Polled::Closed,
+        "the incarnation it waited for is gone; the next one starts with a snapshot"
     );
 }
 
@@ -191,10 +303,6 @@ fn bounds_are_typed_errors_and_leave_state_unchanged() {
     assert_eq!(err, IngestError::TooManyFlows { limit: 1 });
     assert!(err.is_overload());
     assert!(!sim.router.contains("g"));
-    assert_eq!(
-        sim.router.subscribe("g", None, sim.now).unwrap_err(),
-        SubscribeError::TooManyFlows { limit: 1 }
-    );
 
     let three = r#"{"type":"upsert-nodes","nodes":[{"id":"b","flowId":"f","label":"b","status":"x"},{"id":"c","flowId":"f","label":"c","status":"x"}]}"#;
     let err = sim
@@ -285,10 +393,22 @@ fn idle_flows_are_evicted_only_without_subscribers() {
     assert_eq!(sim.router.stats().evicted_flows, 2);
     sub = sim.subscribe("watched", None);
     assert_eq!(
+        sub.start,
+        Start::Waiting,
+        "evicted: no state until the next message"
+    );
+    assert_eq!(
         sub.cursor.position().epoch,
         Epoch(0xe2),
-        "state created anew"
+        "an epoch reserved anew"
     );
+    let created = sim.ingest("watched", &node("watched", "a", "running"));
+    assert_eq!(
+        created.epoch,
+        Epoch(0xe2),
+        "state created at the reserved epoch"
+    );
+    assert_eq!(ids(sim.drain(&mut sub.cursor).text()), ["e2-1"]);
 }
 
 #[test]

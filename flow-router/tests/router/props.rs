@@ -2,7 +2,8 @@
 //!
 //! The model predicts every output byte: each cursor sees strictly increasing ids, a gap
 //! only ever comes with a snapshot frame, the fold equals a naive list-based fold, and the
-//! ring, flow and subscriber bounds hold after every step.
+//! ring, flow, subscriber and waiter bounds hold after every step, and a subscription to a
+//! flow without state waits without allocating one.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -19,6 +20,7 @@ const CAPACITY: usize = 4;
 const BUDGET: usize = 900;
 const MAX_FLOWS: usize = 3;
 const MAX_SUBSCRIBERS: usize = 5;
+const MAX_WAITERS: usize = 2;
 const MAX_ITEMS: usize = 10;
 const IDLE: Duration = Duration::from_secs(10);
 const STATUSES: [&str; 4] = ["pending", "running", "succeeded", "failed"];
@@ -222,6 +224,8 @@ struct ModelFlow {
     fold: RefFold,
     ring: VecDeque<(u64, Vec<u8>)>,
     evicted_through: u64,
+    /// The wait group that was waiting when the flow was created.
+    joined_group: Option<u64>,
 }
 
 impl ModelFlow {
@@ -240,6 +244,8 @@ struct ModelCursor {
     flow: usize,
     incarnation: u64,
     seen: u64,
+    /// The wait group while the cursor has not joined a flow.
+    waiting: Option<u64>,
 }
 
 fn frame(event: &str, epoch: u64, seq: u64, json: &[u8]) -> Vec<u8> {
@@ -255,6 +261,10 @@ struct Model {
     flows: Vec<Option<ModelFlow>>,
     cursors: Vec<ModelCursor>,
     creations: u64,
+    /// Per flow, the wait group of subscriptions waiting for its state, and the epoch it
+    /// reserved.
+    waiting: Vec<Option<(u64, u64)>>,
+    groups: u64,
 }
 
 impl Model {
@@ -264,6 +274,7 @@ impl Model {
         config.flow_byte_budget = BUDGET;
         config.max_flows = MAX_FLOWS;
         config.max_subscribers = MAX_SUBSCRIBERS;
+        config.max_waiters = MAX_WAITERS;
         config.max_state_items = MAX_ITEMS;
         config.idle_timeout = IDLE;
         Self {
@@ -272,6 +283,8 @@ impl Model {
             flows: (0..FLOWS).map(|_| None).collect(),
             cursors: Vec::new(),
             creations: 0,
+            waiting: vec![None; FLOWS],
+            groups: 0,
         }
     }
 
@@ -279,10 +292,24 @@ impl Model {
         self.flows.iter().flatten().count()
     }
 
+    fn waiters(&self) -> usize {
+        self.cursors.iter().filter(|c| c.waiting.is_some()).count()
+    }
+
+    /// The epoch a new flow gets: its wait group's, or the next one.
+    fn next_epoch(&self, flow: usize) -> u64 {
+        self.waiting[flow].map_or(SEED + self.creations, |(_, epoch)| epoch)
+    }
+
     fn create(&mut self, flow: usize) -> &mut ModelFlow {
-        let epoch = SEED + self.creations;
-        self.creations += 1;
+        let epoch = self.next_epoch(flow);
+        let group = self.waiting[flow].take();
+        if group.is_none() {
+            self.creations += 1;
+        }
+        let joined_group = group.map(|(group, _)| group);
         self.flows[flow].insert(ModelFlow {
+            joined_group,
             incarnation: self.creations,
             epoch,
             seq: 0,
@@ -302,7 +329,7 @@ impl Model {
         }
         let (epoch, seq, mut fold) = match &self.flows[flow] {
             Some(f) => (f.epoch, f.seq + 1, f.fold.clone()),
-            None => (SEED + self.creations, 1, RefFold::default()),
+            None => (self.next_epoch(flow), 1, RefFold::default()),
         };
         fold.apply(message);
         if fold.items() > MAX_ITEMS {
@@ -354,17 +381,11 @@ impl Model {
             );
             return;
         }
-        if self.flows[flow].is_none() && self.held() >= MAX_FLOWS {
-            assert_eq!(
-                got.unwrap_err(),
-                SubscribeError::TooManyFlows { limit: MAX_FLOWS }
-            );
+        if self.flows[flow].is_none() {
+            self.wait(flow, raw.as_deref(), got);
             return;
         }
         let sub = got.unwrap();
-        if self.flows[flow].is_none() {
-            self.create(flow);
-        }
         let f = self.flows[flow].as_ref().unwrap();
         let resumable = raw
             .as_deref()
@@ -396,6 +417,64 @@ impl Model {
             flow,
             incarnation: f.incarnation,
             seen: f.seq,
+            waiting: None,
+        });
+    }
+
+    /// A subscription to a flow without state: no flow is created; the cursor waits in the
+    /// flow's wait group, which reserves the epoch of its first incarnation.
+    fn wait(
+        &mut self,
+        flow: usize,
+        raw: Option<&str>,
+        got: Result<flow_router::Subscription, SubscribeError>,
+    ) {
+        if self.waiters() >= MAX_WAITERS {
+            assert_eq!(
+                got.unwrap_err(),
+                SubscribeError::TooManyWaiters { limit: MAX_WAITERS }
+            );
+            return;
+        }
+        if self.waiting.iter().flatten().count() >= MAX_WAITERS {
+            // The router forgets groups nobody waits in any more.
+            for f in 0..FLOWS {
+                let held = |g: u64| self.cursors.iter().any(|c| c.waiting == Some(g));
+                if self.waiting[f].is_some_and(|(g, _)| !held(g)) {
+                    self.waiting[f] = None;
+                }
+            }
+        }
+        let sub = got.unwrap();
+        assert!(!self.router.contains(&flow_id(flow)));
+        let (group, epoch) = match self.waiting[flow] {
+            Some(group) => group,
+            None => {
+                self.groups += 1;
+                let group = (self.groups, SEED + self.creations);
+                self.creations += 1;
+                self.waiting[flow] = Some(group);
+                group
+            }
+        };
+        let mut expected = b"retry: 3000\n\n".to_vec();
+        if raw == Some(format!("{epoch:x}-0").as_str()) {
+            assert_eq!(sub.start, Start::Resumed { replayed: 0 });
+        } else {
+            assert_eq!(sub.start, Start::Waiting);
+            let json = RefFold::default().snapshot(flow).to_json();
+            expected.extend_from_slice(&frame("snapshot", epoch, 0, &json));
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&sub.initial),
+            String::from_utf8_lossy(&expected)
+        );
+        self.cursors.push(ModelCursor {
+            cursor: sub.cursor,
+            flow,
+            incarnation: 0,
+            seen: 0,
+            waiting: Some(group),
         });
     }
 
@@ -404,6 +483,23 @@ impl Model {
             return;
         };
         let polled = self.router.poll(&mut c.cursor, self.now);
+        if let Some(group) = c.waiting {
+            match &self.flows[c.flow] {
+                Some(f) if f.joined_group == Some(group) => {
+                    c.waiting = None;
+                    c.incarnation = f.incarnation;
+                    c.seen = 0;
+                }
+                None if self.waiting[c.flow].is_some_and(|(g, _)| g == group) => {
+                    assert_eq!(polled, Polled::Pending);
+                    return;
+                }
+                _ => {
+                    assert_eq!(polled, Polled::Closed);
+                    return;
+                }
+            }
+        }
         let live = self.flows[c.flow]
             .as_ref()
             .filter(|f| f.incarnation == c.incarnation);
@@ -440,7 +536,7 @@ impl Model {
             let watched = self
                 .cursors
                 .iter()
-                .any(|c| c.flow == flow && c.incarnation == f.incarnation);
+                .any(|c| c.waiting.is_none() && c.flow == flow && c.incarnation == f.incarnation);
             if !watched {
                 expected.push(flow_id(flow));
                 self.flows[flow] = None;
@@ -465,6 +561,7 @@ impl Model {
                     self.flows[*flow].is_some()
                 );
                 self.flows[*flow] = None;
+                self.waiting[*flow] = None;
             }
             Op::Idle => self.idle(),
         }
@@ -476,6 +573,8 @@ impl Model {
         assert_eq!(stats.flows, self.held());
         assert!(stats.flows <= MAX_FLOWS);
         assert_eq!(stats.subscribers, self.cursors.len());
+        assert_eq!(stats.waiters, self.waiters());
+        assert!(stats.waiters <= MAX_WAITERS);
         for (flow, f) in self.flows.iter().enumerate() {
             let id = flow_id(flow);
             // The head is the snapshot's position, without the state.

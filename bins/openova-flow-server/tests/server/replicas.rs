@@ -160,12 +160,14 @@ async fn replicas_serve_the_same_ids_and_bytes_and_a_subscriber_moves_between_th
     let redis = RedisProcess::start();
     let a = Replica::start(&redis).await;
     let b = Replica::start(&redis).await;
+    let mut posted = vec![a.post_ok("f", node(0)).await];
     let mut on_a = a.stream("f", None).await;
     let mut on_b = b.stream("f", None).await;
     let (first_a, first_b) = (take(&mut on_a, 1).await, take(&mut on_b, 1).await);
-    assert_eq!(first_a, first_b, "one epoch, one empty snapshot");
+    assert_eq!(first_a, first_b, "one epoch, one snapshot");
+    assert_eq!(ids(&first_a), posted);
 
-    let mut posted = Vec::new();
+    posted.clear();
     for i in 0..20 {
         posted.push(a.post_ok("f", node(i)).await);
     }

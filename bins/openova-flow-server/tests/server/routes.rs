@@ -757,3 +757,54 @@ async fn cors_allow_list() {
             .contains_key("access-control-allow-origin")
     );
 }
+
+/// Issue 14: readers of flow ids nobody posted to take no flow slot; they wait, bounded on
+/// their own, and never deny a writer.
+#[tokio::test]
+async fn readers_of_flows_without_state_never_lock_out_writers() {
+    let app = app(&["--max-flows", "1", "--max-waiters", "2"]);
+    let routes = routes(app.clone());
+    let open = |flow: &str| {
+        warp::test::request()
+            .path(&format!("/v1/flows/{flow}/stream"))
+            .filter(&routes)
+    };
+    let waiting = [
+        open("junk0").await.expect("no rejection").into_response(),
+        open("junk1").await.expect("no rejection").into_response(),
+    ];
+    assert!(waiting.iter().all(|response| response.status() == 200));
+    let refused = open("junk2").await.expect("no rejection").into_response();
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = serde_json::from_slice(
+        &refused
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes(),
+    )
+    .expect("json");
+    assert_eq!(body["error"], "too_many_waiters");
+    assert_eq!(
+        call(&app, get("/v1/flows/junk0/snapshot")).await.status(),
+        404,
+        "a read creates no state"
+    );
+
+    let legit = call(
+        &app,
+        post(
+            "/v1/flows/legit/events",
+            &upsert_nodes("legit", &[("a", "ok")]),
+        ),
+    )
+    .await;
+    assert_eq!(legit.status(), 200, "the one flow slot went to the writer");
+    let metrics = call(&app, get("/metrics")).await;
+    let text = String::from_utf8_lossy(metrics.body()).into_owned();
+    assert!(text.contains("openova_flow_waiters 2\n"), "{text}");
+    assert!(text.contains("openova_flow_flows 1\n"), "{text}");
+    drop(waiting);
+}

@@ -43,15 +43,32 @@ async fn ingest_then_stream(backend: Backend) {
                 .await,
         );
     }
-    assert_eq!(
-        posted[0],
-        format!("{epoch}-1"),
-        "the subscription's epoch continues"
-    );
-    let events = take(&mut reader, 3).await;
+    let events = match &backend {
+        Backend::Memory => {
+            assert_eq!(
+                posted[0],
+                format!("{epoch}-1"),
+                "the epoch reserved for the waiting subscription continues"
+            );
+            take(&mut reader, 3).await
+        }
+        Backend::Redis(_) => {
+            // Redis decides the epoch at the first message: the waiting stream is told by a
+            // snapshot of the state when it joins, never by a silent jump.
+            let joined = take(&mut reader, 1).await.remove(0);
+            assert_eq!(joined.event, "snapshot");
+            let at = posted
+                .iter()
+                .position(|id| *id == joined.id)
+                .expect("the snapshot is at a posted position");
+            posted.drain(..at);
+            let mut events = vec![joined];
+            events.extend(take(&mut reader, posted.len() - 1).await);
+            events
+        }
+    };
     assert_eq!(ids(&events), posted);
     for event in &events {
-        assert_eq!(event.event, "upsert-nodes");
         assert!(decode(event.data.as_bytes(), "f").is_ok(), "{}", event.data);
     }
     assert_eq!(server.stop().await, Drained::Clean);
@@ -198,7 +215,8 @@ async fn follow(mut reader: EventReader, until: String) -> View {
 
 async fn two_subscribers_and_a_publisher_agree_with_the_snapshot(backend: Backend) {
     const EVENTS: usize = 10_000;
-    let server = Server::start_with(&backend, &["--ingest-rate", "0"]).await;
+    // Every limit at its default (issue 14): an ordinary producer never meets them.
+    let server = Server::start_with(&backend, &[]).await;
     let first = server.stream("f", None).await;
     let second = server.stream("f", None).await;
     let epoch = server
