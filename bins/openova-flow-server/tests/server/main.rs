@@ -5,6 +5,7 @@ mod backpressure;
 mod event_stream;
 mod fast_path;
 mod fixture;
+mod hostile;
 mod process;
 mod redis_process;
 mod replicas;

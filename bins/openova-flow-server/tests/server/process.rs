@@ -29,12 +29,28 @@ fn malformed_values_exit_64_naming_the_variable() {
         ("FLOW_SERVER_HEARTBEAT_INTERVAL", "15"),
         ("FLOW_SERVER_LISTEN_ADDR", "localhost:80"),
         ("FLOW_SERVER_MAX_FLOWS", "0"),
+        ("FLOW_SERVER_MAX_CONNECTIONS_PER_IP", "none"),
+        ("FLOW_SERVER_TRUSTED_PROXIES", "proxy.local"),
     ] {
         let output = command(&[(name, value)]).output().expect("the binary runs");
         assert_eq!(output.status.code(), Some(64), "{name}={value}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(name), "{name}: {stderr}");
     }
+}
+
+#[test]
+fn an_unknown_variable_exits_64_naming_the_closest_known_one() {
+    let output = command(&[("FLOW_SERVER_MAX_CONECTIONS", "10")])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("FLOW_SERVER_MAX_CONECTIONS")
+            && stderr.contains("did you mean FLOW_SERVER_MAX_CONNECTIONS?"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -65,7 +81,7 @@ fn help_lists_every_variable_with_its_default() {
 }
 
 /// Kills the child if a test fails before it exits.
-struct Running(Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -74,18 +90,16 @@ impl Drop for Running {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_drains_open_streams_and_exits_zero() {
-    let mut child = command(&[
-        ("FLOW_SERVER_LISTEN_ADDR", "127.0.0.1:0"),
-        ("FLOW_SERVER_SHUTDOWN_GRACE", "5s"),
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("the binary starts");
+/// Starts the binary on a free loopback port with `env`; returns it and its address.
+pub(crate) async fn spawn(env: &[(&str, &str)]) -> (Running, String) {
+    let mut child = command(&[("FLOW_SERVER_LISTEN_ADDR", "127.0.0.1:0")])
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
     let stdout = child.stdout.take().expect("piped stdout");
-    let mut child = Running(child);
+    let child = Running(child);
 
     // The JSON log line `listening` carries the bound address; later lines are drained so the
     // child never blocks on a full pipe.
@@ -114,7 +128,12 @@ async fn sigterm_drains_open_streams_and_exits_zero() {
     })
     .await
     .expect("log reader");
+    (child, addr)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_open_streams_and_exits_zero() {
+    let (mut child, addr) = spawn(&[("FLOW_SERVER_SHUTDOWN_GRACE", "5s")]).await;
     let client = crate::fixture::client();
     let ready = client
         .get(format!("http://{addr}/readyz"))
