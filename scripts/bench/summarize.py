@@ -58,6 +58,7 @@ def row(name, reports):
         "max ms": ms(med(lambda r: r["latency_us"]["max"] if r["latency_us"]["samples"] else None)),
         "RSS/sub B": rss,
         "server us/event": med(lambda r: (r.get("cpu") or {}).get("server_us_per_event")),
+        "server us/frame": med(lambda r: (r.get("cpu") or {}).get("server_us_per_frame")),
         "baseline /s": baseline,
         "of baseline": f"{fraction * 100:.1f}%" if fraction is not None else None,
     }

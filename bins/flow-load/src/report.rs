@@ -5,7 +5,9 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::baseline::Shape;
 use crate::plan::Plan;
+use crate::run::baseline_shape;
 use crate::server::CpuTime;
 use crate::tally::Settled;
 
@@ -165,6 +167,9 @@ pub(crate) struct CpuReport {
     pub(crate) server_system_ms: u64,
     /// Server CPU (user + kernel) per accepted event, microseconds.
     pub(crate) server_us_per_event: f64,
+    /// Server CPU per delivered frame, microseconds: per event divided by the subscribers of
+    /// its flow (0 without subscribers).
+    pub(crate) server_us_per_frame: f64,
     /// Server cores busy on average: CPU time / window.
     pub(crate) server_cores: f64,
     /// This tool's CPU (user + kernel) per accepted event, microseconds.
@@ -172,11 +177,13 @@ pub(crate) struct CpuReport {
 }
 
 impl CpuReport {
-    /// From the server's and the tool's CPU times at the start and the end of the window.
+    /// From the server's and the tool's CPU times at the start and the end of the window, in
+    /// which `accepted` events were each delivered to `fan_out` subscribers.
     pub(crate) fn between(
         server: (CpuTime, CpuTime),
         tool: (CpuTime, CpuTime),
         accepted: u64,
+        fan_out: usize,
         window_s: f64,
     ) -> Self {
         let spent = |(start, end): (CpuTime, CpuTime)| {
@@ -198,6 +205,11 @@ impl CpuReport {
             server_user_ms: user,
             server_system_ms: system,
             server_us_per_event: per_event(user + system),
+            server_us_per_frame: if fan_out == 0 {
+                0.0
+            } else {
+                per_event(user + system) / fan_out as f64
+            },
             server_cores: if window_s > 0.0 {
                 (user + system) as f64 / 1000.0 / window_s
             } else {
@@ -211,6 +223,8 @@ impl CpuReport {
 /// The raw TCP baseline measured in the same invocation.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct BaselineComparison {
+    /// How the baseline produced its frames.
+    pub(crate) shape: Shape,
     /// The baseline's frames per second (runs with subscribers).
     pub(crate) frames_per_s: f64,
     /// The baseline's answered POSTs per second (runs without subscribers).
@@ -230,6 +244,7 @@ impl BaselineComparison {
             (ours.publish.accepted_per_s, baseline.publish.accepted_per_s)
         };
         Self {
+            shape: baseline_shape(&baseline.plan),
             frames_per_s: baseline.delivery.frames_per_s,
             accepted_per_s: baseline.publish.accepted_per_s,
             lost: baseline.delivery.lost,
@@ -327,11 +342,12 @@ impl fmt::Display for Report {
         if let Some(cpu) = &self.cpu {
             writeln!(
                 f,
-                "  server CPU {:.2} cores ({} ms user, {} ms kernel) = {:.1} us per event; this tool {:.1} us per event",
+                "  server CPU {:.2} cores ({} ms user, {} ms kernel) = {:.1} us per event, {:.2} us per frame; this tool {:.1} us per event",
                 cpu.server_cores,
                 cpu.server_user_ms,
                 cpu.server_system_ms,
                 cpu.server_us_per_event,
+                cpu.server_us_per_frame,
                 cpu.tool_us_per_event
             )?;
         }
@@ -343,7 +359,8 @@ impl fmt::Display for Report {
             };
             writeln!(
                 f,
-                "  baseline   {rate:>12.0} {unit}  (ours = {:.1}% of it, baseline lost {})",
+                "  baseline   {rate:>12.0} {unit}  ({:?}; ours = {:.1}% of it, baseline lost {})",
+                b.shape,
                 b.fraction * 100.0,
                 b.lost
             )?;
@@ -447,15 +464,18 @@ mod tests {
             (at(1000, 2000), at(1400, 2600)),
             (at(0, 0), at(300, 200)),
             100_000,
+            10,
             2.0,
         );
         assert_eq!((cpu.server_user_ms, cpu.server_system_ms), (400, 600));
         assert!((cpu.server_us_per_event - 10.0).abs() < 1e-9);
+        assert!((cpu.server_us_per_frame - 1.0).abs() < 1e-9);
         assert!((cpu.server_cores - 0.5).abs() < 1e-9);
         assert!((cpu.tool_us_per_event - 5.0).abs() < 1e-9);
-        let idle = CpuReport::between((at(5, 5), at(5, 5)), (at(0, 0), at(0, 0)), 0, 0.0);
+        let idle = CpuReport::between((at(5, 5), at(5, 5)), (at(0, 0), at(0, 0)), 0, 0, 0.0);
         assert!(idle.server_us_per_event.abs() < f64::EPSILON);
         assert!(idle.server_cores.abs() < f64::EPSILON);
+        assert!(idle.server_us_per_frame.abs() < f64::EPSILON);
     }
 
     #[test]

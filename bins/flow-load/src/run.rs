@@ -9,7 +9,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
 
-use crate::baseline::Baseline;
+use crate::baseline::{Baseline, Shape};
 use crate::board::Board;
 use crate::payload::{Payload, unix_micros};
 use crate::plan::Plan;
@@ -36,14 +36,17 @@ pub(crate) enum Mode {
         /// Its pid, for RSS.
         pid: Option<u32>,
     },
-    /// The in-process raw baseline writer (one stream shared by every subscriber).
+    /// The in-process raw baseline writer, in the shape [`baseline_shape`] picks for the plan.
     Baseline,
 }
 
 /// Runs `plan` against `mode`.
 pub(crate) async fn run(plan: Arc<Plan>, mode: Mode, quiet: bool) -> anyhow::Result<Report> {
-    // The baseline streams one flow to every subscriber; without subscribers it answers POSTs.
-    let stream_baseline = matches!(mode, Mode::Baseline) && plan.subscribers() > 0;
+    // The batched baseline streams one flow to every subscriber by itself; the sparse one is
+    // driven by the publishers like a server; without subscribers it answers POSTs.
+    let stream_baseline = matches!(mode, Mode::Baseline)
+        && plan.subscribers() > 0
+        && baseline_shape(&plan) == Shape::Batched;
     let flows = if stream_baseline { 1 } else { plan.flows };
     let board = Arc::new(Board::new(flows));
     let run_id = format!("{:x}", unix_micros());
@@ -71,7 +74,7 @@ pub(crate) async fn run(plan: Arc<Plan>, mode: Mode, quiet: bool) -> anyhow::Res
             (target, subscribe_target, pid, None, label)
         }
         Mode::Baseline => {
-            let baseline = Baseline::start(Arc::clone(&board))
+            let baseline = Baseline::start(Arc::clone(&board), baseline_shape(&plan))
                 .await
                 .context("binding the baseline listener")?;
             let target = Arc::new(Target::local(baseline.addr));
@@ -234,11 +237,28 @@ pub(crate) async fn run(plan: Arc<Plan>, mode: Mode, quiet: bool) -> anyhow::Res
         cpu: cpu_start
             .zip(cpu_end)
             .map(|((server0, tool0), (server1, tool1))| {
-                CpuReport::between((server0, server1), (tool0, tool1), accepted, window_s)
+                CpuReport::between(
+                    (server0, server1),
+                    (tool0, tool1),
+                    accepted,
+                    plan.subscribers_per_flow,
+                    window_s,
+                )
             }),
         errors: board.errors(),
         baseline: None,
     })
+}
+
+/// The baseline for `plan`'s shape: one flow is fed flat out in batches (the machine's limit
+/// for a hot flow); several flows are fed by the plan's own publishers, one write per frame per
+/// subscriber (the limit for frames that arrive one at a time, as in `mixed`).
+pub(crate) fn baseline_shape(plan: &Plan) -> Shape {
+    if plan.flows > 1 && plan.publishers > 0 {
+        Shape::Sparse
+    } else {
+        Shape::Batched
+    }
 }
 
 /// Prints one line per second to stderr.

@@ -361,7 +361,9 @@ mod tests {
     #[tokio::test]
     async fn pipelined_posts_are_answered_in_order() {
         let board = std::sync::Arc::new(crate::board::Board::new(1));
-        let baseline = crate::baseline::Baseline::start(board).await.unwrap();
+        let baseline = crate::baseline::Baseline::start(board, crate::baseline::Shape::Batched)
+            .await
+            .unwrap();
         let mut pipeline = Pipeline::connect(&Target::local(baseline.addr))
             .await
             .unwrap();
