@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use flow_router::{Router, SharedRouter};
 use tokio::sync::watch;
 
 use crate::auth::Tokens;
+use crate::backend::Backend;
 use crate::client::{Connections, PerClient, TrustedProxies};
 use crate::config::{Config, ConnectionLimits};
 use crate::cors::Cors;
@@ -82,8 +83,8 @@ pub(crate) struct Inner {
     pub(crate) sse_flush: Duration,
     pub(crate) ui: bool,
     pub(crate) max_body_bytes: usize,
-    /// The `redis` backend; `None` = in memory.
-    pub(crate) replica: Option<Replica>,
+    /// Where flows live.
+    pub(crate) backend: Backend,
     phase: AtomicU8,
     shutdown: watch::Sender<bool>,
 }
@@ -102,11 +103,10 @@ impl App {
             Router::new(config.router.clone(), epoch_seed)?,
             Instant::now,
         );
-        let replica = config
-            .redis
-            .as_ref()
-            .map(|redis| Replica::new(redis, &config.router))
-            .transpose()?;
+        let backend = match &config.redis {
+            None => Backend::Memory(router.clone()),
+            Some(redis) => Backend::Redis(Box::new(Replica::new(redis, router.clone())?)),
+        };
         let (shutdown, _) = watch::channel(false);
         let connections = Connections::new(
             config.connections.max,
@@ -130,7 +130,7 @@ impl App {
                 sse_flush: config.sse_flush_interval,
                 ui: config.ui,
                 max_body_bytes: config.max_body_bytes,
-                replica,
+                backend,
                 phase: AtomicU8::new(Phase::Starting as u8),
                 shutdown,
             }),
@@ -197,20 +197,16 @@ impl App {
     /// shutdown.
     /// With the `redis` backend it also runs the replica's task (pub/sub, catch-up, pings).
     pub async fn housekeeping(self) {
-        let replication = async {
-            if let Some(replica) = &self.inner.replica {
-                replica
-                    .run(self.inner.router.clone(), self.shutdown_signal())
-                    .await;
-            }
-        };
-        tokio::join!(self.timers(), replication);
+        tokio::join!(
+            self.timers(),
+            self.inner.backend.run(self.shutdown_signal())
+        );
     }
 
     /// Whether the backend can serve: always for memory; for redis, whether Redis answered
     /// the last ping.
     pub fn backend_available(&self) -> bool {
-        self.inner.replica.as_ref().is_none_or(Replica::is_healthy)
+        self.inner.backend.is_available()
     }
 
     async fn timers(&self) {
@@ -239,15 +235,4 @@ impl App {
             }
         }
     }
-}
-
-/// Milliseconds since the Unix epoch of an engine `Instant` (for listings).
-pub(crate) fn unix_millis(at: Instant) -> u64 {
-    let age = Instant::now().saturating_duration_since(at);
-    let wall = SystemTime::now()
-        .checked_sub(age)
-        .unwrap_or(UNIX_EPOCH)
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(wall.as_millis()).unwrap_or(u64::MAX)
 }

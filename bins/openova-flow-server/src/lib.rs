@@ -36,6 +36,7 @@
 
 mod app;
 mod auth;
+mod backend;
 pub mod client;
 pub mod config;
 mod cors;

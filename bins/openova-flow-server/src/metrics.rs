@@ -1,5 +1,6 @@
 //! Prometheus metrics: engine totals read from the router at scrape time, plus the shell's own
-//! counters (rejections by reason, rate-limited requests).
+//! counters (messages accepted by this process's POSTs, rejections by reason, rate-limited
+//! requests).
 
 use std::fmt;
 
@@ -31,6 +32,7 @@ pub(crate) struct Metrics {
     registry: Registry,
     rejected: Family<Reason, Counter>,
     rate_limited: Counter,
+    accepted: Counter,
     connections_refused: Family<Limit, Counter>,
 }
 
@@ -48,6 +50,12 @@ impl Metrics {
             "events_rejected",
             "Ingest requests refused, by reason (the JSON error code)",
             rejected.clone(),
+        );
+        let accepted = Counter::default();
+        registry.register(
+            "events_accepted",
+            "Messages this process's POSTs stored (with redis: this replica's, not every replica's)",
+            accepted.clone(),
         );
         let rate_limited = Counter::default();
         registry.register(
@@ -69,6 +77,7 @@ impl Metrics {
             registry,
             rejected,
             rate_limited,
+            accepted,
             connections_refused,
         }
     }
@@ -87,6 +96,11 @@ impl Metrics {
     /// Counts one refused ingest request.
     pub(crate) fn rejected(&self, reason: &'static str) {
         self.rejected.get_or_create(&Reason { reason }).inc();
+    }
+
+    /// Counts one stored message.
+    pub(crate) fn accepted(&self) {
+        self.accepted.inc();
     }
 
     /// Counts one rate-limited request.
@@ -134,7 +148,6 @@ impl Collector for EngineCollector {
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
         }
         let counters = [
-            ("events_accepted", "Messages accepted", stats.ingested),
             (
                 "frames_sent",
                 "SSE frames handed to subscribers (initial, replayed and live)",

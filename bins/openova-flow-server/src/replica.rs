@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use flow_contract::FlowMessage;
+use flow_contract::{FlowMessage, Limits};
 use flow_router::{
     EventId, FrameStream, IngestError, Router, RouterConfig, SharedRouter, SubscribeError,
 };
@@ -19,6 +19,7 @@ use redis::aio::ConnectionManager;
 use redis::{PushInfo, PushKind, RedisError, Value};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::backend::Listed;
 use crate::config::RedisConfig;
 use crate::shared_log::{self, Appended, Loaded, LogError, Published, SharedLog};
 
@@ -61,6 +62,7 @@ struct Inbox {
 /// The handle request handlers use; [`Replica::run`] is its task.
 pub(crate) struct Replica {
     log: SharedLog,
+    router: SharedRouter,
     router_config: RouterConfig,
     requests: mpsc::UnboundedSender<Request>,
     inbox: Mutex<Option<Inbox>>,
@@ -78,8 +80,9 @@ impl std::fmt::Debug for Replica {
 impl Replica {
     /// Builds the connections (lazily: nothing is dialled until the task runs or a request
     /// arrives, so the server starts while Redis is down). Needs a Tokio runtime.
-    pub(crate) fn new(config: &RedisConfig, router: &RouterConfig) -> Result<Self, RedisError> {
-        let log = SharedLog::new(config, router)?;
+    pub(crate) fn new(config: &RedisConfig, router: SharedRouter) -> Result<Self, RedisError> {
+        let router_config = router.with(|router| router.config().clone());
+        let log = SharedLog::new(config, &router_config)?;
         // Pub/sub on its own RESP3 connection: pushes arrive on a channel, and the manager
         // subscribes again by itself after a reconnection.
         let info = config.connection.clone();
@@ -97,7 +100,8 @@ impl Replica {
         let (requests, requests_inbox) = mpsc::unbounded_channel();
         Ok(Self {
             log,
-            router_config: router.clone(),
+            router,
+            router_config,
             requests,
             inbox: Mutex::new(Some(Inbox {
                 requests: requests_inbox,
@@ -120,6 +124,34 @@ impl Replica {
             Err(_) => {}
         }
         result
+    }
+
+    /// The contract's bounds messages are decoded with.
+    pub(crate) fn limits(&self) -> Limits {
+        self.router_config.limits
+    }
+
+    /// Every flow stored in Redis, sorted by id (whichever replica wrote it, followed here or
+    /// not), with the subscribers this replica serves.
+    pub(crate) async fn flows(&self) -> Result<Vec<Listed>, LogError> {
+        let stored = self.observe(self.log.flows().await)?;
+        Ok(stored
+            .into_iter()
+            .map(|flow| {
+                let subscribers = self
+                    .router
+                    .with(|router| router.flow(&flow.flow_id))
+                    .map_or(0, |local| local.subscribers);
+                Listed {
+                    id: flow.flow_id,
+                    at: flow.at,
+                    nodes_by_status: flow.nodes_by_status,
+                    relationships: flow.relationships,
+                    subscribers,
+                    last_event_ms: flow.last_event_ms,
+                }
+            })
+            .collect())
     }
 
     /// Appends a message to the shared log (every replica following the flow applies it).
@@ -186,7 +218,7 @@ impl Replica {
 
     /// The task: serves subscriptions, applies pub/sub messages, pings Redis, and drops flows
     /// without local subscribers, until `shutdown`. Runs once; later calls return at once.
-    pub(crate) async fn run(&self, router: SharedRouter, shutdown: impl Future<Output = ()>) {
+    pub(crate) async fn run(&self, shutdown: impl Future<Output = ()>) {
         let taken = self
             .inbox
             .lock()
@@ -197,7 +229,7 @@ impl Replica {
         };
         let mut follower = Follower {
             log: &self.log,
-            router,
+            router: self.router.clone(),
             pubsub: inbox.pubsub.clone(),
             followed: HashSet::new(),
         };

@@ -14,9 +14,9 @@ use warp::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use flow_router::{EventId, IngestError};
+use flow_router::EventId;
 
-use crate::app::{App, Phase, unix_millis};
+use crate::app::{App, Phase};
 use crate::client::ClientAddr;
 use crate::http_error::{self, ApiError};
 use crate::{metrics, sse};
@@ -177,29 +177,34 @@ fn list(app: &App) -> BoxedFilter<(Response,)> {
         .and(with_app(app))
         .and(warp::header::headers_cloned())
         .and(warp::query::<Query>())
-        .map(|app: App, headers: HeaderMap, query: Query| {
-            respond(authorize_read(&app, &headers, &query).map(|()| {
-                let flows: Vec<_> = app
-                    .router()
-                    .flows()
-                    .into_iter()
-                    .map(|flow| {
-                        json!({
-                            "id": &*flow.id,
-                            "epoch": flow.epoch.to_string(),
-                            "seq": flow.seq,
-                            "nodes": flow.nodes_by_status.values().sum::<usize>(),
-                            "nodesByStatus": flow.nodes_by_status,
-                            "relationships": flow.relationships,
-                            "subscribers": flow.subscribers,
-                            "lastEventAt": flow.last_event.map(unix_millis),
-                        })
-                    })
-                    .collect();
-                warp::reply::json(&json!({ "flows": flows })).into_response()
-            }))
+        .then(|app: App, headers: HeaderMap, query: Query| async move {
+            respond(list_flows(&app, &headers, &query).await)
         })
         .boxed()
+}
+
+async fn list_flows(app: &App, headers: &HeaderMap, query: &Query) -> Result<Response, ApiError> {
+    authorize_read(app, headers, query)?;
+    let flows: Vec<_> = app
+        .inner
+        .backend
+        .flows()
+        .await?
+        .into_iter()
+        .map(|flow| {
+            json!({
+                "id": flow.id,
+                "epoch": flow.at.epoch.to_string(),
+                "seq": flow.at.seq,
+                "nodes": flow.nodes_by_status.values().sum::<usize>(),
+                "nodesByStatus": flow.nodes_by_status,
+                "relationships": flow.relationships,
+                "subscribers": flow.subscribers,
+                "lastEventAt": flow.last_event_ms,
+            })
+        })
+        .collect();
+    Ok(warp::reply::json(&json!({ "flows": flows })).into_response())
 }
 
 fn ingest(app: &App) -> BoxedFilter<(Response,)> {
@@ -299,11 +304,8 @@ fn admit(
             ApiError::RateLimited { retry_after }
         })?;
     }
-    // With the memory backend a flow this process does not hold is new. (Replicas hold only
-    // the flows they serve streams of, so the Redis backend does not count new flows.)
     if let Some(limiter) = &app.inner.new_flows
-        && app.inner.replica.is_none()
-        && !app.router().with(|router| router.contains(flow_id))
+        && app.inner.backend.creates_flow(flow_id)
     {
         limiter
             .check(client.0)
@@ -317,28 +319,8 @@ fn admit(
 
 /// Appends the read body to the flow: `200 {"epoch","id","seq"}`.
 async fn accept(app: &App, flow_id: &str, body: &[u8]) -> Result<Response, ApiError> {
-    let id = match &app.inner.replica {
-        None => app
-            .router()
-            .ingest_bytes(flow_id, body)
-            .map_err(ApiError::Ingest)?
-            .id(),
-        Some(replica) => {
-            let message = app
-                .router()
-                .with(|router| router.config().limits)
-                .decode(body, flow_id)
-                .map_err(|err| ApiError::Ingest(IngestError::Contract(err)))?;
-            let appended = replica
-                .append(flow_id, &message)
-                .await
-                .map_err(ApiError::Backend)?;
-            EventId {
-                epoch: appended.epoch,
-                seq: appended.seq,
-            }
-        }
-    };
+    let id = app.inner.backend.accept(flow_id, body).await?;
+    app.inner.metrics.accepted();
     // Written by hand (the hot path): the same bytes `json!` would give, keys sorted.
     let mut response =
         Response::new(format!(r#"{{"epoch":"{}","id":"{id}","seq":{}}}"#, id.epoch, id.seq).into());
@@ -422,11 +404,7 @@ async fn snapshot_of(
 ) -> Result<Response, ApiError> {
     authorize_read(app, headers, query)?;
     validate_flow_id(flow_id).map_err(ApiError::FlowId)?;
-    let snapshot = match &app.inner.replica {
-        None => app.router().snapshot(flow_id),
-        // From Redis: what any replica answers, including writes made through another one.
-        Some(replica) => replica.snapshot(flow_id).await?,
-    };
+    let snapshot = app.inner.backend.snapshot(flow_id).await?;
     let snapshot = snapshot.ok_or_else(|| ApiError::FlowNotFound {
         flow_id: flow_id.to_owned(),
     })?;
@@ -451,10 +429,7 @@ async fn head_of(
 ) -> Result<Response, ApiError> {
     authorize_read(app, headers, query)?;
     validate_flow_id(flow_id).map_err(ApiError::FlowId)?;
-    let head = match &app.inner.replica {
-        None => app.router().head(flow_id),
-        Some(replica) => replica.head(flow_id).await?,
-    };
+    let head = app.inner.backend.head(flow_id).await?;
     let head = head.ok_or_else(|| ApiError::FlowNotFound {
         flow_id: flow_id.to_owned(),
     })?;
@@ -521,13 +496,7 @@ async fn subscribe(
     // the query parameter it was opened with.
     let last_event_id = header_str(headers, "last-event-id")
         .or_else(|| query.get("lastEventId").map(String::as_str));
-    let frames = match &app.inner.replica {
-        None => app
-            .router()
-            .subscribe(flow_id, last_event_id)
-            .map_err(ApiError::Subscribe)?,
-        Some(replica) => replica.subscribe(flow_id, last_event_id).await?,
-    };
+    let frames = app.inner.backend.subscribe(flow_id, last_event_id).await?;
     tracing::debug!(flow_id, start = ?frames.start(), "stream opened");
     Ok(sse::response(
         frames,
@@ -560,11 +529,7 @@ async fn delete_flow(app: &App, flow_id: &str, headers: &HeaderMap) -> Result<Re
         });
     }
     validate_flow_id(flow_id).map_err(ApiError::FlowId)?;
-    let existed = match &app.inner.replica {
-        None => app.router().delete(flow_id),
-        // Every replica, this one included, ends its streams on the published delete.
-        Some(replica) => replica.delete(flow_id).await.map_err(ApiError::Backend)?,
-    };
+    let existed = app.inner.backend.delete(flow_id).await?;
     tracing::debug!(flow_id, existed, "flow deleted");
     Ok(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response())
 }

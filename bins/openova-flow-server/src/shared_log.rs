@@ -2,13 +2,14 @@
 //! the messages replicas receive by pub/sub.
 //!
 //! Per flow, every key carries the `{flowId}` hash tag (one cluster slot):
-//! `openova-flow:{f}:meta` (hash `epoch`, `seq`), `:log` (stream, entry ids `<seq>-0`, field
-//! `m` = the message's canonical JSON, capped at the ring capacity), `:inst` (the posted flow
-//! instance), `:nodes` (hash id -> node JSON), `:rels` (hash natural key -> relationship JSON).
+//! `openova-flow:{f}:meta` (hash `epoch`, `seq`, `at`; also the listing's index), `:log`
+//! (stream, entry ids `<seq>-0`, field `m` = the message's canonical JSON, capped at the ring
+//! capacity), `:inst` (the posted flow instance), `:nodes` (hash id -> node JSON), `:rels`
+//! (hash natural key -> relationship JSON).
 //! Channel `openova-flow:{f}:events` carries `m <epoch> <seq> <json>` per message and `d` on
 //! delete. See `docs/OPERATIONS.md`, section "Redis backend".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use flow_contract::{FlowInstance, FlowMessage, FlowNode, Limits, Relationship};
@@ -22,6 +23,10 @@ const PREFIX: &str = "openova-flow:";
 /// Overhead of a frame around its JSON with the longest id: `event: ` + type + `\nid: ` + id
 /// + `\ndata: ` + `\n\n`.
 const FRAME_OVERHEAD: usize = 7 + 12 + 5 + EventId::MAX_LEN + 7 + 2;
+/// At most this many flows are listed (`GET /v1/flows`), the first by id.
+pub(crate) const LIST_LIMIT: usize = 10_000;
+/// Keys a `SCAN` step looks at.
+const SCAN_COUNT: usize = 1_000;
 
 /// Why the shared log refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +87,23 @@ pub(crate) enum Loaded {
     },
 }
 
+/// One flow's listing entry as Redis stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stored {
+    pub(crate) flow_id: String,
+    pub(crate) at: EventId,
+    pub(crate) nodes_by_status: BTreeMap<String, usize>,
+    pub(crate) relationships: usize,
+    /// The last append, in Unix milliseconds.
+    pub(crate) last_event_ms: Option<u64>,
+}
+
+/// The one field of a stored node a listing reads.
+#[derive(serde::Deserialize)]
+struct NodeStatus {
+    status: String,
+}
+
 /// A pub/sub message of a flow's channel.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Published<'a> {
@@ -122,6 +144,13 @@ pub(crate) fn flow_of_channel(channel: &str) -> Option<&str> {
         .strip_prefix(PREFIX)?
         .strip_prefix('{')?
         .strip_suffix("}:events")
+}
+
+/// The flow id of a meta key.
+fn flow_of_meta(key: &str) -> Option<&str> {
+    key.strip_prefix(PREFIX)?
+        .strip_prefix('{')?
+        .strip_suffix("}:meta")
 }
 
 fn keys(flow_id: &str) -> [String; 5] {
@@ -339,6 +368,95 @@ impl SharedLog {
         let mut connection = self.connection.clone();
         let removed: i64 = invocation.invoke_async(&mut connection).await?;
         Ok(removed > 0)
+    }
+
+    /// Every flow stored (its meta hash exists and something was appended), sorted by id, at
+    /// most [`LIST_LIMIT`]: `SCAN` for meta keys, then one pipeline reading each flow's meta,
+    /// node statuses and relationship count. The meta hash is the index: the append script
+    /// writes it, DELETE and expiry remove it.
+    pub(crate) async fn flows(&self) -> Result<Vec<Stored>, LogError> {
+        let mut connection = self.connection.clone();
+        let pattern = format!("{PREFIX}{{*}}:meta");
+        let mut ids = BTreeSet::new();
+        let mut cursor = 0;
+        loop {
+            let reply: Value = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query_async(&mut connection)
+                .await?;
+            let mut parts = array(reply)?.into_iter();
+            cursor = int(&parts.next().unwrap_or(Value::Nil))?;
+            for key in array(parts.next().unwrap_or(Value::Nil))? {
+                if let Some(flow_id) = flow_of_meta(&text(Some(&key))?) {
+                    ids.insert(flow_id.to_owned());
+                }
+            }
+            if cursor == 0 || ids.len() >= LIST_LIMIT {
+                break;
+            }
+        }
+        let ids: Vec<String> = ids.into_iter().take(LIST_LIMIT).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for flow_id in &ids {
+            let [meta, _, _, nodes, rels] = keys(flow_id);
+            pipe.cmd("HMGET")
+                .arg(meta)
+                .arg("epoch")
+                .arg("seq")
+                .arg("at");
+            pipe.cmd("HVALS").arg(nodes);
+            pipe.cmd("HLEN").arg(rels);
+        }
+        let replies: Vec<Value> = pipe.query_async(&mut connection).await?;
+        if replies.len() != 3 * ids.len() {
+            return Err(LogError::Reply(format!(
+                "listing pipeline answered {} replies for {} flows",
+                replies.len(),
+                ids.len()
+            )));
+        }
+        let mut flows = Vec::with_capacity(ids.len());
+        for (flow_id, replies) in ids.into_iter().zip(replies.chunks_exact(3)) {
+            let meta = array(replies[0].clone())?;
+            // Deleted or expired since the scan, or created by a subscription alone.
+            let (Some(epoch), Some(seq)) = (meta.first(), meta.get(1)) else {
+                continue;
+            };
+            if matches!(epoch, Value::Nil) || matches!(seq, Value::Nil) {
+                continue;
+            }
+            let at = EventId {
+                epoch: epoch_of(epoch)?,
+                seq: int(seq)?,
+            };
+            if at.seq == 0 {
+                continue;
+            }
+            let last_event_ms = match meta.get(2) {
+                None | Some(Value::Nil) => None,
+                Some(value) => Some(int(value)?),
+            };
+            let mut nodes_by_status = BTreeMap::new();
+            for node in array(replies[1].clone())? {
+                let node = json::<NodeStatus>(&node)?;
+                *nodes_by_status.entry(node.status).or_insert(0) += 1;
+            }
+            flows.push(Stored {
+                flow_id,
+                at,
+                nodes_by_status,
+                relationships: usize::try_from(int(&replies[2])?).unwrap_or(usize::MAX),
+                last_event_ms,
+            });
+        }
+        Ok(flows)
     }
 
     /// Decodes a published or stored message with the engine's limits.

@@ -3,7 +3,7 @@
 -- gone), XADD it with id <seq>-0 capped at the ring capacity, fold it into the stored state, and
 -- PUBLISH it, so every replica sees one order and one state per seq.
 --
--- KEYS: meta (hash epoch, seq), log (stream), inst (flow instance JSON), nodes (hash id -> node
+-- KEYS: meta (hash epoch, seq, at), log (stream), inst (flow instance JSON), nodes (hash id -> node
 -- JSON), rels (hash natural key -> relationship JSON); all share the {flowId} hash tag.
 -- ARGV: channel, kind, message JSON, ring capacity, ttl ms, max state items, flow id, then per
 -- kind: snapshot: instance JSON, items, node count, node pairs, relationship pairs;
@@ -33,12 +33,12 @@ if items > max_items then
   return {'full', items}
 end
 
+local now = redis.call('TIME')
 local epoch = redis.call('HGET', meta, 'epoch')
 local seq
 if not epoch then
   -- A flow without meta (new, deleted, expired or evicted) starts a new epoch with empty state,
   -- so ids from an earlier incarnation get a snapshot, never a wrong replay.
-  local now = redis.call('TIME')
   epoch = now[1] .. string.format('%06d', tonumber(now[2]))
   redis.call('DEL', log, inst, nodes, rels)
   seq = 1
@@ -46,6 +46,9 @@ if not epoch then
 else
   seq = redis.call('HINCRBY', meta, 'seq', 1)
 end
+-- The meta hash is also the flow's entry in every replica's listing: 'at' is the time of the
+-- last append in Unix milliseconds.
+redis.call('HSET', meta, 'at', now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000)))
 local seq_text = string.format('%d', seq)
 redis.call('XADD', log, 'MAXLEN', capacity, seq_text .. '-0', 'm', json)
 

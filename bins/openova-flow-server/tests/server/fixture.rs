@@ -70,6 +70,53 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// An app on this backend with `flags`, ready; with redis its replica task runs (until
+    /// the test's runtime ends) and Redis has answered.
+    pub(crate) async fn app(&self, flags: &[&str]) -> App {
+        let url = self.url();
+        let app = App::new(&config(&self.flags(flags, &url)), 0xe0).expect("valid engine bounds");
+        app.mark_ready();
+        if let Self::Redis(_) = self {
+            tokio::spawn(app.clone().housekeeping());
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while !app.backend_available() {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "redis answers the replica's ping"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+        app
+    }
+}
+
+/// Runs each named test (an `async fn(Backend)` of the calling module) once per backend
+/// (`memory::name`, `redis::name`), on two worker threads; each Redis run has a
+/// `redis-server` of its own.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::fixture::Backend::Memory).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::fixture::Backend::redis()).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
 impl Server {
     pub(crate) async fn start_with(backend: &Backend, flags: &[&str]) -> Self {
         let url = backend.url();

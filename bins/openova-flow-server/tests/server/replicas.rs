@@ -331,3 +331,79 @@ async fn wait_for_readyz(server: &Server, status: u16) -> serde_json::Value {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// The listing of one server, without the per-process `subscribers` field.
+async fn listing(server: &Server) -> Vec<serde_json::Value> {
+    let response = server
+        .client
+        .get(server.url("/v1/flows"))
+        .send()
+        .await
+        .expect("listing");
+    assert_eq!(response.status(), 200);
+    let body = response.json_value().await;
+    body["flows"].as_array().expect("flows").clone()
+}
+
+/// Issue 17: `/v1/flows` on any replica lists every flow stored in Redis, with nobody
+/// following it anywhere; DELETE and expiry take it off every replica's listing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_lists_every_stored_flow_until_deleted_or_expired() {
+    let backend = Backend::redis();
+    let a = Server::start_with(&backend, &["--redis-flow-ttl", "2s"]).await;
+    let b = Server::start_with(&backend, &["--redis-flow-ttl", "2s"]).await;
+    let f = a
+        .post_ok(
+            "f",
+            upsert_nodes("f", &[("x", "running"), ("y", "failed"), ("z", "running")]),
+        )
+        .await;
+    let g = a.post_ok("g", upsert_nodes("g", &[("x", "ok")])).await;
+
+    let from_b = listing(&b).await;
+    let ids: Vec<_> = from_b.iter().map(|flow| flow["id"].clone()).collect();
+    assert_eq!(ids, ["f", "g"]);
+    let (epoch, seq) = f.split_once('-').expect("an id is epoch-seq");
+    assert_eq!(from_b[0]["epoch"], epoch);
+    assert_eq!(from_b[0]["seq"].to_string(), seq);
+    assert_eq!(
+        from_b[0]["nodesByStatus"],
+        serde_json::json!({"failed": 1, "running": 2})
+    );
+    assert_eq!(from_b[0]["nodes"], 3);
+    assert_eq!(from_b[0]["relationships"], 0);
+    assert_eq!(from_b[0]["subscribers"], 0);
+    assert!(
+        from_b[0]["lastEventAt"]
+            .as_u64()
+            .is_some_and(|ms| ms > 1_600_000_000_000),
+        "{from_b:?}"
+    );
+    assert_eq!(listing(&a).await, from_b, "every replica lists the same");
+
+    let deleted = b
+        .client
+        .delete(b.url("/v1/flows/f"))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(deleted.status(), 204);
+    let ids: Vec<_> = listing(&a)
+        .await
+        .iter()
+        .map(|flow| flow["id"].clone())
+        .collect();
+    assert_eq!(ids, ["g"], "DELETE through b takes f off a's listing");
+
+    // Expiry: nobody writes or follows g, so its keys expire after the TTL.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !listing(&b).await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{g} expires and leaves the listing"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    a.stop().await;
+    b.stop().await;
+}

@@ -8,7 +8,7 @@ use serde_json::Value;
 use warp::Reply;
 use warp::http::Response;
 
-use crate::fixture::{app, upsert_nodes};
+use crate::fixture::{Backend, app, upsert_nodes};
 
 async fn call(app: &App, request: warp::test::RequestBuilder) -> Response<Bytes> {
     request.reply(&routes(app.clone())).await
@@ -106,9 +106,8 @@ async fn descriptor_health_and_readiness() {
     );
 }
 
-#[tokio::test]
-async fn ingest_then_snapshot() {
-    let app = app(&[]);
+async fn ingest_then_snapshot(backend: Backend) {
+    let app = backend.app(&[]).await;
     assert_error(
         &call(&app, get("/v1/flows/f/snapshot")).await,
         404,
@@ -124,9 +123,10 @@ async fn ingest_then_snapshot() {
     )
     .await;
     assert_eq!(first.status(), 200);
+    let epoch = json(&first)["epoch"].as_str().expect("epoch").to_owned();
     assert_eq!(
         json(&first),
-        serde_json::json!({"seq": 1, "epoch": "e0", "id": "e0-1"})
+        serde_json::json!({"seq": 1, "epoch": epoch, "id": format!("{epoch}-1")})
     );
     let second = call(
         &app,
@@ -138,7 +138,7 @@ async fn ingest_then_snapshot() {
     let snapshot = call(&app, get("/v1/flows/f/snapshot")).await;
     assert_eq!(snapshot.status(), 200);
     assert_eq!(snapshot.headers()["flow-seq"], "2");
-    assert_eq!(snapshot.headers()["flow-epoch"], "e0");
+    assert_eq!(snapshot.headers()["flow-epoch"], epoch.as_str());
     let message = decode(snapshot.body(), "f").expect("the body is a valid FlowMessage");
     let FlowMessage::Snapshot { nodes, .. } = message else {
         panic!("not a snapshot: {message:?}");
@@ -154,9 +154,8 @@ fn head(path: &str) -> warp::test::RequestBuilder {
     warp::test::request().method("HEAD").path(path)
 }
 
-#[tokio::test]
-async fn head_of_a_snapshot_has_gets_status_and_headers_and_no_body() {
-    let app = app(&[]);
+async fn head_of_a_snapshot_has_gets_status_and_headers_and_no_body(backend: Backend) {
+    let app = backend.app(&[]).await;
     let missing = call(&app, head("/v1/flows/f/snapshot")).await;
     assert_eq!(missing.status(), 404);
     assert!(!missing.headers().contains_key("flow-seq"));
@@ -181,22 +180,21 @@ async fn head_of_a_snapshot_has_gets_status_and_headers_and_no_body() {
     assert!(headed.body().is_empty());
     assert!(!got.body().is_empty());
 
-    let guarded = crate::fixture::app(&["--read-tokens", "rd"]);
+    let guarded = backend.app(&["--read-tokens", "rd"]).await;
     assert_eq!(
         call(&guarded, head("/v1/flows/f/snapshot")).await.status(),
         401
     );
     assert_eq!(
-        call(&guarded, head("/v1/flows/f/snapshot?access_token=rd"))
+        call(&guarded, head("/v1/flows/g/snapshot?access_token=rd"))
             .await
             .status(),
         404
     );
 }
 
-#[tokio::test]
-async fn contract_errors_name_variant_path_and_code() {
-    let app = app(&[]);
+async fn contract_errors_name_variant_path_and_code(backend: Backend) {
+    let app = backend.app(&[]).await;
     let body = r#"{"type":"upsert-nodes","nodes":[{"id":"a","flowId":"f","label":"a","status":"ok","colour":1}]}"#;
     let error = assert_error(
         &call(&app, post("/v1/flows/f/events", body)).await,
@@ -239,9 +237,8 @@ async fn contract_errors_name_variant_path_and_code() {
     );
 }
 
-#[tokio::test]
-async fn flow_ids_are_validated() {
-    let app = app(&[]);
+async fn flow_ids_are_validated(backend: Backend) {
+    let app = backend.app(&[]).await;
     let long = "x".repeat(129);
     for path in [
         "/v1/flows/bad!id/events".to_owned(),
@@ -271,9 +268,8 @@ async fn flow_ids_are_validated() {
     assert_error(&call(&app, delete).await, 400, "invalid_flow_id");
 }
 
-#[tokio::test]
-async fn content_type_and_body_size() {
-    let app = app(&["--max-body-bytes", "64"]);
+async fn content_type_and_body_size(backend: Backend) {
+    let app = backend.app(&["--max-body-bytes", "64"]).await;
     let small = r#"{"type":"delete-nodes","ids":["a"]}"#;
     for content_type in [
         "application/json",
@@ -362,14 +358,14 @@ async fn unknown_paths_and_wrong_methods() {
     assert_error(&call(&app, request).await, 404, "not_found");
 }
 
-#[tokio::test]
-async fn delete_is_idempotent() {
-    let app = app(&[]);
-    call(
+async fn delete_is_idempotent(backend: Backend) {
+    let app = backend.app(&[]).await;
+    let first = call(
         &app,
         post("/v1/flows/f/events", &upsert_nodes("f", &[("a", "ok")])),
     )
     .await;
+    let first_epoch = json(&first)["epoch"].clone();
     for _ in 0..2 {
         let response = call(
             &app,
@@ -390,16 +386,18 @@ async fn delete_is_idempotent() {
         post("/v1/flows/f/events", &upsert_nodes("f", &[("a", "ok")])),
     )
     .await;
+    let again = json(&again);
+    let epoch = again["epoch"].as_str().expect("epoch");
+    assert_ne!(again["epoch"], first_epoch);
     assert_eq!(
-        json(&again),
-        serde_json::json!({"seq": 1, "epoch": "e1", "id": "e1-1"})
+        again,
+        serde_json::json!({"seq": 1, "epoch": epoch, "id": format!("{epoch}-1")})
     );
 }
 
-#[tokio::test]
-async fn stream_through_routes() {
-    let app = app(&[]);
-    call(
+async fn stream_through_routes(backend: Backend) {
+    let app = backend.app(&[]).await;
+    let posted = call(
         &app,
         post(
             "/v1/flows/f/events",
@@ -407,6 +405,7 @@ async fn stream_through_routes() {
         ),
     )
     .await;
+    let epoch = json(&posted)["epoch"].as_str().expect("epoch").to_owned();
     let response = warp::test::request()
         .path("/v1/flows/f/stream")
         .filter(&routes(app.clone()))
@@ -428,7 +427,9 @@ async fn stream_through_routes() {
         .expect("data");
     let first = String::from_utf8(first.to_vec()).expect("utf-8");
     assert!(
-        first.starts_with("retry: 3000\n\nevent: snapshot\nid: e0-1\ndata: {\"type\":\"snapshot\""),
+        first.starts_with(&format!(
+            "retry: 3000\n\nevent: snapshot\nid: {epoch}-1\ndata: {{\"type\":\"snapshot\""
+        )),
         "{first}"
     );
 
@@ -448,8 +449,10 @@ async fn stream_through_routes() {
         .into_data()
         .expect("data");
     assert_eq!(
-        &next[..],
-        b"event: delete-nodes\nid: e0-2\ndata: {\"type\":\"delete-nodes\",\"ids\":[\"a\"]}\n\n"
+        String::from_utf8_lossy(&next),
+        format!(
+            "event: delete-nodes\nid: {epoch}-2\ndata: {{\"type\":\"delete-nodes\",\"ids\":[\"a\"]}}\n\n"
+        )
     );
 
     assert_eq!(
@@ -467,9 +470,8 @@ async fn stream_through_routes() {
     );
 }
 
-#[tokio::test]
-async fn listing() {
-    let app = app(&[]);
+async fn listing(backend: Backend) {
+    let app = backend.app(&[]).await;
     call(
         &app,
         post(
@@ -507,9 +509,10 @@ async fn listing() {
     assert!(flows[1]["epoch"].is_string());
 }
 
-#[tokio::test]
-async fn bearer_tokens() {
-    let app = app(&["--ingest-tokens", "in1,in2", "--read-tokens", "rd"]);
+async fn bearer_tokens(backend: Backend) {
+    let app = backend
+        .app(&["--ingest-tokens", "in1,in2", "--read-tokens", "rd"])
+        .await;
     let body = upsert_nodes("f", &[("a", "ok")]);
     for authorization in [
         None,
@@ -586,9 +589,10 @@ async fn bearer_tokens() {
     }
 }
 
-#[tokio::test]
-async fn rate_limit_per_flow() {
-    let app = app(&["--ingest-rate", "0.5", "--ingest-burst", "2"]);
+async fn rate_limit_per_flow(backend: Backend) {
+    let app = backend
+        .app(&["--ingest-rate", "0.5", "--ingest-burst", "2"])
+        .await;
     for _ in 0..2 {
         let ok = call(
             &app,
@@ -633,16 +637,17 @@ async fn rate_limit_per_flow() {
     );
 }
 
-#[tokio::test]
-async fn engine_bounds() {
-    let app = app(&[
-        "--max-flows",
-        "1",
-        "--max-state-items",
-        "2",
-        "--max-subscribers",
-        "1",
-    ]);
+async fn engine_bounds(backend: Backend) {
+    let app = backend
+        .app(&[
+            "--max-flows",
+            "1",
+            "--max-state-items",
+            "2",
+            "--max-subscribers",
+            "1",
+        ])
+        .await;
     assert_eq!(
         call(
             &app,
@@ -657,8 +662,15 @@ async fn engine_bounds() {
         post("/v1/flows/g/events", &upsert_nodes("g", &[("a", "ok")])),
     )
     .await;
-    assert_error(&full, 503, "too_many_flows");
-    assert!(full.headers().contains_key("retry-after"));
+    match backend {
+        Backend::Memory => {
+            assert_error(&full, 503, "too_many_flows");
+            assert!(full.headers().contains_key("retry-after"));
+        }
+        // The bound is on the flows this process holds; a replica holds only the flows it
+        // serves streams of, and Redis holds the rest.
+        Backend::Redis(_) => assert_eq!(full.status(), 200),
+    }
     let state = call(
         &app,
         post(
@@ -760,9 +772,10 @@ async fn cors_allow_list() {
 
 /// Issue 14: readers of flow ids nobody posted to take no flow slot; they wait, bounded on
 /// their own, and never deny a writer.
-#[tokio::test]
-async fn readers_of_flows_without_state_never_lock_out_writers() {
-    let app = app(&["--max-flows", "1", "--max-waiters", "2"]);
+async fn readers_of_flows_without_state_never_lock_out_writers(backend: Backend) {
+    let app = backend
+        .app(&["--max-flows", "1", "--max-waiters", "2"])
+        .await;
     let routes = routes(app.clone());
     let open = |flow: &str| {
         warp::test::request()
@@ -805,6 +818,30 @@ async fn readers_of_flows_without_state_never_lock_out_writers() {
     let metrics = call(&app, get("/metrics")).await;
     let text = String::from_utf8_lossy(metrics.body()).into_owned();
     assert!(text.contains("openova_flow_waiters 2\n"), "{text}");
-    assert!(text.contains("openova_flow_flows 1\n"), "{text}");
+    // The gauge counts the flows this process holds: a replica does not hold what it only
+    // wrote to Redis.
+    let held = match backend {
+        Backend::Memory => 1,
+        Backend::Redis(_) => 0,
+    };
+    assert!(
+        text.contains(&format!("openova_flow_flows {held}\n")),
+        "{text}"
+    );
     drop(waiting);
 }
+
+crate::fixture::on_both_backends!(
+    ingest_then_snapshot,
+    head_of_a_snapshot_has_gets_status_and_headers_and_no_body,
+    contract_errors_name_variant_path_and_code,
+    flow_ids_are_validated,
+    content_type_and_body_size,
+    delete_is_idempotent,
+    stream_through_routes,
+    listing,
+    bearer_tokens,
+    rate_limit_per_flow,
+    engine_bounds,
+    readers_of_flows_without_state_never_lock_out_writers,
+);

@@ -531,30 +531,7 @@ async fn shutdown_ends_open_streams(backend: Backend) {
     assert_eq!(app.phase(), openova_flow_server::Phase::Draining);
 }
 
-/// Runs each test above once per backend (`memory::name`, `redis::name`), on two worker
-/// threads; each Redis run has a `redis-server` of its own.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(crate::fixture::Backend::Memory).await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(crate::fixture::Backend::redis()).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+crate::fixture::on_both_backends!(
     ingest_then_stream,
     reconnect_replays_exactly_after_the_last_id,
     evicted_or_foreign_ids_get_a_snapshot,
