@@ -9,6 +9,7 @@ use flow_router::{EventId, FlowInfo, FlowSnapshot, FrameStream, IngestError, Sha
 
 use crate::http_error::ApiError;
 use crate::replica::Replica;
+use crate::shared_log::LogError;
 
 /// The backend of one server process.
 #[derive(Debug)]
@@ -50,7 +51,15 @@ impl From<FlowInfo> for Listed {
 
 impl Backend {
     /// Appends a request body (not yet decoded) to the flow; the id it was given.
-    pub(crate) async fn accept(&self, flow_id: &str, body: &[u8]) -> Result<EventId, ApiError> {
+    /// `admit_new` is asked when the backend learns only here that the append creates the
+    /// flow (redis: another replica may have created it; the memory backend knew before the
+    /// body was read, see [`Self::creates_flow`]); its error refuses the request.
+    pub(crate) async fn accept(
+        &self,
+        flow_id: &str,
+        body: &[u8],
+        admit_new: impl FnOnce() -> Result<(), ApiError>,
+    ) -> Result<EventId, ApiError> {
         match self {
             Self::Memory(router) => Ok(router
                 .ingest_bytes(flow_id, body)
@@ -61,10 +70,22 @@ impl Backend {
                     .limits()
                     .decode(body, flow_id)
                     .map_err(|err| ApiError::Ingest(IngestError::Contract(err)))?;
-                let appended = replica
-                    .append(flow_id, &message)
-                    .await
-                    .map_err(ApiError::Backend)?;
+                let appended = match replica.append(flow_id, &message, false).await {
+                    Ok(Some(appended)) => appended,
+                    Ok(None) => {
+                        admit_new()?;
+                        replica
+                            .append(flow_id, &message, true)
+                            .await
+                            .map_err(ApiError::Backend)?
+                            .ok_or_else(|| {
+                                ApiError::Backend(LogError::Reply(
+                                    "append with create answered \"new\"".to_owned(),
+                                ))
+                            })?
+                    }
+                    Err(err) => return Err(ApiError::Backend(err)),
+                };
                 Ok(EventId {
                     epoch: appended.epoch,
                     seq: appended.seq,
@@ -75,7 +96,7 @@ impl Backend {
 
     /// Whether a POST to `flow_id` creates a flow, as known before its body is read: with
     /// memory, when the engine does not hold it. (Replicas hold only the flows they serve
-    /// streams of, so the redis backend does not count new flows here.)
+    /// streams of: the redis backend learns it at the append, see [`Self::accept`].)
     pub(crate) fn creates_flow(&self, flow_id: &str) -> bool {
         match self {
             Self::Memory(router) => !router.with(|router| router.contains(flow_id)),

@@ -71,7 +71,7 @@ pub struct Args {
     #[arg(long, env = "FLOW_SERVER_INGEST_BURST", default_value_t = NonZeroU32::new(10_000).expect("10000 is not zero"))]
     pub ingest_burst: NonZeroU32,
 
-    /// New flows one client address may create per minute (memory backend); beyond it 429 `too_many_new_flows`. `0` = off.
+    /// New flows one client address may create per minute (with Redis: per replica); beyond it 429 `too_many_new_flows`. `0` = off.
     #[arg(long, env = "FLOW_SERVER_NEW_FLOWS_PER_MINUTE", default_value_t = 60)]
     pub new_flows_per_minute: u32,
 
@@ -194,7 +194,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Per-flow ingest rate limit; `None` = off.
     pub ingest_limit: Option<IngestLimit>,
-    /// New flows per minute per client address; `None` = off.
+    /// New flows per minute per client address (with Redis: per replica); `None` = off.
     pub new_flows_per_minute: Option<NonZeroU32>,
     /// Streams per client address on flows without state.
     pub max_waiters_per_ip: usize,

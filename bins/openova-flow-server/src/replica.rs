@@ -154,13 +154,15 @@ impl Replica {
             .collect())
     }
 
-    /// Appends a message to the shared log (every replica following the flow applies it).
+    /// Appends a message to the shared log (every replica following the flow applies it);
+    /// `Ok(None)` when the flow does not exist and `create` is false (nothing written).
     pub(crate) async fn append(
         &self,
         flow_id: &str,
         message: &FlowMessage,
-    ) -> Result<Appended, LogError> {
-        self.observe(self.log.append(flow_id, message).await)
+        create: bool,
+    ) -> Result<Option<Appended>, LogError> {
+        self.observe(self.log.append(flow_id, message, create).await)
     }
 
     /// The flow's stored state, folded exactly as the engine folds it; `None` when nothing

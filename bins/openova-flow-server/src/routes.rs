@@ -262,7 +262,7 @@ where
 {
     let limit = admit(app, flow_id, headers, client)?;
     let body = read(limit).await?;
-    accept(app, flow_id, &body).await
+    accept(app, flow_id, &body, client).await
 }
 
 /// Counts a refusal and turns the outcome into the response.
@@ -304,22 +304,37 @@ fn admit(
             ApiError::RateLimited { retry_after }
         })?;
     }
-    if let Some(limiter) = &app.inner.new_flows
-        && app.inner.backend.creates_flow(flow_id)
-    {
-        limiter
-            .check(client.0)
-            .map_err(|retry_after| ApiError::TooManyNewFlows {
-                per_minute: limiter.per_minute().get(),
-                retry_after,
-            })?;
+    if app.inner.backend.creates_flow(flow_id) {
+        admit_new_flow(app, client)?;
     }
     Ok(limit)
 }
 
+/// The new-flows-per-client bound, for a request that creates a flow.
+fn admit_new_flow(app: &App, client: ClientAddr) -> Result<(), ApiError> {
+    let Some(limiter) = &app.inner.new_flows else {
+        return Ok(());
+    };
+    limiter
+        .check(client.0)
+        .map_err(|retry_after| ApiError::TooManyNewFlows {
+            per_minute: limiter.per_minute().get(),
+            retry_after,
+        })
+}
+
 /// Appends the read body to the flow: `200 {"epoch","id","seq"}`.
-async fn accept(app: &App, flow_id: &str, body: &[u8]) -> Result<Response, ApiError> {
-    let id = app.inner.backend.accept(flow_id, body).await?;
+async fn accept(
+    app: &App,
+    flow_id: &str,
+    body: &[u8],
+    client: ClientAddr,
+) -> Result<Response, ApiError> {
+    let id = app
+        .inner
+        .backend
+        .accept(flow_id, body, || admit_new_flow(app, client))
+        .await?;
     app.inner.metrics.accepted();
     // Written by hand (the hot path): the same bytes `json!` would give, keys sorted.
     let mut response =

@@ -226,13 +226,16 @@ impl SharedLog {
             .map_err(LogError::from)
     }
 
-    /// Appends a decoded, validated message: one script call assigns the seq, appends, folds
-    /// and publishes. Nothing is written when it fails.
+    /// Appends a decoded, validated message: one script call assigns the seq, appends, trims
+    /// the stream to the ring's bounds (count and bytes), folds and publishes. Nothing is
+    /// written when it fails, nor when the flow does not exist and `create` is false: then
+    /// `Ok(None)`.
     pub(crate) async fn append(
         &self,
         flow_id: &str,
         message: &FlowMessage,
-    ) -> Result<Appended, LogError> {
+        create: bool,
+    ) -> Result<Option<Appended>, LogError> {
         let json = message.to_json();
         let len = json.len() + FRAME_OVERHEAD;
         if len > self.byte_budget {
@@ -252,7 +255,10 @@ impl SharedLog {
             .arg(self.ring_capacity)
             .arg(self.ttl_ms)
             .arg(self.max_state_items)
-            .arg(flow_id);
+            .arg(flow_id)
+            .arg(self.byte_budget)
+            .arg(FRAME_OVERHEAD)
+            .arg(if create { "1" } else { "0" });
         for arg in fold_args(message) {
             invocation.arg(arg);
         }
@@ -260,10 +266,11 @@ impl SharedLog {
         let reply: Value = invocation.invoke_async(&mut connection).await?;
         let items = array(reply)?;
         match (text(items.first())?.as_str(), items.get(1), items.get(2)) {
-            ("ok", Some(epoch), Some(seq)) => Ok(Appended {
+            ("ok", Some(epoch), Some(seq)) => Ok(Some(Appended {
                 epoch: epoch_of(epoch)?,
                 seq: int(seq)?,
-            }),
+            })),
+            ("new", _, _) => Ok(None),
             ("full", Some(items), _) => Err(LogError::StateFull {
                 items: usize::try_from(int(items)?).unwrap_or(usize::MAX),
                 limit: self.max_state_items,

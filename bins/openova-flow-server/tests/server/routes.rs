@@ -844,4 +844,128 @@ crate::fixture::on_both_backends!(
     rate_limit_per_flow,
     engine_bounds,
     readers_of_flows_without_state_never_lock_out_writers,
+    new_flows_per_client,
+    replay_log_is_bounded_in_bytes,
 );
+
+/// Issue 14: each client address creates at most `--new-flows-per-minute` flows; writing to
+/// a flow that exists is not creating one (with Redis: whichever replica created it).
+async fn new_flows_per_client(backend: Backend) {
+    let app = backend.app(&["--new-flows-per-minute", "2"]).await;
+    for flow in ["a", "b"] {
+        let body = upsert_nodes(flow, &[("x", "ok")]);
+        let path = format!("/v1/flows/{flow}/events");
+        assert_eq!(call(&app, post(&path, &body)).await.status(), 200, "{flow}");
+    }
+    let third = call(
+        &app,
+        post("/v1/flows/c/events", &upsert_nodes("c", &[("x", "ok")])),
+    )
+    .await;
+    let body = assert_error(&third, 429, "too_many_new_flows");
+    assert!(third.headers().contains_key("retry-after"), "{body}");
+    assert_error(
+        &call(&app, get("/v1/flows/c/snapshot")).await,
+        404,
+        "flow_not_found",
+    );
+    let existing = call(
+        &app,
+        post("/v1/flows/a/events", &upsert_nodes("a", &[("y", "ok")])),
+    )
+    .await;
+    assert_eq!(existing.status(), 200, "an existing flow is not a new one");
+}
+
+/// The log a flow keeps for replay is bounded by `--flow-byte-budget` as well as by count, on
+/// both backends; the state stays exact.
+async fn replay_log_is_bounded_in_bytes(backend: Backend) {
+    const BUDGET: usize = 4096;
+    let budget = BUDGET.to_string();
+    let app = backend.app(&["--flow-byte-budget", &budget]).await;
+    let label = "l".repeat(300);
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let body = serde_json::json!({"type": "upsert-nodes", "nodes": [
+            {"id": format!("n{i}"), "flowId": "f", "label": label, "status": "ok"}
+        ]})
+        .to_string();
+        let response = call(&app, post("/v1/flows/f/events", &body)).await;
+        assert_eq!(response.status(), 200);
+        ids.push(json(&response)["id"].as_str().expect("id").to_owned());
+    }
+    let snapshot = call(&app, get("/v1/flows/f/snapshot")).await;
+    let Ok(FlowMessage::Snapshot { nodes, .. }) = decode(snapshot.body(), "f") else {
+        panic!("not a snapshot: {:?}", snapshot.body());
+    };
+    assert_eq!(nodes.len(), 20, "the state holds every node");
+
+    let first_frame = |last_event_id: String| {
+        let routes = routes(app.clone());
+        async move {
+            let response = warp::test::request()
+                .path("/v1/flows/f/stream")
+                .header("last-event-id", last_event_id)
+                .filter(&routes)
+                .await
+                .expect("routes never reject")
+                .into_response();
+            assert_eq!(response.status(), 200);
+            let mut body = response.into_body();
+            let mut text = String::new();
+            while !text.contains("\ndata: ") {
+                let frame = body
+                    .frame()
+                    .await
+                    .expect("a frame")
+                    .expect("no error")
+                    .into_data()
+                    .expect("data");
+                text.push_str(&String::from_utf8_lossy(&frame));
+            }
+            text
+        }
+    };
+    let old = first_frame(ids[1].clone()).await;
+    assert!(
+        old.starts_with("retry: 3000\n\nevent: snapshot\n"),
+        "an id beyond the byte budget resyncs: {old}"
+    );
+    let recent = first_frame(ids[18].clone()).await;
+    assert!(
+        recent.starts_with(&format!(
+            "retry: 3000\n\nevent: upsert-nodes\nid: {}\n",
+            ids[19]
+        )),
+        "an id within it replays exactly: {recent}"
+    );
+
+    if let Backend::Redis(redis) = &backend {
+        let client = ::redis::Client::open(redis.url()).expect("redis url");
+        let mut connection = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection");
+        let entries: Vec<(String, Vec<(String, String)>)> = ::redis::cmd("XRANGE")
+            .arg("openova-flow:{f}:log")
+            .arg("-")
+            .arg("+")
+            .query_async(&mut connection)
+            .await
+            .expect("XRANGE");
+        let bytes: usize = entries
+            .iter()
+            .map(|(_, fields)| fields.iter().map(|(_, json)| json.len()).sum::<usize>())
+            .sum();
+        assert!(
+            (2..20).contains(&entries.len()) && bytes <= BUDGET,
+            "the stream holds {} entries, {bytes} bytes",
+            entries.len()
+        );
+        assert_eq!(
+            entries.last().map(|(id, _)| id.as_str()),
+            Some("20-0"),
+            "the newest entries are kept"
+        );
+    }
+}
