@@ -172,7 +172,7 @@ impl Replica {
         flow_id: &str,
     ) -> Result<Option<flow_router::FlowSnapshot>, ReplicaError> {
         let loaded = self
-            .observe(self.log.load(flow_id, None, false).await)
+            .observe(self.log.load(flow_id, None, false, None).await)
             .map_err(ReplicaError::Log)?;
         let Loaded::Full { at, state, .. } = loaded else {
             return Ok(None);
@@ -292,8 +292,10 @@ impl Follower<'_> {
             self.followed.insert(flow_id.to_owned());
             // Subscribed first, then loaded: nothing published in between is missed.
             // A read never creates state, in Redis either: a flow nothing was posted to
-            // stays missing and the subscription waits for its first message.
-            if let Err(err) = self.sync(flow_id, false).await {
+            // stays missing and the subscription waits for its first message. The stream's
+            // entries after the client's id come along, so it resumes exactly.
+            let replay = last_event_id.and_then(EventId::parse);
+            if let Err(err) = self.sync(flow_id, false, replay).await {
                 self.unfollow(flow_id).await;
                 return Err(err);
             }
@@ -313,12 +315,18 @@ impl Follower<'_> {
     }
 
     /// Brings the local flow up to Redis: the entries after the local position, or the whole
-    /// stored state when the epoch changed or the stream no longer holds the gap.
-    async fn sync(&mut self, flow_id: &str, create: bool) -> Result<(), ReplicaError> {
+    /// stored state when the epoch changed or the stream no longer holds the gap (with the
+    /// entries after `replay`: no local subscriber could resume from older ones).
+    async fn sync(
+        &mut self,
+        flow_id: &str,
+        create: bool,
+        replay: Option<EventId>,
+    ) -> Result<(), ReplicaError> {
         let local = self.position(flow_id);
         let loaded = self
             .log
-            .load(flow_id, local, create)
+            .load(flow_id, local, create, replay)
             .await
             .map_err(ReplicaError::Log)?;
         match loaded {
@@ -414,7 +422,7 @@ impl Follower<'_> {
     }
 
     async fn sync_or_warn(&mut self, flow_id: &str, create: bool) {
-        if let Err(err) = self.sync(flow_id, create).await {
+        if let Err(err) = self.sync(flow_id, create, None).await {
             tracing::warn!(flow_id, error = %err, "cannot catch up with redis; retrying later");
         }
     }

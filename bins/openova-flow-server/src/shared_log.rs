@@ -280,12 +280,15 @@ impl SharedLog {
     }
 
     /// Reads a flow relative to the replica's position `local`; `create` makes a missing
-    /// flow exist (empty, seq 0, new epoch) and refreshes its expiry.
+    /// flow exist (empty, seq 0, new epoch) and refreshes its expiry. A whole-state answer
+    /// carries the entries after `replay` (a client's `Last-Event-ID`, when it is of the
+    /// stored epoch), none without it: never the whole stream.
     pub(crate) async fn load(
         &self,
         flow_id: &str,
         local: Option<EventId>,
         create: bool,
+        replay: Option<EventId>,
     ) -> Result<Loaded, LogError> {
         let mut invocation = self.load.prepare_invoke();
         for key in keys(flow_id) {
@@ -297,6 +300,8 @@ impl SharedLog {
             .arg(seq)
             .arg(if create { "1" } else { "0" })
             .arg(self.ttl_ms);
+        let (epoch, seq) = replay.map_or((String::new(), 0), |at| (at.epoch.0.to_string(), at.seq));
+        invocation.arg(epoch).arg(seq);
         let mut connection = self.connection.clone();
         let reply: Value = invocation.invoke_async(&mut connection).await?;
         let mut items = array(reply)?.into_iter();

@@ -1,14 +1,17 @@
 #!lua
 -- Reads a flow for a replica, atomically: its position, and either the log entries after the
 -- replica's own position (when the stream still holds all of them) or the whole stored state
--- and stream.
+-- plus the entries after `replay` (a client's Last-Event-ID, so it resumes exactly): never the
+-- whole stream, so a load costs the state and the tail, not the history.
 --
 -- KEYS: as append.lua. ARGV: local epoch ('' = none), local seq, create ('1': a missing flow is
--- created empty at seq 0 with a new epoch, as a subscription creates it), ttl ms.
+-- created empty at seq 0 with a new epoch, as a subscription creates it), ttl ms, replay epoch
+-- ('' = no entries with the state), replay seq.
 -- Returns {'none'} | {'tail', epoch, seq, entries} | {'full', epoch, seq, instance or nil,
 -- node pairs, relationship pairs, entries}; entries as XRANGE returns them.
 local meta, log, inst, nodes, rels = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local local_epoch, local_seq, create, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local replay_epoch, replay_seq = ARGV[5], tonumber(ARGV[6])
 
 local epoch = redis.call('HGET', meta, 'epoch')
 if not epoch then
@@ -39,7 +42,11 @@ if epoch == local_epoch and local_seq <= seq then
     return {'tail', epoch, seq, entries}
   end
 end
+local entries = {}
+if epoch == replay_epoch and replay_seq < seq then
+  entries = redis.call('XRANGE', log, string.format('%d', replay_seq + 1) .. '-0', '+')
+end
 return {
   'full', epoch, seq, redis.call('GET', inst),
-  redis.call('HGETALL', nodes), redis.call('HGETALL', rels), redis.call('XRANGE', log, '-', '+'),
+  redis.call('HGETALL', nodes), redis.call('HGETALL', rels), entries,
 }

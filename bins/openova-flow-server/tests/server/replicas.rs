@@ -407,3 +407,184 @@ async fn every_replica_lists_every_stored_flow_until_deleted_or_expired() {
     a.stop().await;
     b.stop().await;
 }
+
+/// The body of `GET snapshot` through `server`, with its `Flow-Seq`.
+async fn snapshot_of(server: &Server, flow: &str) -> (String, bytes::Bytes) {
+    let response = server
+        .client
+        .get(server.url(&format!("/v1/flows/{flow}/snapshot")))
+        .send()
+        .await
+        .expect("snapshot");
+    assert_eq!(response.status(), 200);
+    let seq = response.headers()["flow-seq"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    (seq, response.bytes().await.expect("body"))
+}
+
+/// Issue 17: a replica restoring a flow whose stream was trimmed past its first message
+/// (bounded by the byte budget) gets the exact state: the same snapshot bytes as the memory
+/// backend fed the same messages, upserts, deletes and the delete cascade included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_after_trimming_is_exact() {
+    let flags = ["--flow-byte-budget", "2048"];
+    let redis = Backend::redis();
+    let writer = Server::start_with(&redis, &flags).await;
+    let memory = Server::start_with(&Backend::Memory, &flags).await;
+    let label = "l".repeat(200);
+    let mut bodies = Vec::new();
+    for i in 0..30 {
+        let status = ["ok", "failed"][i % 2];
+        bodies.push(
+            serde_json::json!({"type": "upsert-nodes", "nodes": [
+                {"id": format!("n{}", i % 12), "flowId": "f", "label": label, "status": status}
+            ]})
+            .to_string(),
+        );
+        if i % 10 == 9 {
+            bodies.push(
+                serde_json::json!({"type": "upsert-rels", "relationships": [
+                    {"fromId": format!("n{}", i % 12), "toId": "n0", "type": "finish-to-start"}
+                ]})
+                .to_string(),
+            );
+        }
+    }
+    bodies.push(r#"{"type":"delete-nodes","ids":["n0","n5"]}"#.to_owned());
+    for body in &bodies {
+        writer.post_ok("f", body.clone()).await;
+        memory.post_ok("f", body.clone()).await;
+    }
+    let last = format!("{}", bodies.len());
+
+    // A replica that never held the flow restores it (stream first, then a snapshot GET).
+    let reader = Server::start_with(&redis, &flags).await;
+    let mut stream = reader.stream("f", None).await;
+    let first = stream.next_data().await.expect("a snapshot");
+    assert_eq!(first.event, "snapshot");
+    assert!(first.id.ends_with(&format!("-{last}")), "{}", first.id);
+    let (seq, expected) = snapshot_of(&memory, "f").await;
+    assert_eq!(seq, last);
+    assert_eq!(first.data.as_bytes(), &expected[..], "exact state");
+    assert_eq!(snapshot_of(&reader, "f").await, (last, expected));
+    for server in [writer, memory, reader] {
+        server.stop().await;
+    }
+}
+
+/// Issue 17: two replicas ingesting into one flow at once: one order (every seq once), and
+/// the same frames and state on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_ingesting_at_once_agree() {
+    let backend = Backend::redis();
+    let a = Server::start_with(&backend, &[]).await;
+    let b = Server::start_with(&backend, &[]).await;
+    let first = a.post_ok("f", upsert_nodes("f", &[("start", "ok")])).await;
+    let (epoch, _) = first.split_once('-').expect("epoch-seq");
+    let mut on_a = a.stream("f", Some(&first)).await;
+    let mut on_b = b.stream("f", Some(&first)).await;
+
+    let write = |server: &Server, prefix: &'static str| {
+        let server = (server.client.clone(), server.url("/v1/flows/f/events"));
+        async move {
+            let mut ids = Vec::new();
+            for i in 0..50 {
+                let response = server
+                    .0
+                    .post(&server.1)
+                    .header("content-type", "application/json")
+                    .body(upsert_nodes("f", &[(&format!("{prefix}{i}"), "running")]))
+                    .send()
+                    .await
+                    .expect("POST");
+                assert_eq!(response.status(), 200);
+                ids.push(response.json_value().await["seq"].as_u64().expect("seq"));
+            }
+            ids
+        }
+    };
+    let (from_a, from_b) = tokio::join!(write(&a, "a"), write(&b, "b"));
+    let mut seqs: Vec<u64> = from_a.iter().chain(&from_b).copied().collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (2..=101).collect::<Vec<_>>(), "every seq once");
+
+    let (events_a, events_b) = (take(&mut on_a, 100).await, take(&mut on_b, 100).await);
+    let expected: Vec<String> = (2..=101).map(|seq| format!("{epoch}-{seq}")).collect();
+    assert_eq!(ids(&events_a), expected);
+    assert_eq!(events_a, events_b, "the same frames on both replicas");
+    let (seq, body) = snapshot_of(&a, "f").await;
+    assert_eq!(seq, "101");
+    assert_eq!(snapshot_of(&b, "f").await, (seq, body.clone()));
+    let Ok(FlowMessage::Snapshot { nodes, .. }) = decode(&body, "f") else {
+        panic!("not a snapshot");
+    };
+    assert_eq!(nodes.len(), 101);
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Issue 17: `FLUSHALL` mid-run: the next POST starts a new epoch, every replica ends its
+/// streams of the old one, and a reconnection with an old id gets a snapshot of the new
+/// epoch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flushall_mid_run_means_a_new_epoch_and_a_resync_on_every_replica() {
+    let backend = Backend::redis();
+    let a = Server::start_with(&backend, &[]).await;
+    let b = Server::start_with(&backend, &[]).await;
+    let mut old = String::new();
+    for node in ["x", "y"] {
+        old = a.post_ok("f", upsert_nodes("f", &[(node, "ok")])).await;
+    }
+    let mut on_a = a.stream("f", None).await;
+    let mut on_b = b.stream("f", None).await;
+    for stream in [&mut on_a, &mut on_b] {
+        assert_eq!(stream.next_data().await.expect("snapshot").id, old);
+    }
+
+    let client = ::redis::Client::open(backend.url()).expect("redis url");
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis connection");
+    ::redis::cmd("FLUSHALL")
+        .query_async::<()>(&mut connection)
+        .await
+        .expect("FLUSHALL");
+
+    let new = b.post_ok("f", upsert_nodes("f", &[("z", "failed")])).await;
+    let (old_epoch, _) = old.split_once('-').expect("epoch-seq");
+    let (new_epoch, _) = new.split_once('-').expect("epoch-seq");
+    assert_ne!(old_epoch, new_epoch, "a new epoch");
+    for (server, stream) in [(&a, on_a), (&b, on_b)] {
+        let mut stream = stream;
+        // The old epoch's stream ends (frames of the old epoch may precede the end).
+        while let Some(event) = stream.next_data().await {
+            assert!(event.id.starts_with(old_epoch), "{}", event.id);
+        }
+        let mut again = server.stream("f", Some(&old)).await;
+        let resync = again.next_data().await.expect("a snapshot");
+        assert_eq!(resync.event, "snapshot");
+        assert!(resync.id.starts_with(new_epoch), "{}", resync.id);
+        let mut seen = resync;
+        while seen.id != new {
+            seen = again.next_data().await.expect("the new epoch's events");
+        }
+        let (_, body) = snapshot_of(server, "f").await;
+        let Ok(FlowMessage::Snapshot { nodes, .. }) = decode(&body, "f") else {
+            panic!("not a snapshot");
+        };
+        let ids: Vec<_> = nodes.iter().map(|node| node.id.as_str()).collect();
+        assert_eq!(ids, ["z"], "only what was posted after the flush");
+    }
+    assert_eq!(
+        a.post("f", upsert_nodes("f", &[("w", "ok")]))
+            .await
+            .status(),
+        200,
+        "POSTs work again"
+    );
+    a.stop().await;
+    b.stop().await;
+}
