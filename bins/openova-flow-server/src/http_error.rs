@@ -169,6 +169,7 @@ impl ApiError {
                 LogError::StateFull { .. } => "flow_state_full",
                 LogError::TooLarge { .. } => "message_too_large",
                 LogError::Unavailable(_) => "backend_unavailable",
+                LogError::TimedOut { .. } => "backend_timeout",
                 _ => "backend_error",
             },
         }
@@ -220,7 +221,9 @@ impl ApiError {
             | Self::Subscribe(SubscribeError::TooManyWaiters { .. })
             | Self::Subscribe(SubscribeError::TooManySubscribers { .. })
             | Self::ClientWaiters { .. } => Some(5),
-            Self::Backend(LogError::Unavailable(_) | LogError::Reply(_)) => Some(1),
+            Self::Backend(
+                LogError::Unavailable(_) | LogError::TimedOut { .. } | LogError::Reply(_),
+            ) => Some(1),
             _ => None,
         }
     }
@@ -269,12 +272,17 @@ pub(crate) fn connection_refused(refused: Refused) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The message of a backend error: unavailability says plainly that nothing was done.
+/// The message of a backend error: unavailability says plainly that nothing was done, a
+/// timeout that it is unknown.
 fn backend_message(err: &LogError) -> String {
     match err {
         LogError::Unavailable(_) => {
             "the redis backend is unavailable; the request was not carried out (an event was not stored), retry later".to_owned()
         }
+        LogError::TimedOut { .. } => format!(
+            "{err}; the request may or may not have been carried out (an event may be stored: \
+             posting it again is safe, upserts are idempotent), retry later"
+        ),
         other => other.to_string(),
     }
 }

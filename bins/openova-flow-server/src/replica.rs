@@ -62,6 +62,8 @@ struct Inbox {
 /// The handle request handlers use; [`Replica::run`] is its task.
 pub(crate) struct Replica {
     log: SharedLog,
+    /// `FLOW_SERVER_REDIS_TIMEOUT`, for errors.
+    timeout: Duration,
     router: SharedRouter,
     router_config: RouterConfig,
     requests: mpsc::UnboundedSender<Request>,
@@ -100,6 +102,7 @@ impl Replica {
         let (requests, requests_inbox) = mpsc::unbounded_channel();
         Ok(Self {
             log,
+            timeout: config.timeout,
             router,
             router_config,
             requests,
@@ -117,13 +120,26 @@ impl Replica {
         self.healthy.load(Ordering::Acquire)
     }
 
+    /// Tracks health from a command's outcome and names a timeout as one.
     fn observe<T>(&self, result: Result<T, LogError>) -> Result<T, LogError> {
-        match &result {
-            Err(LogError::Unavailable(_)) => self.healthy.store(false, Ordering::Release),
-            Ok(_) => self.healthy.store(true, Ordering::Release),
-            Err(_) => {}
+        match result {
+            Err(LogError::Unavailable(source)) => {
+                self.healthy.store(false, Ordering::Release);
+                Err(if source.is_timeout() {
+                    LogError::TimedOut {
+                        after: self.timeout,
+                        source,
+                    }
+                } else {
+                    LogError::Unavailable(source)
+                })
+            }
+            Ok(value) => {
+                self.healthy.store(true, Ordering::Release);
+                Ok(value)
+            }
+            Err(err) => Err(err),
         }
-        result
     }
 
     /// The contract's bounds messages are decoded with.

@@ -32,9 +32,19 @@ const SCAN_COUNT: usize = 1_000;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub(crate) enum LogError {
-    /// Redis could not be reached or did not answer in time.
+    /// Redis could not be reached or failed the command.
     #[error("redis is unavailable")]
     Unavailable(#[source] RedisError),
+    /// Redis did not answer within `FLOW_SERVER_REDIS_TIMEOUT`; the command may or may not
+    /// have been carried out.
+    #[error("redis did not answer within {} ms (FLOW_SERVER_REDIS_TIMEOUT)", .after.as_millis())]
+    TimedOut {
+        /// The configured timeout.
+        after: Duration,
+        /// The client's error.
+        #[source]
+        source: RedisError,
+    },
     /// The message would grow the flow beyond the state bound.
     #[error("flow state would hold {items} nodes and relationships (limit {limit})")]
     StateFull {

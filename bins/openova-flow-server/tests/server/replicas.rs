@@ -588,3 +588,54 @@ async fn flushall_mid_run_means_a_new_epoch_and_a_resync_on_every_replica() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Issue 17: a Redis command that does not answer within `FLOW_SERVER_REDIS_TIMEOUT` fails
+/// with 503 `backend_timeout`, naming the setting; POSTs work again once Redis answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_redis_times_out_with_a_clear_error() {
+    let backend = Backend::redis();
+    let server = Server::start_with(&backend, &["--redis-timeout", "200ms"]).await;
+    server.post_ok("f", upsert_nodes("f", &[("a", "ok")])).await;
+    let client = ::redis::Client::open(backend.url()).expect("redis url");
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis connection");
+    // Redis holds every write (the append script included) for up to 20 s, until the UNPAUSE
+    // below (not a write, so answered at once).
+    ::redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(20_000)
+        .arg("WRITE")
+        .query_async::<()>(&mut connection)
+        .await
+        .expect("CLIENT PAUSE");
+    let slow = server.post("f", upsert_nodes("f", &[("b", "ok")])).await;
+    assert_eq!(slow.status(), 503);
+    assert_eq!(slow.headers()["retry-after"], "1");
+    let body = slow.json_value().await;
+    assert_eq!(body["error"], "backend_timeout", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("200 ms") && message.contains("FLOW_SERVER_REDIS_TIMEOUT"),
+        "{message}"
+    );
+    ::redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query_async::<()>(&mut connection)
+        .await
+        .expect("CLIENT UNPAUSE");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let response = server.post("f", upsert_nodes("f", &[("c", "ok")])).await;
+        if response.status() == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "POSTs work again: {}",
+            response.status()
+        );
+    }
+    server.stop().await;
+}
