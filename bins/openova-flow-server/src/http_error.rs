@@ -92,6 +92,12 @@ pub(crate) enum ApiError {
     /// The Redis backend refused or failed; for ingest, the event was not stored.
     #[error("{}", backend_message(.0))]
     Backend(#[source] LogError),
+    /// The replica's queue of new streams waiting for Redis is full.
+    #[error("{limit} new streams are already waiting for this replica's Redis loads; retry later")]
+    ReplicaBusy {
+        /// The queue's bound.
+        limit: usize,
+    },
     /// A CORS preflight from an origin (or for a method) not on the allow-list.
     #[error("origin or method not allowed by FLOW_SERVER_CORS_ORIGINS")]
     OriginNotAllowed,
@@ -122,7 +128,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::FlowNotFound { .. } | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::ReplicaBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::OriginNotAllowed => StatusCode::FORBIDDEN,
             Self::Backend(err) => match err {
                 LogError::StateFull { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -164,6 +170,7 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::ShuttingDown => "shutting_down",
+            Self::ReplicaBusy { .. } => "replica_busy",
             Self::OriginNotAllowed => "origin_not_allowed",
             Self::Backend(err) => match err {
                 LogError::StateFull { .. } => "flow_state_full",
@@ -223,7 +230,8 @@ impl ApiError {
             | Self::ClientWaiters { .. } => Some(5),
             Self::Backend(
                 LogError::Unavailable(_) | LogError::TimedOut { .. } | LogError::Reply(_),
-            ) => Some(1),
+            )
+            | Self::ReplicaBusy { .. } => Some(1),
             _ => None,
         }
     }
@@ -293,6 +301,7 @@ impl From<ReplicaError> for ApiError {
             ReplicaError::Log(err) => Self::Backend(err),
             ReplicaError::Subscribe(err) => Self::Subscribe(err),
             ReplicaError::Restore(err) => Self::Ingest(err),
+            ReplicaError::Busy { limit } => Self::ReplicaBusy { limit },
             _ => Self::ShuttingDown,
         }
     }

@@ -17,6 +17,7 @@ use flow_router::{
 };
 use redis::aio::ConnectionManager;
 use redis::{PushInfo, PushKind, RedisError, Value};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::Listed;
@@ -28,6 +29,10 @@ const PING_INTERVAL: Duration = Duration::from_secs(1);
 /// Every this many pings, followed flows are re-read (expiry refresh and a safety net for a
 /// pub/sub message lost without a reconnection), and unsubscribed flows are dropped.
 const SYNC_EVERY: u32 = 5;
+
+/// New streams waiting for the replica's task (each one load from Redis at most); beyond it
+/// a new stream gets 503 `replica_busy`.
+const REQUEST_QUEUE: usize = 256;
 
 /// Why a replica operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +47,12 @@ pub(crate) enum ReplicaError {
     /// The local engine could not hold the flow's stored state.
     #[error("this replica cannot hold the flow: {0}")]
     Restore(IngestError),
+    /// [`REQUEST_QUEUE`] new streams already wait for the replica's task.
+    #[error("{limit} new streams are already waiting for this replica")]
+    Busy {
+        /// The queue's bound.
+        limit: usize,
+    },
     /// The replica's task is not running (the server is stopping).
     #[error("the replica is shutting down")]
     Stopped,
@@ -54,7 +65,7 @@ struct Request {
 }
 
 struct Inbox {
-    requests: mpsc::UnboundedReceiver<Request>,
+    requests: mpsc::Receiver<Request>,
     pushes: mpsc::UnboundedReceiver<PushInfo>,
     pubsub: ConnectionManager,
 }
@@ -66,7 +77,7 @@ pub(crate) struct Replica {
     timeout: Duration,
     router: SharedRouter,
     router_config: RouterConfig,
-    requests: mpsc::UnboundedSender<Request>,
+    requests: mpsc::Sender<Request>,
     inbox: Mutex<Option<Inbox>>,
     healthy: AtomicBool,
 }
@@ -99,7 +110,7 @@ impl Replica {
                 .set_push_sender(push_sender)
                 .set_automatic_resubscription(),
         )?;
-        let (requests, requests_inbox) = mpsc::unbounded_channel();
+        let (requests, requests_inbox) = mpsc::channel(REQUEST_QUEUE);
         Ok(Self {
             log,
             timeout: config.timeout,
@@ -225,12 +236,17 @@ impl Replica {
     ) -> Result<FrameStream, ReplicaError> {
         let (reply, answer) = oneshot::channel();
         self.requests
-            .send(Request {
+            .try_send(Request {
                 flow_id: flow_id.to_owned(),
                 last_event_id: last_event_id.map(str::to_owned),
                 reply,
             })
-            .map_err(|_| ReplicaError::Stopped)?;
+            .map_err(|err| match err {
+                TrySendError::Full(_) => ReplicaError::Busy {
+                    limit: REQUEST_QUEUE,
+                },
+                TrySendError::Closed(_) => ReplicaError::Stopped,
+            })?;
         answer.await.map_err(|_| ReplicaError::Stopped)?
     }
 
@@ -471,5 +487,49 @@ impl Follower<'_> {
                 self.sync_or_warn(&flow_id, held).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use flow_router::Router;
+
+    use super::*;
+
+    /// The queue of new streams is bounded: beyond [`REQUEST_QUEUE`] waiting for the task, a
+    /// subscription is refused at once instead of queueing.
+    #[tokio::test]
+    async fn new_streams_beyond_the_queue_are_refused_at_once() {
+        let config = crate::Config::try_from_args([
+            "openova-flow-server",
+            "--backend",
+            "redis",
+            "--redis-url",
+            "redis://127.0.0.1:1",
+        ])
+        .expect("valid flags");
+        let redis = config.redis.as_ref().expect("the redis backend");
+        let router = SharedRouter::new(
+            Router::new(config.router.clone(), 1).expect("valid bounds"),
+            Instant::now,
+        );
+        // Redis is dialled lazily and the task is not running: requests only queue.
+        let replica = Replica::new(redis, router).expect("a lazy client");
+        let mut waiting = Vec::new();
+        for _ in 0..REQUEST_QUEUE {
+            let mut pending = Box::pin(replica.subscribe("f", None));
+            assert!(futures::poll!(pending.as_mut()).is_pending());
+            waiting.push(pending);
+        }
+        let refused = tokio::time::timeout(Duration::from_secs(5), replica.subscribe("f", None))
+            .await
+            .expect("answered at once");
+        assert!(
+            matches!(refused, Err(ReplicaError::Busy { limit }) if limit == REQUEST_QUEUE),
+            "{refused:?}"
+        );
+        drop(waiting);
     }
 }
