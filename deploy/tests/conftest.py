@@ -46,6 +46,7 @@ SERVER_FULL: dict[str, Any] = {
         "maxFlows": 1000,
         "maxSubscribers": 10000,
         "flowByteBudget": 67108864,
+        "maxMemoryBytes": 268435456,
         "idleFlowTimeout": "1h",
         "shutdownGrace": "10s",
         "log": "info",

@@ -303,6 +303,7 @@ def test_server_full_env_names_and_values(server: RenderedChart) -> None:
         "FLOW_SERVER_MAX_FLOWS": "1000",
         "FLOW_SERVER_MAX_SUBSCRIBERS": "10000",
         "FLOW_SERVER_FLOW_BYTE_BUDGET": "67108864",
+        "FLOW_SERVER_MAX_MEMORY_BYTES": "268435456",
         "FLOW_SERVER_IDLE_FLOW_TIMEOUT": "1h",
         "FLOW_SERVER_SHUTDOWN_GRACE": "10s",
         "FLOW_SERVER_LOG": "info",

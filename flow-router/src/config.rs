@@ -25,9 +25,17 @@ use crate::error::ConfigError;
 pub struct RouterConfig {
     /// Most messages kept per flow for replay. Default 4096.
     pub ring_capacity: usize,
-    /// Most bytes of encoded frames kept per flow for replay; a single message whose frame is
-    /// larger is rejected. Default 32 MiB.
+    /// Most bytes one flow may take, split evenly ([`flow_share`](Self::flow_share)): half for
+    /// the replay ring (encoded frames; a single message whose frame is larger than that half
+    /// is [`TooLarge`](crate::IngestError::TooLarge)), half for the folded state (a message
+    /// growing it beyond is [`FlowMemoryFull`](crate::IngestError::FlowMemoryFull)).
+    /// Default 32 MiB.
     pub flow_byte_budget: usize,
+    /// Most bytes all flows together may take (the sum of every flow's ring, state and
+    /// fixed costs, as the engine counts them). At the bound, idle flows (no subscriber) are
+    /// evicted, oldest activity first; then the writing flow's older replay frames give way;
+    /// then the message is [`MemoryFull`](crate::IngestError::MemoryFull). Default 256 MiB.
+    pub max_memory_bytes: usize,
     /// Most flows held at once (flows something was ingested into; subscribing never creates
     /// one). Default 1024.
     pub max_flows: usize,
@@ -51,6 +59,7 @@ impl RouterConfig {
     pub const DEFAULT: Self = Self {
         ring_capacity: 4096,
         flow_byte_budget: 32 * 1024 * 1024,
+        max_memory_bytes: 256 * 1024 * 1024,
         max_flows: 1024,
         max_subscribers: 10_000,
         max_waiters: 1024,
@@ -60,6 +69,13 @@ impl RouterConfig {
         limits: Limits::DEFAULT,
     };
 
+    /// Each half of [`flow_byte_budget`](Self::flow_byte_budget): the most bytes of one flow's
+    /// replay ring, and the most bytes of its folded state.
+    #[must_use]
+    pub fn flow_share(&self) -> usize {
+        self.flow_byte_budget / 2
+    }
+
     /// Checks that every bound is usable.
     ///
     /// # Errors
@@ -68,6 +84,7 @@ impl RouterConfig {
         let zero = [
             ("ring_capacity", self.ring_capacity == 0),
             ("flow_byte_budget", self.flow_byte_budget == 0),
+            ("max_memory_bytes", self.max_memory_bytes == 0),
             ("max_flows", self.max_flows == 0),
             ("max_state_items", self.max_state_items == 0),
             ("idle_timeout", self.idle_timeout.is_zero()),

@@ -47,6 +47,13 @@ impl Cursor {
         &self.flow_id
     }
 
+    /// Whether the cursor still waits for its flow's first message (it joins the flow at the
+    /// first poll after that message).
+    #[must_use]
+    pub fn is_waiting(&self) -> bool {
+        matches!(self.target, Target::Waiting { .. })
+    }
+
     /// The id of the last frame handed out (what a client would send as `Last-Event-ID`);
     /// seq 0 of the reserved epoch while the cursor waits for its flow's first message.
     #[must_use]

@@ -32,13 +32,41 @@ pub enum IngestError {
         /// The configured limit.
         limit: usize,
     },
-    /// The encoded frame is larger than the per-flow byte budget.
-    #[error("message frame is {len} bytes; the per-flow budget is {budget} bytes")]
+    /// The encoded frame is larger than the flow's replay share
+    /// ([`RouterConfig::flow_share`](crate::RouterConfig::flow_share)).
+    #[error(
+        "message frame is {len} bytes; a flow's replay ring holds at most {budget} bytes (half its byte budget)"
+    )]
     TooLarge {
         /// Size of the encoded frame, in bytes.
         len: usize,
-        /// The configured budget.
+        /// The replay share: half the configured per-flow budget.
         budget: usize,
+    },
+    /// Applying the message would grow the flow's folded state beyond its share of the
+    /// per-flow budget ([`RouterConfig::flow_share`](crate::RouterConfig::flow_share)).
+    #[error(
+        "flow state would take {bytes} bytes; a flow's state may take at most {limit} bytes (half its byte budget)"
+    )]
+    FlowMemoryFull {
+        /// What the state would take, in bytes (as the engine estimates it).
+        bytes: usize,
+        /// The state share: half the configured per-flow budget.
+        limit: usize,
+    },
+    /// Every flow together would pass
+    /// [`max_memory_bytes`](crate::RouterConfig::max_memory_bytes) and evicting every idle
+    /// flow (and the flow's own older replay frames) would not make room.
+    #[error(
+        "flows hold {in_use} bytes; {needed} more would pass the limit of {limit} bytes, and no idle flow is left to evict"
+    )]
+    MemoryFull {
+        /// Bytes held by every flow now.
+        in_use: usize,
+        /// Bytes the message needs.
+        needed: usize,
+        /// The configured limit.
+        limit: usize,
     },
     /// Applying the message would grow the flow beyond
     /// [`max_state_items`](crate::RouterConfig::max_state_items).
@@ -62,10 +90,17 @@ pub enum IngestError {
 
 impl IngestError {
     /// True for errors caused by a capacity bound (retrying later or elsewhere may succeed):
-    /// [`TooManyFlows`](Self::TooManyFlows) and [`StateFull`](Self::StateFull).
+    /// [`TooManyFlows`](Self::TooManyFlows), [`StateFull`](Self::StateFull),
+    /// [`FlowMemoryFull`](Self::FlowMemoryFull) and [`MemoryFull`](Self::MemoryFull).
     #[must_use]
     pub fn is_overload(&self) -> bool {
-        matches!(self, Self::TooManyFlows { .. } | Self::StateFull { .. })
+        matches!(
+            self,
+            Self::TooManyFlows { .. }
+                | Self::StateFull { .. }
+                | Self::FlowMemoryFull { .. }
+                | Self::MemoryFull { .. }
+        )
     }
 }
 

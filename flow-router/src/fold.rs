@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use flow_contract::{FlowInstance, FlowMessage, FlowNode, RelPair, Relationship};
 
+use crate::footprint;
+
 /// The folded state of one flow, in deterministic (sorted) order: what every receiver of a
 /// flow's messages should hold. The router keeps one per flow; clients (`flowctl`, your own
 /// tools) can fold a stream with the same semantics:
@@ -33,6 +35,8 @@ pub struct Fold {
     flow: Option<FlowInstance>,
     nodes: BTreeMap<String, FlowNode>,
     rels: BTreeMap<RelPair, Relationship>,
+    /// The estimated memory of the state ([`Fold::bytes`]), kept up to date item by item.
+    bytes: usize,
 }
 
 /// The roll-up of node statuses used for a synthetic flow instance.
@@ -71,10 +75,119 @@ impl Fold {
         nodes: Vec<FlowNode>,
         relationships: Vec<Relationship>,
     ) -> Self {
-        Self {
-            flow,
-            nodes: nodes.into_iter().map(|n| (n.id.clone(), n)).collect(),
-            rels: relationships.into_iter().map(|r| (r.key(), r)).collect(),
+        let mut fold = Self::default();
+        fold.set_flow(flow);
+        fold.upsert_nodes(nodes);
+        fold.upsert_rels(relationships);
+        fold
+    }
+
+    /// The estimated memory the state takes, in bytes: what the router charges against a
+    /// flow's byte budget. Kept up to date by [`apply`](Self::apply) item by item (never
+    /// recomputed); see `footprint.rs` for what an item costs.
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// An upper bound of [`bytes`](Self::bytes) after `message` would be applied, without
+    /// lookups: replaced and deleted items are not subtracted.
+    pub(crate) fn bytes_at_most(&self, message: &FlowMessage) -> usize {
+        match message {
+            FlowMessage::Snapshot {
+                flow,
+                nodes,
+                relationships,
+            } => {
+                footprint::instance(flow)
+                    + nodes.iter().map(footprint::node).sum::<usize>()
+                    + relationships
+                        .iter()
+                        .map(footprint::relationship)
+                        .sum::<usize>()
+            }
+            FlowMessage::UpsertFlow { flow } => {
+                self.bytes - self.flow.as_ref().map_or(0, footprint::instance)
+                    + footprint::instance(flow)
+            }
+            FlowMessage::UpsertNodes { nodes } => {
+                self.bytes + nodes.iter().map(footprint::node).sum::<usize>()
+            }
+            FlowMessage::UpsertRels { relationships } => {
+                self.bytes
+                    + relationships
+                        .iter()
+                        .map(footprint::relationship)
+                        .sum::<usize>()
+            }
+            FlowMessage::DeleteNodes { .. } | FlowMessage::DeleteRels { .. } => self.bytes,
+        }
+    }
+
+    /// [`bytes`](Self::bytes) after `message` would be applied (for deletes, an upper bound:
+    /// the bytes held now).
+    pub(crate) fn bytes_after(&self, message: &FlowMessage) -> usize {
+        match message {
+            FlowMessage::Snapshot {
+                flow,
+                nodes,
+                relationships,
+            } => {
+                let nodes: BTreeMap<&str, &FlowNode> =
+                    nodes.iter().map(|n| (n.id.as_str(), n)).collect();
+                let rels: BTreeMap<RelPair, &Relationship> =
+                    relationships.iter().map(|r| (r.key(), r)).collect();
+                footprint::instance(flow)
+                    + nodes.into_values().map(footprint::node).sum::<usize>()
+                    + rels
+                        .into_values()
+                        .map(footprint::relationship)
+                        .sum::<usize>()
+            }
+            FlowMessage::UpsertNodes { nodes } => {
+                // The last of several nodes with one id wins.
+                let last: BTreeMap<&str, &FlowNode> =
+                    nodes.iter().map(|n| (n.id.as_str(), n)).collect();
+                last.into_iter().fold(self.bytes, |bytes, (id, node)| {
+                    bytes + footprint::node(node) - self.nodes.get(id).map_or(0, footprint::node)
+                })
+            }
+            FlowMessage::UpsertRels { relationships } => {
+                let last: BTreeMap<RelPair, &Relationship> =
+                    relationships.iter().map(|r| (r.key(), r)).collect();
+                last.into_iter().fold(self.bytes, |bytes, (key, rel)| {
+                    bytes + footprint::relationship(rel)
+                        - self.rels.get(&key).map_or(0, footprint::relationship)
+                })
+            }
+            FlowMessage::UpsertFlow { .. }
+            | FlowMessage::DeleteNodes { .. }
+            | FlowMessage::DeleteRels { .. } => self.bytes_at_most(message),
+        }
+    }
+
+    fn set_flow(&mut self, flow: Option<FlowInstance>) {
+        self.bytes += flow.as_ref().map_or(0, footprint::instance);
+        if let Some(old) = std::mem::replace(&mut self.flow, flow) {
+            self.bytes -= footprint::instance(&old);
+        }
+    }
+
+    fn upsert_nodes(&mut self, nodes: Vec<FlowNode>) {
+        for node in nodes {
+            self.bytes += footprint::node(&node);
+            if let Some(old) = self.nodes.insert(node.id.clone(), node) {
+                self.bytes -= footprint::node(&old);
+            }
+        }
+    }
+
+    fn upsert_rels(&mut self, relationships: Vec<Relationship>) {
+        for rel in relationships {
+            self.bytes += footprint::relationship(&rel);
+            if let Some(old) = self.rels.insert(rel.key(), rel) {
+                self.bytes -= footprint::relationship(&old);
+            }
         }
     }
 
@@ -143,25 +256,15 @@ impl Fold {
                 flow,
                 nodes,
                 relationships,
-            } => {
-                self.flow = Some(flow);
-                self.nodes = nodes.into_iter().map(|n| (n.id.clone(), n)).collect();
-                self.rels = relationships.into_iter().map(|r| (r.key(), r)).collect();
-            }
-            FlowMessage::UpsertFlow { flow } => self.flow = Some(flow),
-            FlowMessage::UpsertNodes { nodes } => {
-                for node in nodes {
-                    self.nodes.insert(node.id.clone(), node);
-                }
-            }
-            FlowMessage::UpsertRels { relationships } => {
-                for rel in relationships {
-                    self.rels.insert(rel.key(), rel);
-                }
-            }
+            } => *self = Self::from_state(Some(flow), nodes, relationships),
+            FlowMessage::UpsertFlow { flow } => self.set_flow(Some(flow)),
+            FlowMessage::UpsertNodes { nodes } => self.upsert_nodes(nodes),
+            FlowMessage::UpsertRels { relationships } => self.upsert_rels(relationships),
             FlowMessage::DeleteNodes { mut ids } => {
                 for id in &ids {
-                    self.nodes.remove(id);
+                    if let Some(old) = self.nodes.remove(id) {
+                        self.bytes -= footprint::node(&old);
+                    }
                 }
                 // Relationships touching a deleted id of this flow go too, even when the
                 // node itself was never upserted: no relationship may dangle on it.
@@ -170,14 +273,21 @@ impl Fold {
                     node_flow.is_none_or(|f| f == flow_id)
                         && ids.binary_search_by(|id| id.as_str().cmp(node)).is_ok()
                 };
+                let bytes = &mut self.bytes;
                 self.rels.retain(|_, rel| {
-                    !gone(&rel.from_id, rel.from_flow_id.as_ref())
-                        && !gone(&rel.to_id, rel.to_flow_id.as_ref())
+                    let keep = !gone(&rel.from_id, rel.from_flow_id.as_ref())
+                        && !gone(&rel.to_id, rel.to_flow_id.as_ref());
+                    if !keep {
+                        *bytes -= footprint::relationship(rel);
+                    }
+                    keep
                 });
             }
             FlowMessage::DeleteRels { pairs } => {
                 for pair in pairs {
-                    self.rels.remove(&pair);
+                    if let Some(old) = self.rels.remove(&pair) {
+                        self.bytes -= footprint::relationship(&old);
+                    }
                 }
             }
         }
@@ -302,6 +412,52 @@ mod tests {
         assert_eq!(keys, ["a>x", "y>c"]);
         assert_eq!(f.instance("f").status, "running");
         assert_eq!(f.instance("f").started_at, 5);
+    }
+
+    /// The bytes kept item by item equal the bytes of the same state built from scratch, and
+    /// the predictions made before a message match what applying it gives.
+    #[test]
+    fn bytes_are_maintained_and_predicted_exactly() {
+        let mut f = Fold::default();
+        for m in [
+            r#"{"type":"upsert-nodes","nodes":[{"id":"a","flowId":"f","label":"a","status":"running"},{"id":"b","flowId":"f","label":"b","status":"x","meta":{"why":["a","b"]}}]}"#,
+            r#"{"type":"upsert-nodes","nodes":[{"id":"a","flowId":"f","label":"a longer label","status":"failed"},{"id":"a","flowId":"f","label":"a","status":"ok"}]}"#,
+            r#"{"type":"upsert-rels","relationships":[{"fromId":"a","toId":"b","type":"contains"},{"fromId":"b","toId":"c","type":"triggers","toFlowId":"g"},{"fromId":"a","toId":"b","type":"contains","lag":4}]}"#,
+            r#"{"type":"upsert-flow","flow":{"id":"f","status":"running","startedAt":1,"meta":{"k":"v"}}}"#,
+            r#"{"type":"upsert-flow","flow":{"id":"f","status":"succeeded","startedAt":1}}"#,
+            r#"{"type":"delete-rels","pairs":[{"fromId":"b","toId":"c","type":"triggers"},{"fromId":"z","toId":"c","type":"triggers"}]}"#,
+            r#"{"type":"delete-nodes","ids":["b","q"]}"#,
+            r#"{"type":"snapshot","flow":{"id":"f","status":"running","startedAt":1},"nodes":[{"id":"a","flowId":"f","label":"a","status":"ok"},{"id":"a","flowId":"f","label":"aa","status":"ok"}],"relationships":[]}"#,
+            r#"{"type":"delete-nodes","ids":["a"]}"#,
+        ] {
+            let message = decode(m.as_bytes(), "f").unwrap();
+            let (at_most, predicted) = (f.bytes_at_most(&message), f.bytes_after(&message));
+            let deletes = matches!(
+                message,
+                FlowMessage::DeleteNodes { .. } | FlowMessage::DeleteRels { .. }
+            );
+            f.apply("f", message);
+            let rebuilt = Fold::from_state(
+                f.flow.clone(),
+                f.nodes.values().cloned().collect(),
+                f.rels.values().cloned().collect(),
+            );
+            assert_eq!(f.bytes(), rebuilt.bytes(), "{m}");
+            assert!(at_most >= predicted, "{m}");
+            if deletes {
+                assert!(predicted >= f.bytes(), "{m}");
+            } else {
+                assert_eq!(predicted, f.bytes(), "{m}");
+            }
+        }
+        assert_eq!(f.bytes(), footprint::instance(f.flow().unwrap()));
+        f.apply("f", decode(br#"{"type":"upsert-nodes","nodes":[{"id":"a","flowId":"f","label":"a","status":"ok"}]}"#, "f").unwrap());
+        let one = f.bytes();
+        f.apply(
+            "f",
+            decode(br#"{"type":"delete-nodes","ids":["a"]}"#, "f").unwrap(),
+        );
+        assert!(one > f.bytes(), "a delete gives its bytes back");
     }
 
     #[test]

@@ -71,9 +71,13 @@
 //!   the total duration of a flow's nodes at a given `now`; a pure function of the state.
 //! - **Frames**: `event: <type>`, `id: <epoch>-<seq>`, one `data:` line of compact JSON; a
 //!   `retry:` block opens every subscription; [`HEARTBEAT`] when the shell's timer says so.
-//! - **Bounds** ([`RouterConfig`]): ring capacity, byte budget per flow (a larger single
-//!   message is [`IngestError::TooLarge`]), flows, subscribers, waiters, state items, idle
-//!   eviction.
+//! - **Bounds** ([`RouterConfig`]): ring capacity; a byte budget per flow, half for the ring
+//!   (a larger single message is [`IngestError::TooLarge`]) and half for the state
+//!   ([`IngestError::FlowMemoryFull`]); a byte bound for all flows together, where idle flows
+//!   are evicted first, oldest activity first, then the writing flow's older frames give way,
+//!   then [`IngestError::MemoryFull`]; flows, subscribers, waiters, state items, idle
+//!   eviction. Bytes are the engine's own estimate ([`Fold::bytes`], [`Stats::memory_bytes`]),
+//!   kept up to date as state changes; no allocator is asked.
 //! - **Scale-out seam**: [`Router::apply_ordered`] applies messages whose epoch and seq a
 //!   shared log decided; [`Router::restore`] sets a flow to the log's stored state and tail
 //!   (on first use, after a gap the log can no longer fill, or at a new epoch).
@@ -89,6 +93,7 @@ mod cursor;
 mod error;
 mod event_id;
 mod fold;
+mod footprint;
 mod frame;
 mod ring;
 mod router;

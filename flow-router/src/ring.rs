@@ -4,7 +4,10 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-/// The last accepted frames of a flow, bounded by a count and a byte budget.
+use crate::footprint::RING_ENTRY;
+
+/// The last accepted frames of a flow, bounded by a count and a byte budget (given with
+/// each push: the router may shrink it when memory is short).
 ///
 /// Seqs are strictly increasing but need not be contiguous (a shared log may skip some).
 /// `evicted_through` is the highest seq ever evicted: a reader that has seen less than that
@@ -14,40 +17,38 @@ pub(crate) struct Ring {
     frames: VecDeque<(u64, Bytes)>,
     bytes: usize,
     capacity: usize,
-    budget: usize,
     evicted_through: u64,
 }
 
 impl Ring {
-    pub(crate) fn new(capacity: usize, budget: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             frames: VecDeque::new(),
             bytes: 0,
             capacity,
-            budget,
             evicted_through: 0,
         }
     }
 
     /// An empty ring that counts every seq up to `evicted_through` as evicted: a reader that
     /// has seen less is resynchronised (used when a flow is restored from a shared log).
-    pub(crate) fn after_gap(capacity: usize, budget: usize, evicted_through: u64) -> Self {
+    pub(crate) fn after_gap(capacity: usize, evicted_through: u64) -> Self {
         Self {
             evicted_through,
-            ..Self::new(capacity, budget)
+            ..Self::new(capacity)
         }
     }
 
-    /// Appends a frame, evicting the oldest until both bounds hold. Returns how many frames
-    /// were evicted. The caller guarantees `seq` is above every held seq and the frame fits
-    /// the budget on its own.
-    pub(crate) fn push(&mut self, seq: u64, frame: Bytes) -> usize {
+    /// Appends a frame, evicting the oldest until the capacity and `budget` (frame bytes)
+    /// hold. Returns how many frames were evicted. The caller guarantees `seq` is above every
+    /// held seq and the frame fits `budget` on its own.
+    pub(crate) fn push(&mut self, seq: u64, frame: Bytes, budget: usize) -> usize {
         debug_assert!(self.frames.back().is_none_or(|(last, _)| *last < seq));
-        debug_assert!(frame.len() <= self.budget);
+        debug_assert!(frame.len() <= budget);
         self.bytes += frame.len();
         self.frames.push_back((seq, frame));
         let mut evicted = 0;
-        while self.frames.len() > self.capacity || self.bytes > self.budget {
+        while self.frames.len() > self.capacity || self.bytes > budget {
             let Some((old, frame)) = self.frames.pop_front() else {
                 break;
             };
@@ -84,6 +85,31 @@ impl Ring {
         self.evicted_through > seen
     }
 
+    /// The frames and frame bytes held after [`push`](Self::push) of a frame of `len` bytes
+    /// with `budget`, without pushing.
+    pub(crate) fn after_push(&self, len: usize, budget: usize) -> (usize, usize) {
+        let (mut frames, mut bytes) = (self.frames.len() + 1, self.bytes + len);
+        for (_, old) in &self.frames {
+            if frames <= self.capacity && bytes <= budget {
+                break;
+            }
+            frames -= 1;
+            bytes -= old.len();
+        }
+        (frames, bytes)
+    }
+
+    /// What the ring costs against the memory budgets: its frame bytes plus a fixed cost per
+    /// frame ([`RING_ENTRY`]).
+    pub(crate) fn charge(&self) -> usize {
+        Self::charge_of(self.frames.len(), self.bytes)
+    }
+
+    /// The charge of `frames` frames of `bytes` bytes in all.
+    pub(crate) fn charge_of(frames: usize, bytes: usize) -> usize {
+        bytes + frames * RING_ENTRY
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.frames.len()
     }
@@ -107,8 +133,8 @@ mod tests {
 
     #[test]
     fn wraps_at_capacity() {
-        let mut ring = Ring::new(3, 1000);
-        let evicted: Vec<usize> = (1..=5).map(|seq| ring.push(seq, frame(10))).collect();
+        let mut ring = Ring::new(3);
+        let evicted: Vec<usize> = (1..=5).map(|seq| ring.push(seq, frame(10), 1000)).collect();
         assert_eq!(evicted, [0, 0, 0, 1, 1]);
         assert_eq!(seqs(&ring), [3, 4, 5]);
         assert_eq!(ring.bytes(), 30);
@@ -123,21 +149,28 @@ mod tests {
 
     #[test]
     fn evicts_to_the_byte_budget() {
-        let mut ring = Ring::new(100, 25);
-        ring.push(1, frame(10));
-        ring.push(2, frame(10));
-        assert_eq!(ring.push(3, frame(20)), 2);
+        let mut ring = Ring::new(100);
+        ring.push(1, frame(10), 25);
+        ring.push(2, frame(10), 25);
+        assert_eq!(ring.after_push(20, 25), (1, 20));
+        assert_eq!(ring.push(3, frame(20), 25), 2);
         assert_eq!(seqs(&ring), [3]);
         assert_eq!(ring.bytes(), 20);
-        assert_eq!(ring.push(4, frame(5)), 0);
+        assert_eq!(ring.after_push(5, 25), (2, 25));
+        assert_eq!(ring.push(4, frame(5), 25), 0);
         assert_eq!(ring.len(), 2);
+        // A smaller budget on a later push (memory is short) trims older frames.
+        assert_eq!(ring.after_push(5, 12), (2, 10));
+        assert_eq!(ring.push(5, frame(5), 12), 1);
+        assert_eq!(seqs(&ring), [4, 5]);
+        assert_eq!(ring.charge(), 10 + 2 * RING_ENTRY);
     }
 
     #[test]
     fn finds_frames_across_seq_gaps() {
-        let mut ring = Ring::new(10, 1000);
+        let mut ring = Ring::new(10);
         for seq in [2, 5, 6, 9] {
-            ring.push(seq, frame(1));
+            ring.push(seq, frame(1), 1000);
         }
         assert_eq!(ring.next_after(0).map(|e| e.0), Some(2));
         assert_eq!(ring.next_after(2).map(|e| e.0), Some(5));

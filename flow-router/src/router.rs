@@ -12,6 +12,7 @@ use crate::cursor::{Cursor, Polled, ResetReason, Start, Subscription, Target};
 use crate::error::{ConfigError, IngestError, SubscribeError};
 use crate::event_id::{Epoch, EventId};
 use crate::fold::Fold;
+use crate::footprint;
 use crate::frame;
 use crate::ring::Ring;
 use crate::table::Table;
@@ -33,6 +34,8 @@ pub struct Router {
     waiting: HashMap<Arc<str>, Arc<Epoch>>,
     all_cursors: Arc<()>,
     all_waiters: Arc<()>,
+    /// What every flow costs together: the sum of their `charged` bytes.
+    bytes: usize,
     counters: Counters,
 }
 
@@ -42,6 +45,7 @@ struct Counters {
     delivered: u64,
     resyncs: u64,
     evicted_flows: u64,
+    memory_evictions: u64,
 }
 
 #[derive(Debug)]
@@ -57,8 +61,11 @@ struct Flow {
     waiters: Option<Arc<Epoch>>,
     last_event: Option<Instant>,
     last_active: Instant,
-    /// The snapshot frame at `seq`, built on first demand after a change.
+    /// The snapshot frame at `seq`, built on first demand after a change (and kept only
+    /// while memory allows).
     snapshot: Option<Bytes>,
+    /// What this flow counts for in the router's `bytes`, as of its last change.
+    charged: usize,
 }
 
 impl Flow {
@@ -73,13 +80,14 @@ impl Flow {
             id,
             epoch,
             seq: 0,
-            ring: Ring::new(config.ring_capacity, config.flow_byte_budget),
+            ring: Ring::new(config.ring_capacity),
             fold: Fold::default(),
             incarnation: Arc::new(()),
             waiters,
             last_event: None,
             last_active: now,
             snapshot: None,
+            charged: 0,
         }
     }
 
@@ -87,18 +95,48 @@ impl Flow {
         Arc::strong_count(&self.incarnation) - 1
     }
 
-    fn snapshot_frame(&mut self) -> Bytes {
-        let (id, fold) = (&self.id, &self.fold);
+    /// Whether any stream follows the flow, or waits to join it at its next poll.
+    fn has_readers(&self) -> bool {
+        self.subscribers() > 0
+            || self
+                .waiters
+                .as_ref()
+                .is_some_and(|group| Arc::strong_count(group) > 1)
+    }
+
+    /// What the flow costs against the memory budgets now.
+    fn charge(&self) -> usize {
+        footprint::flow_overhead(&self.id)
+            + self.fold.bytes()
+            + self.ring.charge()
+            + self.snapshot.as_ref().map_or(0, Bytes::len)
+    }
+
+    /// The snapshot frame at `seq`; a new one is kept for the next reader only if it fits in
+    /// `room` bytes (a read never fails for memory, but keeps nothing it cannot pay for).
+    fn snapshot_frame(&mut self, room: usize) -> Bytes {
+        if let Some(frame) = &self.snapshot {
+            return frame.clone();
+        }
         let at = EventId {
             epoch: self.epoch,
             seq: self.seq,
         };
-        self.snapshot
-            .get_or_insert_with(|| {
-                frame::encode_with("snapshot", at, |out| fold.write_snapshot_json(id, out))
-            })
-            .clone()
+        let frame = frame::encode_with("snapshot", at, |out| {
+            self.fold.write_snapshot_json(&self.id, out);
+        });
+        if frame.len() <= room {
+            self.snapshot = Some(frame.clone());
+        }
+        frame
     }
+}
+
+/// What makes room for a message at the memory bound: idle flows to evict, and the frame
+/// bytes the writing flow's ring may keep (less than its share when memory is short).
+struct Room {
+    evict: Vec<Arc<str>>,
+    ring_budget: usize,
 }
 
 /// A message accepted by [`Router::ingest`] and friends.
@@ -160,6 +198,12 @@ pub struct FlowInfo {
     pub ring_frames: usize,
     /// Bytes held in the ring.
     pub ring_bytes: usize,
+    /// The folded state's estimated bytes ([`Fold::bytes`]).
+    pub state_bytes: usize,
+    /// What the flow counts for against
+    /// [`max_memory_bytes`](RouterConfig::max_memory_bytes): ring, state, a cached snapshot
+    /// frame and fixed costs.
+    pub bytes: usize,
 }
 
 /// Totals for metrics.
@@ -180,6 +224,12 @@ pub struct Stats {
     pub resyncs: u64,
     /// Flows evicted for idleness.
     pub evicted_flows: u64,
+    /// Idle flows evicted to make room at [`max_memory_bytes`](RouterConfig::max_memory_bytes).
+    pub memory_evictions: u64,
+    /// What every flow costs together (never above the limit).
+    pub memory_bytes: usize,
+    /// [`max_memory_bytes`](RouterConfig::max_memory_bytes).
+    pub memory_limit: usize,
 }
 
 impl Router {
@@ -199,6 +249,7 @@ impl Router {
             waiting: HashMap::new(),
             all_cursors: Arc::new(()),
             all_waiters: Arc::new(()),
+            bytes: 0,
             counters: Counters::default(),
         })
     }
@@ -319,6 +370,7 @@ impl Router {
         };
         let empty = Fold::default();
         let fold = existing.map_or(&empty, |flow| &flow.fold);
+        let share = self.config.flow_share();
         // The exact count needs lookups; only pay for them near the bound.
         let items = match fold.items_at_most(&message) {
             at_most if at_most <= self.config.max_state_items => at_most,
@@ -331,14 +383,21 @@ impl Router {
             });
         }
         let encoded = frame::encode(&message, EventId { epoch, seq });
-        if encoded.len() > self.config.flow_byte_budget {
+        if encoded.len() > share {
             return Err(IngestError::TooLarge {
                 len: encoded.len(),
-                budget: self.config.flow_byte_budget,
+                budget: share,
             });
         }
 
+        let held = held.map_or(0, |flow| flow.charged);
+        let room = self.room_for(flow_id, existing, held, &message, encoded.len())?;
+
         let created = existing.is_none();
+        self.counters.memory_evictions += room.evict.len() as u64;
+        for id in &room.evict {
+            self.remove_flow(id);
+        }
         let slot = match slot {
             Some(slot) => slot,
             None => self.create(flow_id, epoch, now),
@@ -348,11 +407,13 @@ impl Router {
             .at_mut(slot)
             .expect("the slot was just looked up or created");
         flow.fold.apply(flow_id, message);
-        let evicted = flow.ring.push(seq, encoded);
+        let evicted = flow.ring.push(seq, encoded, room.ring_budget);
         flow.seq = seq;
         flow.snapshot = None;
         flow.last_event = Some(now);
         flow.last_active = now;
+        self.recharge(slot);
+        debug_assert!(self.bytes <= self.config.max_memory_bytes);
         self.counters.ingested += 1;
         Ok(Ingested {
             epoch,
@@ -360,6 +421,113 @@ impl Router {
             created,
             evicted,
         })
+    }
+
+    /// Checks the bytes `message` (a frame of `frame_len` bytes) would add to `flow_id`
+    /// (`existing` to continue, `held` the bytes of the flow now held under that id): its
+    /// state within the flow's share, every flow within the process bound, evicting idle
+    /// flows or the flow's older replay frames where needed ([`Room`]).
+    fn room_for(
+        &self,
+        flow_id: &str,
+        existing: Option<&Flow>,
+        held: usize,
+        message: &FlowMessage,
+        frame_len: usize,
+    ) -> Result<Room, IngestError> {
+        let share = self.config.flow_share();
+        let (frames, ring_bytes) = existing.map_or((1, frame_len), |flow| {
+            flow.ring.after_push(frame_len, share)
+        });
+        let empty = Fold::default();
+        let fold = existing.map_or(&empty, |flow| &flow.fold);
+        let others = self.bytes - held;
+        let total = |state: usize| {
+            others + footprint::flow_overhead(flow_id) + state + Ring::charge_of(frames, ring_bytes)
+        };
+        let limit = self.config.max_memory_bytes;
+        // The exact figure needs lookups; only pay for them near a bound.
+        let mut state = fold.bytes_at_most(message);
+        if state > share || total(state) > limit {
+            state = fold.bytes_after(message);
+        }
+        if state > share {
+            return Err(IngestError::FlowMemoryFull {
+                bytes: state,
+                limit: share,
+            });
+        }
+        let excess = total(state).saturating_sub(limit);
+        if excess == 0 {
+            return Ok(Room {
+                evict: Vec::new(),
+                ring_budget: share,
+            });
+        }
+        let needed = total(state).saturating_sub(self.bytes);
+        let (evict, trim) = self.room(flow_id, excess, ring_bytes - frame_len, needed)?;
+        Ok(Room {
+            evict,
+            // What the push leaves at the flow's share, less what its older frames give up.
+            ring_budget: ring_bytes - trim,
+        })
+    }
+
+    /// What makes `excess` bytes of room for a message of `flow_id` that needs `needed` more
+    /// bytes: idle flows (no reader), oldest activity first, then up to `own` bytes of the
+    /// flow's older replay frames. Returns the flows to evict and the bytes the older frames
+    /// give up; nothing is evicted when that is not enough.
+    fn room(
+        &self,
+        flow_id: &str,
+        excess: usize,
+        own: usize,
+        needed: usize,
+    ) -> Result<(Vec<Arc<str>>, usize), IngestError> {
+        let mut idle: Vec<&Flow> = self
+            .flows
+            .values()
+            .filter(|flow| &*flow.id != flow_id && !flow.has_readers())
+            .collect();
+        idle.sort_unstable_by(|a, b| {
+            a.last_active
+                .cmp(&b.last_active)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        let mut freed = 0;
+        let mut evict = Vec::new();
+        for flow in idle {
+            if freed >= excess {
+                break;
+            }
+            freed += flow.charged;
+            evict.push(Arc::clone(&flow.id));
+        }
+        let trim = excess.saturating_sub(freed);
+        if trim > own {
+            return Err(IngestError::MemoryFull {
+                in_use: self.bytes,
+                needed,
+                limit: self.config.max_memory_bytes,
+            });
+        }
+        Ok((evict, trim))
+    }
+
+    /// Brings the router's total up to date with the flow in `slot`.
+    fn recharge(&mut self, slot: usize) {
+        if let Some(flow) = self.flows.at_mut(slot) {
+            let charge = flow.charge();
+            self.bytes = self.bytes - flow.charged + charge;
+            flow.charged = charge;
+        }
+    }
+
+    /// Removes a flow's state and its bytes from the total.
+    fn remove_flow(&mut self, flow_id: &str) -> Option<Flow> {
+        let flow = self.flows.remove(flow_id)?;
+        self.bytes -= flow.charged;
+        Some(flow)
     }
 
     /// Live cursors: every one holds a clone of `all_cursors`.
@@ -386,7 +554,12 @@ impl Router {
             self.epochs_issued += 1;
         }
         let flow = Flow::new(Arc::clone(&id), epoch, waiters, &self.config, now);
-        self.flows.insert(id, flow).0
+        let (slot, replaced) = self.flows.insert(id, flow);
+        if let Some(replaced) = replaced {
+            self.bytes -= replaced.charged;
+        }
+        self.recharge(slot);
+        slot
     }
 
     /// Subscribes to a flow with the client's raw `Last-Event-ID` (an empty header counts as
@@ -486,6 +659,7 @@ impl Router {
         now: Instant,
     ) -> Subscription {
         let retry = self.config.retry.as_millis();
+        let room = self.config.max_memory_bytes.saturating_sub(self.bytes);
         let flow = self
             .flows
             .at_mut(slot)
@@ -516,7 +690,7 @@ impl Router {
                 delivered += 1;
             }
         } else {
-            initial.extend_from_slice(&flow.snapshot_frame());
+            initial.extend_from_slice(&flow.snapshot_frame(room));
         }
         self.counters.delivered += delivered;
         if matches!(start, Start::Reset(_)) {
@@ -532,6 +706,7 @@ impl Router {
             epoch: flow.epoch,
             seen: flow.seq,
         };
+        self.recharge(slot);
         Subscription {
             cursor,
             initial: Bytes::from(initial),
@@ -557,26 +732,26 @@ impl Router {
                 }
             },
         };
+        let room = self.config.max_memory_bytes.saturating_sub(self.bytes);
         let Some(flow) = self.flows.at_mut(slot) else {
             return Polled::Closed;
         };
         if !Arc::ptr_eq(&flow.incarnation, incarnation) {
             return Polled::Closed;
         }
-        if cursor.epoch != flow.epoch {
-            // Joined a flow created at another epoch than its group reserved.
+        // Joined a flow created at another epoch than its group reserved, or fell behind.
+        let resync = cursor.epoch != flow.epoch || flow.ring.lost_after(cursor.seen);
+        if cursor.epoch == flow.epoch {
+            flow.last_active = now;
+        }
+        if resync {
             cursor.epoch = flow.epoch;
             cursor.seen = flow.seq;
             self.counters.resyncs += 1;
             self.counters.delivered += 1;
-            return Polled::Resync(flow.snapshot_frame());
-        }
-        flow.last_active = now;
-        if flow.ring.lost_after(cursor.seen) {
-            cursor.seen = flow.seq;
-            self.counters.resyncs += 1;
-            self.counters.delivered += 1;
-            return Polled::Resync(flow.snapshot_frame());
+            let frame = flow.snapshot_frame(room);
+            self.recharge(slot);
+            return Polled::Resync(frame);
         }
         match flow.ring.next_after(cursor.seen) {
             Some((seq, frame)) => {
@@ -634,7 +809,7 @@ impl Router {
     /// whether the flow had state.
     pub fn delete(&mut self, flow_id: &str) -> bool {
         self.waiting.remove(flow_id);
-        self.flows.remove(flow_id).is_some()
+        self.remove_flow(flow_id).is_some()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next run, if any flow is held.
@@ -650,6 +825,7 @@ impl Router {
     /// [`idle_timeout`](RouterConfig::idle_timeout); returns the evicted ids.
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Arc<str>> {
         let idle = self.config.idle_timeout;
+        let mut freed = 0;
         let evicted = self.flows.retain(|flow| {
             let due = flow
                 .last_active
@@ -660,8 +836,12 @@ impl Router {
                 flow.last_active = now;
                 return true;
             }
+            if due {
+                freed += flow.charged;
+            }
             !due
         });
+        self.bytes -= freed;
         self.counters.evicted_flows += evicted.len() as u64;
         evicted
     }
@@ -705,6 +885,9 @@ impl Router {
             delivered: self.counters.delivered,
             resyncs: self.counters.resyncs,
             evicted_flows: self.counters.evicted_flows,
+            memory_evictions: self.counters.memory_evictions,
+            memory_bytes: self.bytes,
+            memory_limit: self.config.max_memory_bytes,
         }
     }
 }
@@ -734,5 +917,7 @@ fn info(flow: &Flow) -> FlowInfo {
         last_event: flow.last_event,
         ring_frames: flow.ring.len(),
         ring_bytes: flow.ring.bytes(),
+        state_bytes: flow.fold.bytes(),
+        bytes: flow.charged,
     }
 }

@@ -278,6 +278,13 @@ impl FrameStream {
         self.start
     }
 
+    /// Whether the stream still waits for its flow's first message ([`Start::Waiting`] and
+    /// not joined yet); false from the first poll after that message on.
+    #[must_use]
+    pub fn is_waiting(&self) -> bool {
+        self.cursor.is_waiting()
+    }
+
     /// The id of the last frame yielded.
     #[must_use]
     pub fn position(&self) -> EventId {

@@ -12,6 +12,8 @@ mod example;
 mod golden;
 #[path = "router/lifecycle.rs"]
 mod lifecycle;
+#[path = "router/memory.rs"]
+mod memory;
 #[path = "router/overflow.rs"]
 mod overflow;
 #[path = "router/props.rs"]

@@ -48,12 +48,15 @@ fn message(flow: &str, a: u8, b: u8) -> String {
 fuzz_target!(|data: &[u8]| {
     let mut config = RouterConfig::default();
     config.ring_capacity = 3;
-    config.flow_byte_budget = 600;
+    // Half for the ring (a few frames), half for the state (a few nodes).
+    config.flow_byte_budget = 6000;
+    // About three small flows: the memory bound evicts and refuses too.
+    config.max_memory_bytes = 4000;
     config.max_flows = 2;
     config.max_subscribers = 4;
     config.max_state_items = 8;
     config.idle_timeout = Duration::from_secs(5);
-    let (capacity, budget) = (config.ring_capacity, config.flow_byte_budget);
+    let (capacity, share) = (config.ring_capacity, config.flow_share());
     let mut router = Router::new(config, 0xe0).expect("valid config");
     let mut now = Instant::now();
     let mut cursors: Vec<(Cursor, EventId)> = Vec::new();
@@ -116,8 +119,13 @@ fuzz_target!(|data: &[u8]| {
         }
         let stats = router.stats();
         assert!(stats.flows <= 2 && stats.subscribers == cursors.len());
+        assert!(stats.memory_bytes <= stats.memory_limit);
+        let mut total = 0;
         for info in router.flows() {
-            assert!(info.ring_frames <= capacity && info.ring_bytes <= budget);
+            assert!(info.ring_frames <= capacity && info.ring_bytes <= share);
+            assert!(info.state_bytes <= share);
+            total += info.bytes;
         }
+        assert_eq!(total, stats.memory_bytes);
     }
 });

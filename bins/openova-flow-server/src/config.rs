@@ -24,9 +24,13 @@ pub struct Args {
     #[arg(long, env = "FLOW_SERVER_RING_CAPACITY", default_value_t = RouterConfig::DEFAULT.ring_capacity)]
     pub ring_capacity: usize,
 
-    /// Bytes of encoded frames kept per flow for replay; a larger single message is refused (413).
+    /// Bytes one flow may take: half for replay frames (a larger single message gets 413), half for its state (a message growing it beyond gets 507).
     #[arg(long, env = "FLOW_SERVER_FLOW_BYTE_BUDGET", default_value_t = RouterConfig::DEFAULT.flow_byte_budget)]
     pub flow_byte_budget: usize,
+
+    /// Bytes every flow together may take (state, replay frames, fixed costs, as the engine counts them); at the bound idle flows are evicted, then new state gets 507.
+    #[arg(long, env = "FLOW_SERVER_MAX_MEMORY_BYTES", default_value_t = RouterConfig::DEFAULT.max_memory_bytes)]
+    pub max_memory_bytes: usize,
 
     /// Flows held at most (flows something was posted to; reading never creates one); beyond it new flows get 503.
     #[arg(long, env = "FLOW_SERVER_MAX_FLOWS", default_value_t = RouterConfig::DEFAULT.max_flows)]
@@ -320,6 +324,7 @@ impl TryFrom<Args> for Config {
         let mut router = RouterConfig::default();
         router.ring_capacity = args.ring_capacity;
         router.flow_byte_budget = args.flow_byte_budget;
+        router.max_memory_bytes = args.max_memory_bytes;
         router.max_flows = args.max_flows;
         router.max_subscribers = args.max_subscribers;
         router.max_waiters = args.max_waiters;
@@ -332,6 +337,7 @@ impl TryFrom<Args> for Config {
             let variable = match field {
                 "ring_capacity" => "FLOW_SERVER_RING_CAPACITY",
                 "flow_byte_budget" => "FLOW_SERVER_FLOW_BYTE_BUDGET",
+                "max_memory_bytes" => "FLOW_SERVER_MAX_MEMORY_BYTES",
                 "max_flows" => "FLOW_SERVER_MAX_FLOWS",
                 "max_state_items" => "FLOW_SERVER_MAX_STATE_ITEMS",
                 "idle_timeout" => "FLOW_SERVER_IDLE_FLOW_TIMEOUT",
@@ -673,6 +679,8 @@ mod tests {
         let config = Config::try_from_args(["x"]).expect("defaults parse");
         assert_eq!(config.listen_addr, "0.0.0.0:8080".parse().expect("literal"));
         assert_eq!(config.router.ring_capacity, 4096);
+        assert_eq!(config.router.flow_byte_budget, 32 << 20);
+        assert_eq!(config.router.max_memory_bytes, 256 << 20);
         assert_eq!(config.heartbeat_interval, Duration::from_secs(15));
         assert_eq!(config.max_body_bytes, 1 << 20);
         assert_eq!(config.shutdown_grace, Duration::from_secs(10));
@@ -741,6 +749,9 @@ mod tests {
             ("--ring-capacity", "0", "FLOW_SERVER_RING_CAPACITY"),
             ("--max-subscribers", "0", "FLOW_SERVER_MAX_SUBSCRIBERS"),
             ("--max-waiters", "0", "FLOW_SERVER_MAX_WAITERS"),
+            ("--max-memory-bytes", "0", "FLOW_SERVER_MAX_MEMORY_BYTES"),
+            ("--max-memory-bytes", "1GiB", "FLOW_SERVER_MAX_MEMORY_BYTES"),
+            ("--flow-byte-budget", "-1", "FLOW_SERVER_FLOW_BYTE_BUDGET"),
             (
                 "--max-waiters-per-ip",
                 "-1",

@@ -112,6 +112,9 @@ impl ApiError {
                 IngestError::FlowId(_) | IngestError::Contract(_) => StatusCode::BAD_REQUEST,
                 IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 IngestError::StateFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+                IngestError::FlowMemoryFull { .. } | IngestError::MemoryFull { .. } => {
+                    StatusCode::INSUFFICIENT_STORAGE
+                }
                 IngestError::Stale { .. } => StatusCode::CONFLICT,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             },
@@ -148,6 +151,8 @@ impl ApiError {
                 IngestError::Contract(_) => "invalid_message",
                 IngestError::TooLarge { .. } => "message_too_large",
                 IngestError::StateFull { .. } => "flow_state_full",
+                IngestError::FlowMemoryFull { .. } => "flow_memory_full",
+                IngestError::MemoryFull { .. } => "memory_full",
                 IngestError::TooManyFlows { .. } => "too_many_flows",
                 IngestError::Stale { .. } => "stale_seq",
                 _ => "engine_refused",
@@ -191,6 +196,10 @@ impl ApiError {
             body["path"] = Value::from(err.path());
             body["code"] = Value::from(err.code());
         }
+        if let Some((variable, limit)) = self.byte_limit() {
+            body["variable"] = Value::from(variable);
+            body["limit"] = Value::from(limit);
+        }
         if let Self::RateLimited { retry_after } | Self::TooManyNewFlows { retry_after, .. } = self
         {
             body["retryAfterMs"] =
@@ -199,9 +208,28 @@ impl ApiError {
         body
     }
 
-    /// The message with its causes (the router's errors keep their inner error as a source).
+    /// The variable and the limit in bytes of a refusal by a byte bound (the limit as the
+    /// engine applies it: for the per-flow budget, the half that was exceeded).
+    fn byte_limit(&self) -> Option<(&'static str, usize)> {
+        match self {
+            Self::Ingest(
+                IngestError::TooLarge { budget: limit, .. }
+                | IngestError::FlowMemoryFull { limit, .. },
+            ) => Some(("FLOW_SERVER_FLOW_BYTE_BUDGET", *limit)),
+            Self::Ingest(IngestError::MemoryFull { limit, .. }) => {
+                Some(("FLOW_SERVER_MAX_MEMORY_BYTES", *limit))
+            }
+            _ => None,
+        }
+    }
+
+    /// The message with its causes (the router's errors keep their inner error as a source),
+    /// naming the variable of a byte bound.
     fn message(&self) -> String {
         let mut message = self.to_string();
+        if let Some((variable, _)) = self.byte_limit() {
+            message.push_str(&format!(" ({variable})"));
+        }
         let mut source = std::error::Error::source(self);
         while let Some(err) = source {
             message.push_str(": ");
@@ -224,7 +252,7 @@ impl ApiError {
             Self::RateLimited { retry_after } | Self::TooManyNewFlows { retry_after, .. } => {
                 Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))
             }
-            Self::Ingest(IngestError::TooManyFlows { .. })
+            Self::Ingest(IngestError::TooManyFlows { .. } | IngestError::MemoryFull { .. })
             | Self::Subscribe(SubscribeError::TooManyWaiters { .. })
             | Self::Subscribe(SubscribeError::TooManySubscribers { .. })
             | Self::ClientWaiters { .. } => Some(5),

@@ -9,6 +9,7 @@ use flow_router::SharedRouter;
 use crate::client::{Connections, Refused};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -142,6 +143,16 @@ impl Collector for EngineCollector {
                 stats.waiters,
             ),
             ("connections", "Open connections", self.connections.open()),
+            (
+                "memory_bytes",
+                "Bytes every flow takes together, as the engine counts them (state, replay frames, fixed costs)",
+                stats.memory_bytes,
+            ),
+            (
+                "memory_limit_bytes",
+                "The bound on memory_bytes (FLOW_SERVER_MAX_MEMORY_BYTES)",
+                stats.memory_limit,
+            ),
         ];
         for (name, help, value) in gauges {
             let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
@@ -158,11 +169,6 @@ impl Collector for EngineCollector {
                 "Snapshot frames sent to streams that fell behind or could not resume",
                 stats.resyncs,
             ),
-            (
-                "flows_evicted",
-                "Flows evicted for idleness",
-                stats.evicted_flows,
-            ),
         ];
         for (name, help, value) in counters {
             let counter = ConstCounter::new(value);
@@ -172,6 +178,18 @@ impl Collector for EngineCollector {
                 None,
                 counter.metric_type(),
             )?)?;
+        }
+        let mut evicted = encoder.encode_descriptor(
+            "flows_evicted",
+            "Flows evicted: idle for FLOW_SERVER_IDLE_FLOW_TIMEOUT, or idle at FLOW_SERVER_MAX_MEMORY_BYTES to make room",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, value) in [
+            ("idle", stats.evicted_flows),
+            ("memory", stats.memory_evictions),
+        ] {
+            ConstCounter::new(value).encode(evicted.encode_family(&Reason { reason })?)?;
         }
         Ok(())
     }

@@ -222,7 +222,8 @@ impl SharedLog {
             ttl_ms: u64::try_from(config.flow_ttl.as_millis()).unwrap_or(u64::MAX),
             ring_capacity: router.ring_capacity,
             max_state_items: router.max_state_items,
-            byte_budget: router.flow_byte_budget,
+            // The replay half of the flow's budget, as the engine's ring holds it.
+            byte_budget: router.flow_share(),
             limits: router.limits,
         })
     }

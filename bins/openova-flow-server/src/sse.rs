@@ -21,8 +21,8 @@ use crate::client::Slot;
 /// The response for one subscription: `text/event-stream`, no caching, no proxy buffering.
 /// Heartbeats come every `heartbeat` while nothing else is sent; writes are at least `flush`
 /// apart ([`Paced`]); the body ends when the flow is deleted or evicted, or when `ended`
-/// resolves (server shutdown, not delayed by the pacing). `held` (a per-client slot) is
-/// released when the body ends.
+/// resolves (server shutdown, not delayed by the pacing). `held` (a per-client waiter slot)
+/// is released when the stream joins its flow at the flow's first message, or ends.
 pub(crate) fn response(
     frames: FrameStream,
     heartbeat: Duration,
@@ -30,12 +30,13 @@ pub(crate) fn response(
     ended: impl Future<Output = ()> + Send + 'static,
     held: Option<Slot>,
 ) -> Response {
-    let body = Paced::new(frames.with_heartbeat(ticks(heartbeat)), flush)
+    let frames = WaiterSlot {
+        frames: frames.with_heartbeat(ticks(heartbeat)),
+        held,
+    };
+    let body = Paced::new(frames, flush)
         .take_until(ended)
-        .map(move |bytes| {
-            let _held = &held;
-            Ok::<Bytes, Infallible>(bytes)
-        });
+        .map(Ok::<Bytes, Infallible>);
     let mut response = warp::reply::stream(SyncStream(Mutex::new(Box::pin(body)))).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -55,6 +56,27 @@ fn ticks(period: Duration) -> impl Stream<Item = ()> + Send + 'static {
         interval.tick().await;
         Some(((), interval))
     })
+}
+
+/// Holds a per-client waiter slot while the stream waits for its flow's first message, and
+/// gives it back as soon as the stream has joined the flow: waiter slots count only streams
+/// that wait.
+struct WaiterSlot {
+    frames: FrameStream,
+    held: Option<Slot>,
+}
+
+impl Stream for WaiterSlot {
+    type Item = Bytes;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.frames).poll_next(cx);
+        if this.held.is_some() && !this.frames.is_waiting() {
+            this.held = None;
+        }
+        polled
+    }
 }
 
 /// Makes a `Send` stream `Sync` as warp's body requires. The mutex is never contended: the

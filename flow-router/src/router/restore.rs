@@ -8,6 +8,7 @@ use super::Router;
 use crate::error::IngestError;
 use crate::event_id::EventId;
 use crate::fold::Fold;
+use crate::footprint;
 use crate::frame;
 use crate::ring::Ring;
 
@@ -45,8 +46,10 @@ impl Router {
     ///
     /// # Errors
     /// [`IngestError`] for a bad flow id, a history message that breaks the contract, a state
-    /// beyond [`max_state_items`](crate::RouterConfig::max_state_items), or a new flow beyond
-    /// [`max_flows`](crate::RouterConfig::max_flows); the router is unchanged.
+    /// beyond [`max_state_items`](crate::RouterConfig::max_state_items) or the flow's byte
+    /// share, a new flow beyond [`max_flows`](crate::RouterConfig::max_flows), or no room
+    /// within [`max_memory_bytes`](crate::RouterConfig::max_memory_bytes) (idle flows are
+    /// evicted to make room, as for ingest); the router is otherwise unchanged.
     pub fn restore(
         &mut self,
         flow_id: &str,
@@ -66,6 +69,7 @@ impl Router {
         let ordered = history.windows(2).all(|pair| pair[0].0 < pair[1].0);
         let complete = ordered && history.last().is_some_and(|(seq, _)| *seq == at.seq);
         let history = if complete { history } else { Vec::new() };
+        let share = self.config.flow_share();
         let mut frames = Vec::with_capacity(history.len());
         for (seq, message) in &history {
             message
@@ -78,7 +82,7 @@ impl Router {
                     seq: *seq,
                 },
             );
-            if encoded.len() <= self.config.flow_byte_budget {
+            if encoded.len() <= share {
                 frames.push((*seq, encoded));
             }
         }
@@ -94,19 +98,31 @@ impl Router {
         let evicted_through = frames
             .first()
             .map_or(at.seq, |(first, _)| first.saturating_sub(1));
-        let mut ring = Ring::after_gap(
-            self.config.ring_capacity,
-            self.config.flow_byte_budget,
-            evicted_through,
-        );
+        let mut ring = Ring::after_gap(self.config.ring_capacity, evicted_through);
         for (seq, encoded) in frames {
-            ring.push(seq, encoded);
+            ring.push(seq, encoded, share);
         }
         let fold = Fold::from_state(state.instance, state.nodes, state.relationships);
+        if fold.bytes() > share {
+            return Err(IngestError::FlowMemoryFull {
+                bytes: fold.bytes(),
+                limit: share,
+            });
+        }
+        let others = self.bytes - held.map_or(0, |flow| flow.charged);
+        let after = others + footprint::flow_overhead(flow_id) + fold.bytes() + ring.charge();
+        let excess = after.saturating_sub(self.config.max_memory_bytes);
+        if excess > 0 {
+            let (evict, _) = self.room(flow_id, excess, 0, after.saturating_sub(self.bytes))?;
+            self.counters.memory_evictions += evict.len() as u64;
+            for id in &evict {
+                self.remove_flow(id);
+            }
+        }
         let slot = match self.flows.slot(flow_id) {
             Some(slot) if continues => slot,
             _ => {
-                self.flows.remove(flow_id);
+                self.remove_flow(flow_id);
                 self.create(flow_id, at.epoch, now)
             }
         };
@@ -122,6 +138,7 @@ impl Router {
                 flow.last_event.get_or_insert(now);
             }
         }
+        self.recharge(slot);
         Ok(if continues {
             Restored::Continued
         } else {

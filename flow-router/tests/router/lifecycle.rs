@@ -293,7 +293,7 @@ fn bounds_are_typed_errors_and_leave_state_unchanged() {
         c.max_flows = 1;
         c.max_subscribers = 2;
         c.max_state_items = 2;
-        c.flow_byte_budget = 400;
+        c.flow_byte_budget = 1000;
     });
     sim.ingest("f", &node("f", "a", "running"));
     let err = sim
@@ -317,7 +317,7 @@ fn bounds_are_typed_errors_and_leave_state_unchanged() {
         .ingest_bytes("f", big.as_bytes(), sim.now)
         .unwrap_err();
     assert!(
-        matches!(err, IngestError::TooLarge { budget: 400, .. }),
+        matches!(err, IngestError::TooLarge { budget: 500, .. }),
         "{err:?}"
     );
     assert!(!err.is_overload());
@@ -346,16 +346,18 @@ fn bounds_are_typed_errors_and_leave_state_unchanged() {
 
 #[test]
 fn byte_budget_bounds_the_ring() {
-    let mut sim = Sim::with(|c| c.flow_byte_budget = 1000);
+    // Half of the budget for the ring, half for the state.
+    let mut sim = Sim::with(|c| c.flow_byte_budget = 6000);
     for i in 0..50 {
-        sim.ingest("f", &node("f", &format!("n{i}"), "running"));
+        sim.ingest("f", &node("f", &format!("n{}", i % 5), "running"));
         let info = sim.router.flow("f").unwrap();
-        assert!(info.ring_bytes <= 1000, "{}", info.ring_bytes);
+        assert!(info.ring_bytes <= 3000, "{}", info.ring_bytes);
+        assert!(info.state_bytes <= 3000, "{}", info.state_bytes);
     }
     let info = sim.router.flow("f").unwrap();
     assert!(info.ring_frames < 50 && info.ring_frames > 1);
     assert_eq!(
-        info.nodes_by_status["running"], 50,
+        info.nodes_by_status["running"], 5,
         "the fold keeps every node"
     );
 }
@@ -491,7 +493,7 @@ fn an_idle_subscriber_costs_a_few_words() {
 
 #[test]
 fn a_rejected_message_from_a_new_log_epoch_keeps_the_old_state() {
-    let mut sim = Sim::with(|c| c.flow_byte_budget = 300);
+    let mut sim = Sim::with(|c| c.flow_byte_budget = 1000);
     let msg = |id: &str| flow_contract::decode(node("f", id, "running").as_bytes(), "f").unwrap();
     sim.router
         .apply_ordered("f", Epoch(7), 1, msg("a"), sim.now)

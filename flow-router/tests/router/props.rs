@@ -2,22 +2,27 @@
 //!
 //! The model predicts every output byte: each cursor sees strictly increasing ids, a gap
 //! only ever comes with a snapshot frame, the fold equals a naive list-based fold, and the
-//! ring, flow, subscriber and waiter bounds hold after every step, and a subscription to a
-//! flow without state waits without allocating one.
+//! ring, flow, subscriber and waiter bounds hold after every step, the flow's byte budget
+//! splits evenly between ring and state, the engine's byte total is the sum of its flows',
+//! and a subscription to a flow without state waits without allocating one.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
 use flow_contract::{FlowInstance, FlowMessage, FlowNode, RelType, Relationship};
-use flow_router::{EventId, IngestError, Polled, Router, RouterConfig, Start, SubscribeError};
+use flow_router::{
+    EventId, Fold, IngestError, Polled, Router, RouterConfig, Start, SubscribeError,
+};
 use proptest::prelude::*;
 
 use crate::sim::{SEED, origin};
 
 const FLOWS: usize = 4;
 const CAPACITY: usize = 4;
-const BUDGET: usize = 900;
+/// Per flow: half for the ring (a few frames), half for the state (about eight items).
+const BUDGET: usize = 6000;
+const SHARE: usize = BUDGET / 2;
 const MAX_FLOWS: usize = 3;
 const MAX_SUBSCRIBERS: usize = 5;
 const MAX_WAITERS: usize = 2;
@@ -222,6 +227,8 @@ struct ModelFlow {
     epoch: u64,
     seq: u64,
     fold: RefFold,
+    /// The engine's own fold, for its byte figure only (the model's `fold` checks the state).
+    state: Fold,
     ring: VecDeque<(u64, Vec<u8>)>,
     evicted_through: u64,
     /// The wait group that was waiting when the flow was created.
@@ -314,6 +321,7 @@ impl Model {
             epoch,
             seq: 0,
             fold: RefFold::default(),
+            state: Fold::default(),
             ring: VecDeque::new(),
             evicted_through: 0,
         })
@@ -327,11 +335,17 @@ impl Model {
             assert_eq!(got, Err(IngestError::TooManyFlows { limit: MAX_FLOWS }));
             return;
         }
-        let (epoch, seq, mut fold) = match &self.flows[flow] {
-            Some(f) => (f.epoch, f.seq + 1, f.fold.clone()),
-            None => (self.next_epoch(flow), 1, RefFold::default()),
+        let (epoch, seq, mut fold, mut state) = match &self.flows[flow] {
+            Some(f) => (f.epoch, f.seq + 1, f.fold.clone(), f.state.clone()),
+            None => (
+                self.next_epoch(flow),
+                1,
+                RefFold::default(),
+                Fold::default(),
+            ),
         };
         fold.apply(message);
+        state.apply(&flow_id(flow), message.clone());
         if fold.items() > MAX_ITEMS {
             assert!(matches!(got, Err(IngestError::StateFull { .. })), "{got:?}");
             return;
@@ -342,8 +356,18 @@ impl Model {
             seq,
             &message.to_json(),
         );
-        if bytes.len() > BUDGET {
+        if bytes.len() > SHARE {
             assert!(matches!(got, Err(IngestError::TooLarge { .. })), "{got:?}");
+            return;
+        }
+        if state.bytes() > SHARE {
+            assert_eq!(
+                got,
+                Err(IngestError::FlowMemoryFull {
+                    bytes: state.bytes(),
+                    limit: SHARE
+                })
+            );
             return;
         }
         let accepted = got.unwrap();
@@ -354,8 +378,9 @@ impl Model {
         let f = self.flows[flow].as_mut().unwrap();
         f.seq = seq;
         f.fold = fold;
+        f.state = state;
         f.ring.push_back((seq, bytes));
-        while f.ring.len() > CAPACITY || f.ring_bytes() > BUDGET {
+        while f.ring.len() > CAPACITY || f.ring_bytes() > SHARE {
             f.evicted_through = f.ring.pop_front().unwrap().0;
         }
     }
@@ -575,6 +600,13 @@ impl Model {
         assert_eq!(stats.subscribers, self.cursors.len());
         assert_eq!(stats.waiters, self.waiters());
         assert!(stats.waiters <= MAX_WAITERS);
+        let flows = self.router.flows();
+        assert_eq!(
+            stats.memory_bytes,
+            flows.iter().map(|info| info.bytes).sum::<usize>(),
+            "the total is the sum of the flows' charges"
+        );
+        assert!(stats.memory_bytes <= stats.memory_limit);
         for (flow, f) in self.flows.iter().enumerate() {
             let id = flow_id(flow);
             // The head is the snapshot's position, without the state.
@@ -590,7 +622,9 @@ impl Model {
                 continue;
             };
             let info = self.router.flow(&id).unwrap();
-            assert!(info.ring_frames <= CAPACITY && info.ring_bytes <= BUDGET);
+            assert!(info.ring_frames <= CAPACITY && info.ring_bytes <= SHARE);
+            assert!(info.state_bytes <= SHARE);
+            assert_eq!(info.state_bytes, f.state.bytes());
             assert_eq!(
                 (info.ring_frames, info.ring_bytes),
                 (f.ring.len(), f.ring_bytes())

@@ -19,8 +19,11 @@ use crate::process::spawn;
 
 const LEGIT: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 const HEAD_TIMEOUT: &str = "1s";
-/// What the server may hold in memory during the whole suite (its RSS, read from /proc).
-const RSS_BUDGET_KIB: u64 = 256 * 1024;
+/// The engine's memory bound during the suite (`FLOW_SERVER_MAX_MEMORY_BYTES`).
+const MAX_MEMORY_BYTES: u64 = 32 << 20;
+/// What the process holds besides the flows the engine counts: the binary, thread stacks,
+/// connections and their buffers, allocator slack (docs/OPERATIONS.md, "Limits").
+const FIXED_OVERHEAD_BYTES: u64 = 96 << 20;
 
 /// What an attacker's connection ended with.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -213,9 +216,11 @@ impl Legit {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_clients_never_deny_the_legitimate_ones() {
+    let max_memory = MAX_MEMORY_BYTES.to_string();
     let (server, addr) = spawn(&[
         ("FLOW_SERVER_REQUEST_HEAD_TIMEOUT", HEAD_TIMEOUT),
         ("FLOW_SERVER_NEW_FLOWS_PER_MINUTE", "20"),
+        ("FLOW_SERVER_MAX_MEMORY_BYTES", &max_memory),
     ])
     .await;
     let pid = server.0.id();
@@ -374,11 +379,211 @@ async fn hostile_clients_never_deny_the_legitimate_ones() {
     report.push("50 half-closed connections: closed by the server".to_owned());
 
     let rss = rss_kib(pid);
-    assert!(rss < RSS_BUDGET_KIB, "RSS {rss} KiB");
+    assert!(
+        rss * 1024 < MAX_MEMORY_BYTES + FIXED_OVERHEAD_BYTES,
+        "RSS {rss} KiB"
+    );
     let posted = legit.finish().await;
     report.push(format!(
         "legitimate producer: {posted} POSTs, all 200; subscriber: every event, no resync; server RSS {rss} KiB"
     ));
     println!("{}", report.join("\n"));
+    drop(server);
+}
+
+/// A message of the nodes `n{i}` for `i` in `ids`, each carrying `pad` bytes of `meta`.
+fn padded_nodes(flow: &str, ids: std::ops::Range<usize>, pad: usize) -> String {
+    let pad = "x".repeat(pad);
+    let nodes: Vec<String> = ids
+        .map(|i| {
+            format!(
+                r#"{{"id":"n{i}","flowId":"{flow}","label":"n{i}","status":"running","meta":{{"pad":"{pad}"}}}}"#
+            )
+        })
+        .collect();
+    format!(r#"{{"type":"upsert-nodes","nodes":[{}]}}"#, nodes.join(","))
+}
+
+/// The value of the metric line that starts with `name` followed by a space.
+async fn metric(client: &reqwest::Client, addr: &str, name: &str) -> u64 {
+    let text = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("{name} in\n{text}"))
+}
+
+/// Issue 14: memory is bounded in bytes by the engine. A flow's state stops at its share of
+/// `FLOW_SERVER_FLOW_BYTE_BUDGET`; at `FLOW_SERVER_MAX_MEMORY_BYTES` idle flows are evicted
+/// (counted), a followed flow never is, and with nothing idle left new state gets 507 naming
+/// the limit. Every answer is a clear status; nothing is dropped silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_is_bounded_by_evicting_idle_flows_then_refusing() {
+    const LIMIT: u64 = 96 * 1024;
+    let (server, addr) = spawn(&[
+        ("FLOW_SERVER_MAX_MEMORY_BYTES", &LIMIT.to_string()),
+        ("FLOW_SERVER_FLOW_BYTE_BUDGET", "65536"),
+        ("FLOW_SERVER_NEW_FLOWS_PER_MINUTE", "0"),
+    ])
+    .await;
+    let client = crate::fixture::client();
+    let post = |flow: &str, body: String| {
+        client
+            .post(format!("http://{addr}/v1/flows/{flow}/events"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let json = |response: reqwest::Response| async move {
+        let status = response.status().as_u16();
+        let body: serde_json::Value =
+            serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON body");
+        (status, body)
+    };
+
+    // One flow's state stops at half its byte budget: 507 naming the variable.
+    let mut refused = None;
+    for i in 0..64 {
+        let (status, body) = json(
+            post("grow", padded_nodes("grow", i..i + 1, 2000))
+                .await
+                .expect("post"),
+        )
+        .await;
+        if status != 200 {
+            refused = Some((status, body));
+            break;
+        }
+    }
+    let (status, body) = refused.expect("the flow's state share is reached");
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(body["error"], "flow_memory_full");
+    assert_eq!(body["variable"], "FLOW_SERVER_FLOW_BYTE_BUDGET");
+    assert_eq!(body["limit"], 32768);
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("FLOW_SERVER_FLOW_BYTE_BUDGET")),
+        "{body}"
+    );
+    let deleted = client
+        .delete(format!("http://{addr}/v1/flows/grow"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(metric(&client, &addr, "openova_flow_memory_bytes").await, 0);
+    assert_eq!(
+        metric(&client, &addr, "openova_flow_memory_limit_bytes").await,
+        LIMIT
+    );
+
+    // A followed flow, then idle flows until the bound evicts the oldest of them.
+    let (status, _) = json(
+        post("kept", padded_nodes("kept", 0..4, 1000))
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let response = client
+        .get(format!("http://{addr}/v1/flows/kept/stream"))
+        .send()
+        .await
+        .expect("stream");
+    let mut kept = EventReader::new(response);
+    assert_eq!(kept.next_data().await.expect("snapshot").event, "snapshot");
+    let evicted = r#"openova_flow_flows_evicted_total{reason="memory"}"#;
+    let mut created = 0;
+    while metric(&client, &addr, evicted).await == 0 {
+        assert!(created < 100, "the bound is reached within 100 flows");
+        let flow = format!("idle{created}");
+        let (status, body) = json(
+            post(&flow, padded_nodes(&flow, 0..4, 1000))
+                .await
+                .expect("post"),
+        )
+        .await;
+        assert_eq!(status, 200, "evicting an idle flow made room: {body}");
+        created += 1;
+    }
+    assert!(created > 2, "several flows fit first ({created})");
+    let snapshot = |flow: &str| {
+        client
+            .get(format!("http://{addr}/v1/flows/{flow}/snapshot"))
+            .send()
+    };
+    assert_eq!(
+        snapshot("idle0").await.expect("get").status(),
+        404,
+        "the oldest idle flow went"
+    );
+    assert_eq!(
+        snapshot("kept").await.expect("get").status(),
+        200,
+        "the followed flow stays"
+    );
+    assert!(metric(&client, &addr, "openova_flow_memory_bytes").await <= LIMIT);
+    let (status, _) = json(
+        post("kept", padded_nodes("kept", 0..1, 10))
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(kept.next_data().await.expect("live").event, "upsert-nodes");
+
+    // Follow every flow left: nothing is idle, so a new flow's state is refused.
+    let listing = client
+        .get(format!("http://{addr}/v1/flows"))
+        .send()
+        .await
+        .expect("list");
+    let (_, listing) = json(listing).await;
+    let mut followers = Vec::new();
+    for flow in listing["flows"].as_array().expect("flows") {
+        let id = flow["id"].as_str().expect("id");
+        let response = client
+            .get(format!("http://{addr}/v1/flows/{id}/stream"))
+            .send()
+            .await
+            .expect("stream");
+        assert_eq!(response.status(), 200);
+        followers.push(response);
+    }
+    let before = metric(&client, &addr, evicted).await;
+    let (status, body) = json(
+        post("refused", padded_nodes("refused", 0..8, 1000))
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(body["error"], "memory_full");
+    assert_eq!(body["variable"], "FLOW_SERVER_MAX_MEMORY_BYTES");
+    assert_eq!(body["limit"], LIMIT);
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("FLOW_SERVER_MAX_MEMORY_BYTES")),
+        "{body}"
+    );
+    assert_eq!(snapshot("refused").await.expect("get").status(), 404);
+    assert_eq!(
+        metric(&client, &addr, evicted).await,
+        before,
+        "no followed flow was evicted"
+    );
+    println!(
+        "memory bound {LIMIT} B: {created} idle flows posted, {before} evicted for memory, then 507 memory_full"
+    );
+    drop(followers);
     drop(server);
 }

@@ -429,7 +429,8 @@ async fn snapshot_of(server: &Server, flow: &str) -> (String, bytes::Bytes) {
 /// backend fed the same messages, upserts, deletes and the delete cascade included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restore_after_trimming_is_exact() {
-    let flags = ["--flow-byte-budget", "2048"];
+    // Half for replay frames (a dozen of these), half for the state of four nodes.
+    let flags = ["--flow-byte-budget", "8192"];
     let redis = Backend::redis();
     let writer = Server::start_with(&redis, &flags).await;
     let memory = Server::start_with(&Backend::Memory, &flags).await;
@@ -439,14 +440,14 @@ async fn a_restore_after_trimming_is_exact() {
         let status = ["ok", "failed"][i % 2];
         bodies.push(
             serde_json::json!({"type": "upsert-nodes", "nodes": [
-                {"id": format!("n{}", i % 12), "flowId": "f", "label": label, "status": status}
+                {"id": format!("n{}", i % 4), "flowId": "f", "label": label, "status": status}
             ]})
             .to_string(),
         );
         if i % 10 == 9 {
             bodies.push(
                 serde_json::json!({"type": "upsert-rels", "relationships": [
-                    {"fromId": format!("n{}", i % 12), "toId": "n0", "type": "finish-to-start"}
+                    {"fromId": format!("n{}", i % 4), "toId": "n0", "type": "finish-to-start"}
                 ]})
                 .to_string(),
             );

@@ -531,6 +531,50 @@ async fn shutdown_ends_open_streams(backend: Backend) {
     assert_eq!(app.phase(), openova_flow_server::Phase::Draining);
 }
 
+/// Issue 14: a stream that waited for its flow gives its per-client waiter slot back when it
+/// joins the flow at the first message; waiter slots count only streams that wait.
+async fn a_joined_stream_gives_its_waiter_slot_back(backend: Backend) {
+    let server = Server::start_with(&backend, &["--max-waiters-per-ip", "1"]).await;
+    let open = |flow: &str| {
+        server
+            .client
+            .get(server.url(&format!("/v1/flows/{flow}/stream")))
+    };
+    let mut first = server.stream("late", None).await;
+    assert_eq!(first.next_data().await.expect("snapshot").event, "snapshot");
+    let refused = open("other").send().await.expect("request");
+    assert_eq!(refused.status(), 503, "the one waiter slot is taken");
+    assert_eq!(refused.json_value().await["error"], "too_many_waiters");
+
+    server
+        .post_ok("late", upsert_nodes("late", &[("a", "running")]))
+        .await;
+    // It joined: the message itself, or (Redis decides the flow's epoch) a resync holding it.
+    let joined = first.next_data().await.expect("the first message");
+    assert!(
+        matches!(joined.event.as_str(), "upsert-nodes" | "snapshot")
+            && joined.data.contains(r#""id":"a""#),
+        "{joined:?}"
+    );
+    let mut second = server.stream("other", None).await;
+    assert_eq!(
+        second.next_data().await.expect("snapshot").event,
+        "snapshot"
+    );
+    let refused = open("third").send().await.expect("request");
+    assert_eq!(
+        refused.status(),
+        503,
+        "the second waiter holds the slot now"
+    );
+
+    // The joined stream still follows its flow.
+    server
+        .post_ok("late", upsert_nodes("late", &[("b", "running")]))
+        .await;
+    assert_eq!(first.next_data().await.expect("live").event, "upsert-nodes");
+}
+
 crate::fixture::on_both_backends!(
     ingest_then_stream,
     reconnect_replays_exactly_after_the_last_id,
@@ -543,4 +587,5 @@ crate::fixture::on_both_backends!(
     rate_limit_over_http,
     oversized_bodies_are_refused_with_or_without_length,
     shutdown_ends_open_streams,
+    a_joined_stream_gives_its_waiter_slot_back,
 );
