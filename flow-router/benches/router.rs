@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use flow_router::{Cursor, FrameStream, Polled, Router, RouterConfig};
+use flow_router::{Cursor, FrameStream, Polled, Router, RouterConfig, SharedRouter};
 
 /// An upsert-nodes body of about 1.3 KB (a little over 1 KiB): five nodes with meta.
 fn body_1kib(round: usize) -> String {
@@ -141,5 +141,39 @@ fn fan_out(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, ingest, subscribe, fan_out);
+/// Whether flows on different threads contend: `iters` ingests of 1 KiB into one flow on one
+/// thread, against `iters` ingests into each of two flows on two threads at once, through the
+/// [`SharedRouter`] the server uses. The time is the wall time of the whole round, so without
+/// contention (and two free cores) the two figures are equal; a lock shared by all flows shows
+/// as the second rising towards twice the first.
+fn flows_on_threads(c: &mut Criterion) {
+    let bodies: Vec<String> = (0..64).map(body_1kib).collect();
+    let run = |flows: &[&str], iters: u64| {
+        let shared = SharedRouter::new(router(), now);
+        let bodies = &bodies;
+        let started = now();
+        std::thread::scope(|scope| {
+            for flow in flows {
+                let shared = shared.clone();
+                scope.spawn(move || {
+                    for i in 0..iters {
+                        let body = &bodies[i as usize % bodies.len()];
+                        black_box(shared.ingest_bytes(flow, body.as_bytes())).expect("valid body");
+                    }
+                });
+            }
+        });
+        started.elapsed()
+    };
+    let mut group = c.benchmark_group("flows_on_threads");
+    group.bench_function("one_flow_one_thread", |b| {
+        b.iter_custom(|iters| run(&["a"], iters));
+    });
+    group.bench_function("two_flows_two_threads", |b| {
+        b.iter_custom(|iters| run(&["a", "b"], iters));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ingest, subscribe, fan_out, flows_on_threads);
 criterion_main!(benches);

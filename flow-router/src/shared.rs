@@ -43,7 +43,23 @@ struct Inner {
 struct State {
     router: Router,
     /// One wake-up per flow that has (or had) a subscriber.
-    wakers: HashMap<Arc<str>, Arc<Event>>,
+    wakers: HashMap<Arc<str>, Arc<FlowWake>>,
+}
+
+/// What the streams of one flow share: their wake-up, and the last batch one of them
+/// concatenated, so that streams at the same position (a fan-out) copy a batch once per flow
+/// rather than once each. The batch has its own lock: streams concatenate outside the router's.
+#[derive(Default)]
+struct FlowWake {
+    event: Event,
+    batch: Mutex<Option<Batch>>,
+}
+
+/// The frames after `from` up to and including `to`, concatenated.
+struct Batch {
+    from: EventId,
+    to: EventId,
+    bytes: Bytes,
 }
 
 impl fmt::Debug for SharedRouter {
@@ -84,7 +100,7 @@ impl SharedRouter {
             (result, state.wakers.get(flow_id).cloned())
         };
         if let Some(waker) = waker {
-            waker.notify(usize::MAX);
+            waker.event.notify(usize::MAX);
         }
         result
     }
@@ -178,7 +194,7 @@ impl SharedRouter {
             (state.router.delete(flow_id), state.wakers.remove(flow_id))
         };
         if let Some(waker) = waker {
-            waker.notify(usize::MAX);
+            waker.event.notify(usize::MAX);
         }
         existed
     }
@@ -190,14 +206,14 @@ impl SharedRouter {
         let (next, wakers) = {
             let mut state = self.lock();
             let evicted = state.router.handle_timeout(now);
-            let wakers: Vec<Arc<Event>> = evicted
+            let wakers: Vec<Arc<FlowWake>> = evicted
                 .iter()
                 .filter_map(|id| state.wakers.remove(id))
                 .collect();
             (state.router.poll_timeout(), wakers)
         };
         for waker in wakers {
-            waker.notify(usize::MAX);
+            waker.event.notify(usize::MAX);
         }
         next
     }
@@ -242,14 +258,16 @@ fn lock(inner: &Inner) -> MutexGuard<'_, State> {
 ///
 /// Yields the initial bytes (`retry:` plus a snapshot or a replay) first, then, on each
 /// wake-up, every ready frame concatenated into one [`Bytes`] (up to [`MAX_BATCH_BYTES`]):
-/// one socket write per wake-up. Ends when the flow is deleted or evicted. Dropping it
+/// one socket write per wake-up. A single frame is the ring's own `Bytes`; a batch is
+/// concatenated once per flow for all the streams that drain the same frames (a fan-out),
+/// not once per stream. Ends when the flow is deleted or evicted. Dropping it
 /// unsubscribes.
 pub struct FrameStream {
     inner: Arc<Inner>,
     cursor: Cursor,
     start: Start,
     initial: Option<Bytes>,
-    waker: Arc<Event>,
+    waker: Arc<FlowWake>,
     listener: Option<EventListener>,
     heartbeat: Option<Pin<Box<dyn Stream<Item = ()> + Send>>>,
     closed: bool,
@@ -302,13 +320,20 @@ impl FrameStream {
     /// Polls the router for every ready frame; the lock is released before concatenating.
     fn drain(&mut self) -> Drained {
         let now = (self.inner.clock)();
+        let from = self.cursor.position();
         let mut frames = Vec::new();
         let mut bytes = 0;
+        let mut resynced = false;
         {
             let mut state = lock(&self.inner);
             while bytes < MAX_BATCH_BYTES {
                 match state.router.poll(&mut self.cursor, now) {
-                    Polled::Frame(frame) | Polled::Resync(frame) => {
+                    Polled::Frame(frame) => {
+                        bytes += frame.len();
+                        frames.push(frame);
+                    }
+                    Polled::Resync(frame) => {
+                        resynced = true;
                         bytes += frame.len();
                         frames.push(frame);
                     }
@@ -324,15 +349,39 @@ impl FrameStream {
             0 if self.closed => Drained::Closed,
             0 => Drained::Pending,
             1 => Drained::Ready(frames.swap_remove(0)),
+            // A resync's frames depend on when the cursor lagged, not only on its positions.
+            _ if resynced => Drained::Ready(concat(&frames, bytes)),
             _ => {
-                let mut batch = BytesMut::with_capacity(bytes);
-                for frame in &frames {
-                    batch.extend_from_slice(frame);
+                let to = self.cursor.position();
+                let mut shared = self
+                    .waker
+                    .batch
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                // Within one epoch the frame of each seq never changes, so the same two
+                // positions mean the same bytes.
+                if let Some(batch) = shared.as_ref().filter(|b| b.from == from && b.to == to) {
+                    return Drained::Ready(batch.bytes.clone());
                 }
-                Drained::Ready(batch.freeze())
+                let bytes = concat(&frames, bytes);
+                *shared = Some(Batch {
+                    from,
+                    to,
+                    bytes: bytes.clone(),
+                });
+                Drained::Ready(bytes)
             }
         }
     }
+}
+
+/// `frames` (of `len` bytes in all) in one buffer.
+fn concat(frames: &[Bytes], len: usize) -> Bytes {
+    let mut batch = BytesMut::with_capacity(len);
+    for frame in frames {
+        batch.extend_from_slice(frame);
+    }
+    batch.freeze()
 }
 
 impl Drop for FrameStream {
@@ -370,7 +419,7 @@ impl Stream for FrameStream {
             }
             match &mut this.listener {
                 // Register first, then re-check: a notification between the two is not lost.
-                None => this.listener = Some(this.waker.listen()),
+                None => this.listener = Some(this.waker.event.listen()),
                 Some(listener) => match Pin::new(listener).poll(cx) {
                     Poll::Ready(()) => this.listener = None,
                     Poll::Pending => break,

@@ -6,7 +6,7 @@ use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 use bytes::Bytes;
 use flow_router::FrameStream;
@@ -19,10 +19,10 @@ use warp::reply::Response;
 use crate::client::Slot;
 
 /// The response for one subscription: `text/event-stream`, no caching, no proxy buffering.
-/// Heartbeats come every `heartbeat` while nothing else is sent; writes are at least `flush`
-/// apart ([`Paced`]); the body ends when the flow is deleted or evicted, or when `ended`
-/// resolves (server shutdown, not delayed by the pacing). `held` (a per-client waiter slot)
-/// is released when the stream joins its flow at the flow's first message, or ends.
+/// Heartbeats come every `heartbeat` while nothing else is sent; writes of a busy stream are
+/// at least `flush` apart ([`Paced`]); the body ends when the flow is deleted or evicted, or
+/// when `ended` resolves (server shutdown, not delayed by the pacing). `held` (a per-client
+/// waiter slot) is released when the stream joins its flow at the flow's first message, or ends.
 pub(crate) fn response(
     frames: FrameStream,
     heartbeat: Duration,
@@ -50,7 +50,7 @@ pub(crate) fn response(
 
 /// A tick every `period`, the first one `period` from now; late ticks are not bunched up.
 fn ticks(period: Duration) -> impl Stream<Item = ()> + Send + 'static {
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let mut interval = tokio::time::interval_at(Instant::now() + period, period);
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
     futures::stream::unfold(interval, |mut interval| async move {
         interval.tick().await;
@@ -96,43 +96,87 @@ impl<S: Stream + Unpin> Stream for SyncStream<S> {
     }
 }
 
-/// Spaces the items of a stream of batches at least `interval` apart.
+/// Spaces the writes of a busy stream at least `interval` apart, with no timer for a quiet one.
 ///
-/// After an item is yielded the inner stream is not polled again until `interval` has passed,
-/// so whatever the engine queued meanwhile leaves as one batch: under a burst of events, one
-/// write and one wake-up per stream per interval instead of one per event. The first item
-/// after a quiet period is not delayed. A zero interval passes items through.
-struct Paced<S> {
+/// An item that comes more than `interval` after the previous write goes out at once: a
+/// stream whose frames arrive one at a time (a sparse flow) costs one wake-up per frame and
+/// never arms a timer. An item that comes sooner is held until `interval` after the previous
+/// write; meanwhile the inner stream is not polled, so whatever the engine queues leaves with it,
+/// and once the gate opens every item ready is passed on without delay (the HTTP layer writes
+/// them together) until the inner stream is pending again. Under a burst of events that is one
+/// write and one wake-up per stream per interval instead of one per event. A zero interval
+/// passes items through.
+struct Paced<S: Stream> {
     inner: S,
     interval: Duration,
+    /// When the last item was passed on, while items are spaced.
+    last: Option<Instant>,
+    /// The item waiting for the gate.
+    held: Option<S::Item>,
+    /// Opens `interval` after the last write; kept across holds (reset, not reallocated).
     gate: Option<Pin<Box<Sleep>>>,
+    /// The gate just opened: pass items on until the inner stream is pending.
+    open: bool,
 }
 
-impl<S> Paced<S> {
+impl<S: Stream> Paced<S> {
     fn new(inner: S, interval: Duration) -> Self {
         Self {
             inner,
             interval,
+            last: None,
+            held: None,
             gate: None,
+            open: false,
         }
     }
 }
 
-impl<S: Stream + Unpin> Stream for Paced<S> {
+impl<S: Stream + Unpin> Stream for Paced<S>
+where
+    S::Item: Unpin,
+{
     type Item = S::Item;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
-        if let Some(gate) = self.gate.as_mut() {
-            if gate.as_mut().poll(cx).is_pending() {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        let this = self.get_mut();
+        if this.held.is_some() {
+            if let Some(gate) = this.gate.as_mut()
+                && gate.as_mut().poll(cx).is_pending()
+            {
                 return Poll::Pending;
             }
-            self.gate = None;
+            this.open = true;
+            this.last = Some(Instant::now());
+            return Poll::Ready(this.held.take());
         }
-        let polled = Pin::new(&mut self.inner).poll_next(cx);
-        if matches!(polled, Poll::Ready(Some(_))) && !self.interval.is_zero() {
-            self.gate = Some(Box::pin(tokio::time::sleep(self.interval)));
+        let item = match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(Some(item)) => item,
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {
+                this.open = false;
+                return Poll::Pending;
+            }
+        };
+        if this.interval.is_zero() || this.open {
+            this.last = Some(Instant::now());
+            return Poll::Ready(Some(item));
         }
-        polled
+        let now = Instant::now();
+        let due = match this.last {
+            Some(last) if now < last + this.interval => last + this.interval,
+            _ => {
+                this.last = Some(now);
+                return Poll::Ready(Some(item));
+            }
+        };
+        match this.gate.as_mut() {
+            Some(gate) => gate.as_mut().reset(due),
+            None => this.gate = Some(Box::pin(tokio::time::sleep_until(due))),
+        }
+        this.held = Some(item);
+        // Registers the gate's wake-up (or passes the item on if it is already due).
+        Pin::new(this).poll_next(cx)
     }
 }
 
@@ -142,15 +186,16 @@ mod tests {
 
     use futures::StreamExt;
     use futures::channel::mpsc;
+    use tokio::time::Instant;
 
     use super::Paced;
 
-    /// Items queued while the gate is closed come out in the next poll, not before the interval.
+    /// Items queued while the gate is closed come out together when it opens, not before.
     #[tokio::test(start_paused = true)]
     async fn items_are_spaced_by_the_interval_and_the_first_is_immediate() {
         let (tx, rx) = mpsc::unbounded::<u32>();
         let mut paced = Paced::new(rx, Duration::from_millis(10));
-        let start = tokio::time::Instant::now();
+        let start = Instant::now();
         tx.unbounded_send(1).unwrap();
         assert_eq!(paced.next().await, Some(1));
         assert_eq!(
@@ -159,16 +204,46 @@ mod tests {
             "the first item is not delayed"
         );
         tx.unbounded_send(2).unwrap();
+        tx.unbounded_send(3).unwrap();
         assert_eq!(paced.next().await, Some(2));
         assert_eq!(start.elapsed(), Duration::from_millis(10));
+        assert_eq!(paced.next().await, Some(3));
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(10),
+            "what was ready when the gate opened leaves with the held item"
+        );
+        assert!(futures::poll!(paced.next()).is_pending());
+        tx.unbounded_send(4).unwrap();
+        assert_eq!(paced.next().await, Some(4));
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(20),
+            "after the inner stream was pending the next item is spaced again"
+        );
         drop(tx);
         assert_eq!(paced.next().await, None);
+    }
+
+    /// A stream whose items come further apart than the interval never waits (sparse flows).
+    #[tokio::test(start_paused = true)]
+    async fn items_further_apart_than_the_interval_are_never_delayed() {
+        let (tx, rx) = mpsc::unbounded::<u32>();
+        let mut paced = Paced::new(rx, Duration::from_millis(10));
+        for n in 0..5 {
+            tokio::time::advance(Duration::from_millis(11)).await;
+            tx.unbounded_send(n).unwrap();
+            let asked = Instant::now();
+            assert_eq!(paced.next().await, Some(n));
+            assert_eq!(asked.elapsed(), Duration::ZERO, "item {n} was delayed");
+        }
+        assert!(paced.gate.is_none(), "no timer was armed");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_zero_interval_passes_items_through() {
         let mut paced = Paced::new(futures::stream::iter([1, 2, 3]), Duration::ZERO);
-        let start = tokio::time::Instant::now();
+        let start = Instant::now();
         assert_eq!(paced.by_ref().collect::<Vec<_>>().await, vec![1, 2, 3]);
         assert_eq!(start.elapsed(), Duration::ZERO);
     }

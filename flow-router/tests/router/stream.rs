@@ -93,6 +93,50 @@ fn batches_ready_frames_wakes_on_ingest_and_ends_on_delete() {
     assert_eq!(h.shared.stats().subscribers, 0);
 }
 
+/// Streams at the same position share one concatenated batch (a fan-out copies it once per
+/// flow); a stream at another position gets its own, with its own frames.
+#[test]
+fn streams_at_the_same_position_share_one_batch() {
+    let h = Harness::new();
+    h.shared
+        .ingest_bytes("f", node("f", "a", "running").as_bytes())
+        .unwrap();
+    let mut streams: Vec<FrameStream> = (0..3)
+        .map(|_| h.shared.subscribe("f", None).unwrap())
+        .collect();
+    for stream in &mut streams {
+        h.text(stream);
+        assert_eq!(h.next(stream), Poll::Pending);
+    }
+    h.shared
+        .ingest_bytes("f", node("f", "b", "running").as_bytes())
+        .unwrap();
+    let mut behind = h.shared.subscribe("f", None).unwrap();
+    h.text(&mut behind);
+    for id in ["c", "d"] {
+        h.shared
+            .ingest_bytes("f", node("f", id, "running").as_bytes())
+            .unwrap();
+    }
+    let batches: Vec<Bytes> = streams
+        .iter_mut()
+        .map(|stream| match h.next(stream) {
+            Poll::Ready(Some(bytes)) => bytes,
+            other => panic!("expected a batch, got {other:?}"),
+        })
+        .collect();
+    let text = String::from_utf8(batches[0].to_vec()).unwrap();
+    assert_eq!(ids(&text), ["e0-2", "e0-3", "e0-4"]);
+    for batch in &batches[1..] {
+        assert_eq!(batch, &batches[0]);
+        assert_eq!(batch.as_ptr(), batches[0].as_ptr(), "the same buffer");
+    }
+    assert_eq!(ids(&h.text(&mut behind)), ["e0-3", "e0-4"]);
+    let mut resumed = h.shared.subscribe("f", Some("e0-1")).unwrap();
+    let replay = h.text(&mut resumed);
+    assert_eq!(ids(&replay), ["e0-2", "e0-3", "e0-4"], "{replay}");
+}
+
 #[test]
 fn heartbeats_fill_idle_time_only() {
     let h = Harness::new();
