@@ -640,3 +640,48 @@ async fn a_slow_redis_times_out_with_a_clear_error() {
     }
     server.stop().await;
 }
+
+/// The text of `/metrics` of `server`.
+async fn metrics_of(server: &Server) -> String {
+    let response = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    String::from_utf8_lossy(&response.bytes().await.expect("body")).into_owned()
+}
+
+/// Issue 17: each replica's metrics are its own: `events_accepted` counts the POSTs it
+/// stored, not the messages it applied from other replicas; `frames_sent` and `flows` what
+/// it served and followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_replica_counts_its_own_posts() {
+    let backend = Backend::redis();
+    let a = Server::start_with(&backend, &[]).await;
+    let b = Server::start_with(&backend, &[]).await;
+    let first = a.post_ok("f", upsert_nodes("f", &[("x", "ok")])).await;
+    let mut on_b = b.stream("f", Some(&first)).await;
+    let mut posted = Vec::new();
+    for node in ["y", "z", "w"] {
+        posted.push(a.post_ok("f", upsert_nodes("f", &[(node, "ok")])).await);
+    }
+    assert_eq!(ids(&take(&mut on_b, 3).await), posted);
+    let (on_a, on_b) = (metrics_of(&a).await, metrics_of(&b).await);
+    assert!(
+        on_a.contains("openova_flow_events_accepted_total 4\n"),
+        "{on_a}"
+    );
+    assert!(
+        on_b.contains("openova_flow_events_accepted_total 0\n"),
+        "{on_b}"
+    );
+    assert!(
+        on_b.contains("openova_flow_frames_sent_total 3\n"),
+        "{on_b}"
+    );
+    assert!(on_b.contains("openova_flow_flows 1\n"), "{on_b}");
+    assert!(on_a.contains("openova_flow_flows 0\n"), "{on_a}");
+    a.stop().await;
+    b.stop().await;
+}
