@@ -18,10 +18,10 @@ const ALLOCATION: usize = 16;
 /// allocation and the shared header `Bytes` adds when a frame is first cloned.
 pub(crate) const RING_ENTRY: usize = size_of::<(u64, bytes::Bytes)>() + 2 * ALLOCATION + 32;
 
-/// What one flow costs besides its ring and fold: its table slot, index entry and id.
-pub(crate) fn flow_overhead(flow_id: &str) -> usize {
-    // The flow struct itself is a few hundred bytes; the index holds an `Arc<str>` and a slot.
-    512 + 2 * ALLOCATION + flow_id.len()
+/// What one flow costs besides its ring and fold: its table slot (`inline`, the flow's
+/// inline size), its index entry and its shared id.
+pub(crate) fn flow_overhead(inline: usize, flow_id: &str) -> usize {
+    inline + entry::<std::sync::Arc<str>, usize>() + 2 * ALLOCATION + flow_id.len()
 }
 
 /// A map entry of `key` and `value` inline bytes, at the charged B-tree occupancy.

@@ -106,7 +106,7 @@ impl Flow {
 
     /// What the flow costs against the memory budgets now.
     fn charge(&self) -> usize {
-        footprint::flow_overhead(&self.id)
+        flow_overhead(&self.id)
             + self.fold.bytes()
             + self.ring.charge()
             + self.snapshot.as_ref().map_or(0, Bytes::len)
@@ -443,7 +443,7 @@ impl Router {
         let fold = existing.map_or(&empty, |flow| &flow.fold);
         let others = self.bytes - held;
         let total = |state: usize| {
-            others + footprint::flow_overhead(flow_id) + state + Ring::charge_of(frames, ring_bytes)
+            others + flow_overhead(flow_id) + state + Ring::charge_of(frames, ring_bytes)
         };
         let limit = self.config.max_memory_bytes;
         // The exact figure needs lookups; only pay for them near a bound.
@@ -900,6 +900,11 @@ enum Join {
     Joined(Target),
     /// The group is gone (deleted, or the flow was created and replaced or removed since).
     Closed,
+}
+
+/// What a flow costs besides its ring, fold and cached snapshot.
+fn flow_overhead(flow_id: &str) -> usize {
+    footprint::flow_overhead(size_of::<Flow>(), flow_id)
 }
 
 fn info(flow: &Flow) -> FlowInfo {

@@ -8,7 +8,6 @@ use super::Router;
 use crate::error::IngestError;
 use crate::event_id::EventId;
 use crate::fold::Fold;
-use crate::footprint;
 use crate::frame;
 use crate::ring::Ring;
 
@@ -110,7 +109,7 @@ impl Router {
             });
         }
         let others = self.bytes - held.map_or(0, |flow| flow.charged);
-        let after = others + footprint::flow_overhead(flow_id) + fold.bytes() + ring.charge();
+        let after = others + super::flow_overhead(flow_id) + fold.bytes() + ring.charge();
         let excess = after.saturating_sub(self.config.max_memory_bytes);
         if excess > 0 {
             let (evict, _) = self.room(flow_id, excess, 0, after.saturating_sub(self.bytes))?;
