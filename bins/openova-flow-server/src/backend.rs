@@ -77,14 +77,14 @@ impl Backend {
                         replica
                             .append(flow_id, &message, true)
                             .await
-                            .map_err(ApiError::Backend)?
+                            .map_err(backend_error)?
                             .ok_or_else(|| {
                                 ApiError::Backend(LogError::Reply(
                                     "append with create answered \"new\"".to_owned(),
                                 ))
                             })?
                     }
-                    Err(err) => return Err(ApiError::Backend(err)),
+                    Err(err) => return Err(backend_error(err)),
                 };
                 Ok(EventId {
                     epoch: appended.epoch,
@@ -166,6 +166,17 @@ impl Backend {
         if let Self::Redis(replica) = self {
             replica.run(shutdown).await;
         }
+    }
+}
+
+/// A refusal of the shared log as the memory backend answers it (the same status, code and
+/// body for the same bound).
+fn backend_error(err: LogError) -> ApiError {
+    match err {
+        LogError::FlowMemoryFull { bytes, limit } => {
+            ApiError::Ingest(IngestError::FlowMemoryFull { bytes, limit })
+        }
+        other => ApiError::Backend(other),
     }
 }
 

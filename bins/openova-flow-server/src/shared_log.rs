@@ -5,7 +5,8 @@
 //! `openova-flow:{f}:meta` (hash `epoch`, `seq`, `at`; also the listing's index), `:log`
 //! (stream, entry ids `<seq>-0`, field `m` = the message's canonical JSON, capped at the ring
 //! capacity), `:inst` (the posted flow instance), `:nodes` (hash id -> node JSON), `:rels`
-//! (hash natural key -> relationship JSON).
+//! (hash natural key -> relationship JSON), `:sizes` (hash `i`, `n:<id>`, `r:<key>` -> what
+//! the engine charges for the item; meta `state` holds their sum).
 //! Channel `openova-flow:{f}:events` carries `m <epoch> <seq> <json>` per message and `d` on
 //! delete. See `docs/OPERATIONS.md`, section "Redis backend".
 
@@ -13,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use flow_contract::{FlowInstance, FlowMessage, FlowNode, Limits, Relationship};
-use flow_router::{Epoch, EventId, FlowState};
+use flow_router::{Epoch, EventId, FlowState, Fold};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, ConnectionInfo, RedisError, Script, Value};
 
@@ -51,6 +52,15 @@ pub(crate) enum LogError {
         /// Items the state would hold.
         items: usize,
         /// The bound.
+        limit: usize,
+    },
+    /// The flow's state would take more bytes (as the engine charges them) than its share of
+    /// the per-flow budget.
+    #[error("flow state would take {bytes} bytes (limit {limit})")]
+    FlowMemoryFull {
+        /// Bytes the state would take.
+        bytes: usize,
+        /// The state's share of the budget.
         limit: usize,
     },
     /// The message's frame would exceed the per-flow byte budget.
@@ -163,8 +173,9 @@ fn flow_of_meta(key: &str) -> Option<&str> {
         .strip_suffix("}:meta")
 }
 
-fn keys(flow_id: &str) -> [String; 5] {
-    ["meta", "log", "inst", "nodes", "rels"].map(|name| format!("{PREFIX}{{{flow_id}}}:{name}"))
+fn keys(flow_id: &str) -> [String; 6] {
+    ["meta", "log", "inst", "nodes", "rels", "sizes"]
+        .map(|name| format!("{PREFIX}{{{flow_id}}}:{name}"))
 }
 
 /// The commands connection, the scripts and the bounds the scripts enforce.
@@ -270,7 +281,14 @@ impl SharedLog {
             .arg(self.byte_budget)
             .arg(FRAME_OVERHEAD)
             .arg(if create { "1" } else { "0" });
-        for arg in fold_args(message) {
+        let fold = fold_args(flow_id, message);
+        let sizes: Vec<String> = fold.sizes.iter().map(usize::to_string).collect();
+        // The state's share of the budget equals the replay's (`RouterConfig::flow_share`).
+        invocation
+            .arg(self.byte_budget)
+            .arg(fold.instance_size)
+            .arg(sizes.join(","));
+        for arg in fold.args {
             invocation.arg(arg);
         }
         let mut connection = self.connection.clone();
@@ -285,6 +303,10 @@ impl SharedLog {
             ("full", Some(items), _) => Err(LogError::StateFull {
                 items: usize::try_from(int(items)?).unwrap_or(usize::MAX),
                 limit: self.max_state_items,
+            }),
+            ("memfull", Some(bytes), _) => Err(LogError::FlowMemoryFull {
+                bytes: usize::try_from(int(bytes)?).unwrap_or(usize::MAX),
+                limit: self.byte_budget,
             }),
             (other, _, _) => Err(LogError::Reply(format!("append answered {other:?}"))),
         }
@@ -428,7 +450,7 @@ impl SharedLog {
         }
         let mut pipe = redis::pipe();
         for flow_id in &ids {
-            let [meta, _, _, nodes, rels] = keys(flow_id);
+            let [meta, _, _, nodes, rels, _] = keys(flow_id);
             pipe.cmd("HMGET")
                 .arg(meta)
                 .arg("epoch")
@@ -521,21 +543,70 @@ impl SharedLog {
     }
 }
 
+/// An item's JSON and what the engine charges for it.
+type Charged = (Vec<u8>, usize);
+
 /// The script arguments that fold `message` into the stored state (see `append.lua`).
+struct FoldArgs {
+    /// What the engine charges for the message's flow instance (0 without one).
+    instance_size: usize,
+    /// What the engine charges for each upserted item, in the order of `args`' pairs.
+    sizes: Vec<usize>,
+    /// The kind's arguments.
+    args: Vec<Vec<u8>>,
+}
+
+/// What the engine's fold charges for the state `message` makes from nothing: one item's
+/// size, computed by the engine itself so both backends bound the same bytes.
+fn charge(flow_id: &str, message: FlowMessage) -> usize {
+    let mut fold = Fold::default();
+    fold.apply(flow_id, message);
+    fold.bytes()
+}
+
 /// Upserts are de-duplicated by key, the last occurrence winning, as the engine's fold does.
-fn fold_args(message: &FlowMessage) -> Vec<Vec<u8>> {
-    let node_pairs = |nodes: &[FlowNode]| -> BTreeMap<String, Vec<u8>> {
+fn fold_args(flow_id: &str, message: &FlowMessage) -> FoldArgs {
+    let node_pairs = |nodes: &[FlowNode]| -> BTreeMap<String, Charged> {
         nodes
             .iter()
-            .map(|node| (node.id.clone(), to_json(node)))
+            .map(|node| {
+                let size = charge(
+                    flow_id,
+                    FlowMessage::UpsertNodes {
+                        nodes: vec![node.clone()],
+                    },
+                );
+                (node.id.clone(), (to_json(node), size))
+            })
             .collect()
     };
-    let rel_pairs = |rels: &[Relationship]| -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let rel_pairs = |rels: &[Relationship]| -> BTreeMap<Vec<u8>, Charged> {
         rels.iter()
-            .map(|rel| (to_json(&rel.key()), to_json(rel)))
+            .map(|rel| {
+                let size = charge(
+                    flow_id,
+                    FlowMessage::UpsertRels {
+                        relationships: vec![rel.clone()],
+                    },
+                );
+                (to_json(&rel.key()), (to_json(rel), size))
+            })
             .collect()
     };
-    let mut args = Vec::new();
+    let instance_size =
+        |flow: &FlowInstance| charge(flow_id, FlowMessage::UpsertFlow { flow: flow.clone() });
+    let mut out = FoldArgs {
+        instance_size: 0,
+        sizes: Vec::new(),
+        args: Vec::new(),
+    };
+    let pairs = |out: &mut FoldArgs, pairs: Vec<(Vec<u8>, Charged)>| {
+        for (key, (json, size)) in pairs {
+            out.args.push(key);
+            out.args.push(json);
+            out.sizes.push(size);
+        }
+    };
     match message {
         FlowMessage::Snapshot {
             flow,
@@ -544,37 +615,39 @@ fn fold_args(message: &FlowMessage) -> Vec<Vec<u8>> {
         } => {
             let nodes = node_pairs(nodes);
             let rels = rel_pairs(relationships);
-            args.push(to_json(flow));
-            args.push((nodes.len() + rels.len()).to_string().into_bytes());
-            args.push(nodes.len().to_string().into_bytes());
-            for (id, json) in nodes {
-                args.push(id.into_bytes());
-                args.push(json);
-            }
-            for (key, json) in rels {
-                args.push(key);
-                args.push(json);
-            }
+            out.instance_size = instance_size(flow);
+            out.args.push(to_json(flow));
+            out.args
+                .push((nodes.len() + rels.len()).to_string().into_bytes());
+            out.args.push(nodes.len().to_string().into_bytes());
+            let nodes = nodes
+                .into_iter()
+                .map(|(id, value)| (id.into_bytes(), value))
+                .collect();
+            pairs(&mut out, nodes);
+            pairs(&mut out, rels.into_iter().collect());
         }
-        FlowMessage::UpsertFlow { flow } => args.push(to_json(flow)),
+        FlowMessage::UpsertFlow { flow } => {
+            out.instance_size = instance_size(flow);
+            out.args.push(to_json(flow));
+        }
         FlowMessage::UpsertNodes { nodes } => {
-            for (id, json) in node_pairs(nodes) {
-                args.push(id.into_bytes());
-                args.push(json);
-            }
+            let nodes = node_pairs(nodes)
+                .into_iter()
+                .map(|(id, value)| (id.into_bytes(), value))
+                .collect();
+            pairs(&mut out, nodes);
         }
         FlowMessage::UpsertRels { relationships } => {
-            for (key, json) in rel_pairs(relationships) {
-                args.push(key);
-                args.push(json);
-            }
+            pairs(&mut out, rel_pairs(relationships).into_iter().collect());
         }
         FlowMessage::DeleteNodes { ids } => {
-            args.extend(ids.iter().map(|id| id.clone().into_bytes()));
+            out.args
+                .extend(ids.iter().map(|id| id.clone().into_bytes()));
         }
-        FlowMessage::DeleteRels { pairs } => args.extend(pairs.iter().map(to_json)),
+        FlowMessage::DeleteRels { pairs } => out.args.extend(pairs.iter().map(to_json)),
     }
-    args
+    out
 }
 
 fn to_json(value: &impl serde::Serialize) -> Vec<u8> {

@@ -4,21 +4,27 @@
 -- per-flow byte budget, fold it into the stored state, and PUBLISH it, so every replica sees one
 -- order and one state per seq.
 --
--- KEYS: meta (hash epoch, seq, at, bytes), log (stream), inst (flow instance JSON), nodes (hash
--- id -> node JSON), rels (hash natural key -> relationship JSON); all share the {flowId} hash tag.
+-- KEYS: meta (hash epoch, seq, at, bytes, state), log (stream), inst (flow instance JSON), nodes
+-- (hash id -> node JSON), rels (hash natural key -> relationship JSON), sizes (hash 'i', 'n:'id,
+-- 'r:'key -> what the engine charges for that item); all share the {flowId} hash tag.
 -- ARGV: channel, kind, message JSON, ring capacity, ttl ms, max state items, flow id, byte
 -- budget, bytes counted per entry besides its JSON, create ('1': a missing flow may be created;
--- otherwise the script answers {'new'} and writes nothing), then per kind (from ARGV[11]):
+-- otherwise the script answers {'new'} and writes nothing), state byte budget, the instance's
+-- size, the items' sizes (comma-separated, in the order of the pairs below; the engine computed
+-- them), then per kind (from ARGV[14]):
 -- snapshot: instance JSON, items, node count, node pairs, relationship pairs;
 -- upsert-flow: instance JSON; upsert-nodes / upsert-rels: (key, JSON) pairs;
 -- delete-nodes: ids; delete-rels: relationship keys. The server decoded, validated and
 -- de-duplicated the message; the script never parses a message.
--- Returns {'ok', epoch, seq}, {'full', items} or {'new'}.
-local meta, log, inst, nodes, rels = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+-- Returns {'ok', epoch, seq}, {'full', items}, {'memfull', bytes} or {'new'}.
+local meta, log, inst, nodes, rels, sizes_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local channel, kind, json = ARGV[1], ARGV[2], ARGV[3]
 local capacity, ttl, max_items, flow = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local budget, overhead, create = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
-local first = 11
+local state_budget, instance_size = tonumber(ARGV[11]), tonumber(ARGV[12])
+local sizes = {}
+for size in string.gmatch(ARGV[13], '%d+') do sizes[#sizes + 1] = tonumber(size) end
+local first = 14
 
 local epoch = redis.call('HGET', meta, 'epoch')
 if not epoch and create ~= '1' then
@@ -43,13 +49,39 @@ if items > max_items then
   return {'full', items}
 end
 
+-- The state's bytes, as the engine charges them, after the message (deletes only shrink it).
+local function size_of(key)
+  if not epoch then return 0 end
+  return tonumber(redis.call('HGET', sizes_key, key) or '0')
+end
+local state = 0
+if epoch then state = tonumber(redis.call('HGET', meta, 'state') or '0') end
+local after = state
+if kind == 'snapshot' then
+  after = instance_size
+  for _, size in ipairs(sizes) do after = after + size end
+elseif kind == 'upsert-flow' then
+  after = state + instance_size - size_of('i')
+elseif kind == 'upsert-nodes' or kind == 'upsert-rels' then
+  local prefix = 'n:'
+  if kind == 'upsert-rels' then prefix = 'r:' end
+  local k = 1
+  for i = first, #ARGV, 2 do
+    after = after + sizes[k] - size_of(prefix .. ARGV[i])
+    k = k + 1
+  end
+end
+if after > state_budget then
+  return {'memfull', after}
+end
+
 local now = redis.call('TIME')
 local seq
 if not epoch then
   -- A flow without meta (new, deleted, expired or evicted) starts a new epoch with empty state,
   -- so ids from an earlier incarnation get a snapshot, never a wrong replay.
   epoch = now[1] .. string.format('%06d', tonumber(now[2]))
-  redis.call('DEL', log, inst, nodes, rels)
+  redis.call('DEL', log, inst, nodes, rels, sizes_key)
   seq = 1
   redis.call('HSET', meta, 'epoch', epoch, 'seq', seq, 'bytes', 0)
 else
@@ -73,31 +105,50 @@ while count > capacity or bytes > budget do
   count = count - 1
 end
 
+-- Every item's size is stored beside it, so a replace or delete takes off what it added.
+local function put(hash, prefix, key, value, size)
+  redis.call('HSET', hash, key, value)
+  redis.call('HSET', sizes_key, prefix .. key, size)
+end
+local function drop(hash, prefix, key)
+  if redis.call('HDEL', hash, key) == 1 then
+    state = state - size_of(prefix .. key)
+    redis.call('HDEL', sizes_key, prefix .. key)
+  end
+end
 if kind == 'snapshot' then
-  redis.call('DEL', nodes, rels)
+  redis.call('DEL', nodes, rels, sizes_key)
+  redis.call('HSET', sizes_key, 'i', instance_size)
   redis.call('SET', inst, ARGV[first])
   local node_count = tonumber(ARGV[first + 2])
   local first_rel = first + 3 + 2 * node_count
+  local k = 1
   for i = first + 3, first_rel - 1, 2 do
-    redis.call('HSET', nodes, ARGV[i], ARGV[i + 1])
+    put(nodes, 'n:', ARGV[i], ARGV[i + 1], sizes[k])
+    k = k + 1
   end
   for i = first_rel, #ARGV, 2 do
-    redis.call('HSET', rels, ARGV[i], ARGV[i + 1])
+    put(rels, 'r:', ARGV[i], ARGV[i + 1], sizes[k])
+    k = k + 1
   end
+  state = after
 elseif kind == 'upsert-flow' then
   redis.call('SET', inst, ARGV[first])
-elseif kind == 'upsert-nodes' then
+  redis.call('HSET', sizes_key, 'i', instance_size)
+  state = after
+elseif kind == 'upsert-nodes' or kind == 'upsert-rels' then
+  local hash, prefix = nodes, 'n:'
+  if kind == 'upsert-rels' then hash, prefix = rels, 'r:' end
+  local k = 1
   for i = first, #ARGV, 2 do
-    redis.call('HSET', nodes, ARGV[i], ARGV[i + 1])
+    put(hash, prefix, ARGV[i], ARGV[i + 1], sizes[k])
+    k = k + 1
   end
-elseif kind == 'upsert-rels' then
-  for i = first, #ARGV, 2 do
-    redis.call('HSET', rels, ARGV[i], ARGV[i + 1])
-  end
+  state = after
 elseif kind == 'delete-nodes' then
   local gone = {}
   for i = first, #ARGV do
-    redis.call('HDEL', nodes, ARGV[i])
+    drop(nodes, 'n:', ARGV[i])
     gone[ARGV[i]] = true
   end
   -- Relationships touching a deleted node of this flow go too (no dangling edges).
@@ -107,14 +158,15 @@ elseif kind == 'delete-nodes' then
     local from_here = rel.fromFlowId == nil or rel.fromFlowId == flow
     local to_here = rel.toFlowId == nil or rel.toFlowId == flow
     if (from_here and gone[rel.fromId]) or (to_here and gone[rel.toId]) then
-      redis.call('HDEL', rels, all[i])
+      drop(rels, 'r:', all[i])
     end
   end
 elseif kind == 'delete-rels' then
   for i = first, #ARGV do
-    redis.call('HDEL', rels, ARGV[i])
+    drop(rels, 'r:', ARGV[i])
   end
 end
+redis.call('HSET', meta, 'state', state)
 
 for _, key in ipairs(KEYS) do
   redis.call('PEXPIRE', key, ttl)

@@ -20,8 +20,8 @@ if not epoch then
   end
   local now = redis.call('TIME')
   epoch = now[1] .. string.format('%06d', tonumber(now[2]))
-  redis.call('DEL', log, inst, nodes, rels)
-  redis.call('HSET', meta, 'epoch', epoch, 'seq', 0)
+  redis.call('DEL', log, inst, nodes, rels, KEYS[6])
+  redis.call('HSET', meta, 'epoch', epoch, 'seq', 0, 'state', 0)
   redis.call('PEXPIRE', meta, ttl)
   return {'full', epoch, 0, false, {}, {}, {}}
 end

@@ -846,6 +846,7 @@ crate::fixture::on_both_backends!(
     readers_of_flows_without_state_never_lock_out_writers,
     new_flows_per_client,
     replay_log_is_bounded_in_bytes,
+    flow_state_is_bounded_in_bytes,
 );
 
 /// Issue 14: each client address creates at most `--new-flows-per-minute` flows; writing to
@@ -973,4 +974,62 @@ async fn replay_log_is_bounded_in_bytes(backend: Backend) {
             "the newest entries are kept"
         );
     }
+}
+
+/// Issue 14: a flow's state is bounded in bytes (half the per-flow budget, as the engine
+/// charges them) on both backends alike: the same POSTs are refused with 507
+/// `flow_memory_full`, a delete makes room again, and the state stays servable.
+async fn flow_state_is_bounded_in_bytes(backend: Backend) {
+    let flags = ["--flow-byte-budget", "8192"];
+    let app = backend.app(&flags).await;
+    let reference = Backend::Memory.app(&flags).await;
+    let label = "l".repeat(400);
+    let node = |i: usize| {
+        serde_json::json!({"type": "upsert-nodes", "nodes": [
+            {"id": format!("n{i}"), "flowId": "f", "label": label, "status": "ok"}
+        ]})
+        .to_string()
+    };
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let body = node(i);
+        let got = call(&app, post("/v1/flows/f/events", &body)).await;
+        let expected = call(&reference, post("/v1/flows/f/events", &body)).await;
+        assert_eq!(got.status(), expected.status(), "node {i}");
+        if got.status() != 200 {
+            assert_error(&got, 507, "flow_memory_full");
+        }
+        statuses.push(got.status().as_u16());
+    }
+    let accepted = statuses.iter().filter(|status| **status == 200).count();
+    assert!(
+        (2..12).contains(&accepted) && statuses[..accepted].iter().all(|s| *s == 200),
+        "{statuses:?}"
+    );
+    let delete = r#"{"type":"delete-nodes","ids":["n0"]}"#;
+    for target in [&app, &reference] {
+        assert_eq!(
+            call(target, post("/v1/flows/f/events", delete))
+                .await
+                .status(),
+            200
+        );
+        assert_eq!(
+            call(target, post("/v1/flows/f/events", &node(99)))
+                .await
+                .status(),
+            200,
+            "a delete makes room"
+        );
+    }
+    let got = call(&app, get("/v1/flows/f/snapshot")).await;
+    let expected = call(&reference, get("/v1/flows/f/snapshot")).await;
+    assert_eq!(got.body(), expected.body(), "the same state");
+    let stream = warp::test::request()
+        .path("/v1/flows/f/stream")
+        .filter(&routes(app.clone()))
+        .await
+        .expect("routes never reject")
+        .into_response();
+    assert_eq!(stream.status(), 200, "a replica can hold what was accepted");
 }
