@@ -147,13 +147,19 @@ fn fan_out(c: &mut Criterion) {
 /// contention (and two free cores) the two figures are equal; a lock shared by all flows shows
 /// as the second rising towards twice the first.
 fn flows_on_threads(c: &mut Criterion) {
-    let bodies: Vec<String> = (0..64).map(body_1kib).collect();
-    let run = |flows: &[&str], iters: u64| {
+    let bodies = |flow: &str| -> Vec<String> {
+        (0..64)
+            .map(|round| {
+                body_1kib(round).replace(r#""flowId":"bench""#, &format!(r#""flowId":"{flow}""#))
+            })
+            .collect()
+    };
+    let (flow_a, flow_b) = (bodies("a"), bodies("b"));
+    let run = |flows: &[(&str, &Vec<String>)], iters: u64| {
         let shared = SharedRouter::new(router(), now);
-        let bodies = &bodies;
         let started = now();
         std::thread::scope(|scope| {
-            for flow in flows {
+            for &(flow, bodies) in flows {
                 let shared = shared.clone();
                 scope.spawn(move || {
                     for i in 0..iters {
@@ -167,10 +173,10 @@ fn flows_on_threads(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("flows_on_threads");
     group.bench_function("one_flow_one_thread", |b| {
-        b.iter_custom(|iters| run(&["a"], iters));
+        b.iter_custom(|iters| run(&[("a", &flow_a)], iters));
     });
     group.bench_function("two_flows_two_threads", |b| {
-        b.iter_custom(|iters| run(&["a", "b"], iters));
+        b.iter_custom(|iters| run(&[("a", &flow_a), ("b", &flow_b)], iters));
     });
     group.finish();
 }
