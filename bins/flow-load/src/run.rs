@@ -251,10 +251,11 @@ pub(crate) async fn run(plan: Arc<Plan>, mode: Mode, quiet: bool) -> anyhow::Res
 }
 
 /// The baseline for `plan`'s shape: one flow is fed flat out in batches (the machine's limit
-/// for a hot flow); several flows are fed by the plan's own publishers, one write per frame per
-/// subscriber (the limit for frames that arrive one at a time, as in `mixed`).
+/// for a hot flow); several flows with subscribers are fed by the plan's own publishers, one
+/// write per frame per subscriber (the limit for frames that arrive one at a time, as in
+/// `mixed`). Without subscribers the baseline only answers POSTs, as cheaply as it can.
 pub(crate) fn baseline_shape(plan: &Plan) -> Shape {
-    if plan.flows > 1 && plan.publishers > 0 {
+    if plan.flows > 1 && plan.publishers > 0 && plan.subscribers_per_flow > 0 {
         Shape::Sparse
     } else {
         Shape::Batched
@@ -280,5 +281,40 @@ async fn progress(board: Arc<Board>, start: Instant) {
             board.error_count()
         );
         (accepted, frames) = (a, f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::plan::{Cli, Command};
+
+    fn plan(line: &[&str]) -> Plan {
+        let mut full = vec!["flow-load", "run"];
+        full.extend_from_slice(line);
+        let Command::Run(args) = Cli::try_parse_from(full).unwrap().command else {
+            unreachable!("parsed a run")
+        };
+        Plan::from_args(&args).unwrap()
+    }
+
+    #[test]
+    fn the_baseline_follows_the_shape() {
+        assert_eq!(
+            baseline_shape(&plan(&["--preset", "fanout"])),
+            Shape::Batched
+        );
+        assert_eq!(baseline_shape(&plan(&["--preset", "mixed"])), Shape::Sparse);
+        assert_eq!(
+            baseline_shape(&plan(&["--preset", "ingest"])),
+            Shape::Batched,
+            "POSTs without subscribers are answered without building frames"
+        );
+        assert_eq!(
+            baseline_shape(&plan(&["--preset", "idle", "-F", "3"])),
+            Shape::Batched
+        );
     }
 }
