@@ -98,25 +98,34 @@ impl<S: Stream + Unpin> Stream for SyncStream<S> {
 
 /// Spaces the writes of a busy stream at least `interval` apart, with no timer for a quiet one.
 ///
-/// An item that comes more than `interval` after the previous write goes out at once: a
+/// Quiet, an item that comes more than `interval` after the previous write goes out at once: a
 /// stream whose frames arrive one at a time (a sparse flow) costs one wake-up per frame and
-/// never arms a timer. An item that comes sooner is held until `interval` after the previous
-/// write; meanwhile the inner stream is not polled, so whatever the engine queues leaves with it,
-/// and once the gate opens every item ready is passed on without delay (the HTTP layer writes
-/// them together) until the inner stream is pending again. Under a burst of events that is one
-/// write and one wake-up per stream per interval instead of one per event. A zero interval
-/// passes items through.
+/// never arms a timer. An item that comes sooner is held and the stream turns busy: the gate
+/// opens `interval` after the previous write, the held item goes out with everything ready by
+/// then, and the gate closes again for `interval` without the inner stream being polled (no
+/// wake-up per event, one per interval). A gate that opens on nothing leaves the stream quiet.
+/// A zero interval passes items through.
 struct Paced<S: Stream> {
     inner: S,
     interval: Duration,
-    /// When the last item was passed on, while items are spaced.
+    /// When the last item was passed on.
     last: Option<Instant>,
     /// The item waiting for the gate.
     held: Option<S::Item>,
-    /// Opens `interval` after the last write; kept across holds (reset, not reallocated).
+    /// The gate; kept across rounds (reset, not reallocated).
     gate: Option<Pin<Box<Sleep>>>,
-    /// The gate just opened: pass items on until the inner stream is pending.
-    open: bool,
+    mode: Mode,
+}
+
+/// Where a [`Paced`] stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Items pass on at once unless they come within the interval of the last write.
+    Quiet,
+    /// Waiting for the gate; the inner stream is not polled.
+    Gated,
+    /// The gate opened: one more drain of the inner stream, then gated again, or quiet.
+    Draining,
 }
 
 impl<S: Stream> Paced<S> {
@@ -127,8 +136,17 @@ impl<S: Stream> Paced<S> {
             last: None,
             held: None,
             gate: None,
-            open: false,
+            mode: Mode::Quiet,
         }
+    }
+
+    /// Closes the gate until `due`.
+    fn close_until(&mut self, due: Instant) {
+        match self.gate.as_mut() {
+            Some(gate) => gate.as_mut().reset(due),
+            None => self.gate = Some(Box::pin(tokio::time::sleep_until(due))),
+        }
+        self.mode = Mode::Gated;
     }
 }
 
@@ -140,43 +158,54 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
         let this = self.get_mut();
-        if this.held.is_some() {
-            if let Some(gate) = this.gate.as_mut()
-                && gate.as_mut().poll(cx).is_pending()
-            {
-                return Poll::Pending;
+        loop {
+            match this.mode {
+                Mode::Gated => {
+                    if let Some(gate) = this.gate.as_mut()
+                        && gate.as_mut().poll(cx).is_pending()
+                    {
+                        return Poll::Pending;
+                    }
+                    this.mode = Mode::Draining;
+                    if let Some(item) = this.held.take() {
+                        this.last = Some(Instant::now());
+                        return Poll::Ready(Some(item));
+                    }
+                }
+                Mode::Draining => {
+                    return match Pin::new(&mut this.inner).poll_next(cx) {
+                        Poll::Ready(Some(item)) => {
+                            let now = Instant::now();
+                            this.last = Some(now);
+                            this.close_until(now + this.interval);
+                            Poll::Ready(Some(item))
+                        }
+                        Poll::Ready(None) => Poll::Ready(None),
+                        Poll::Pending => {
+                            this.mode = Mode::Quiet;
+                            Poll::Pending
+                        }
+                    };
+                }
+                Mode::Quiet => {
+                    let item = match Pin::new(&mut this.inner).poll_next(cx) {
+                        Poll::Ready(Some(item)) => item,
+                        other => return other,
+                    };
+                    let now = Instant::now();
+                    match this.last {
+                        Some(last) if !this.interval.is_zero() && now < last + this.interval => {
+                            this.held = Some(item);
+                            this.close_until(last + this.interval);
+                        }
+                        _ => {
+                            this.last = Some(now);
+                            return Poll::Ready(Some(item));
+                        }
+                    }
+                }
             }
-            this.open = true;
-            this.last = Some(Instant::now());
-            return Poll::Ready(this.held.take());
         }
-        let item = match Pin::new(&mut this.inner).poll_next(cx) {
-            Poll::Ready(Some(item)) => item,
-            Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Pending => {
-                this.open = false;
-                return Poll::Pending;
-            }
-        };
-        if this.interval.is_zero() || this.open {
-            this.last = Some(Instant::now());
-            return Poll::Ready(Some(item));
-        }
-        let now = Instant::now();
-        let due = match this.last {
-            Some(last) if now < last + this.interval => last + this.interval,
-            _ => {
-                this.last = Some(now);
-                return Poll::Ready(Some(item));
-            }
-        };
-        match this.gate.as_mut() {
-            Some(gate) => gate.as_mut().reset(due),
-            None => this.gate = Some(Box::pin(tokio::time::sleep_until(due))),
-        }
-        this.held = Some(item);
-        // Registers the gate's wake-up (or passes the item on if it is already due).
-        Pin::new(this).poll_next(cx)
     }
 }
 
@@ -213,13 +242,25 @@ mod tests {
             Duration::from_millis(10),
             "what was ready when the gate opened leaves with the held item"
         );
-        assert!(futures::poll!(paced.next()).is_pending());
+        assert!(
+            futures::poll!(paced.next()).is_pending(),
+            "busy: the gate is closed again"
+        );
         tx.unbounded_send(4).unwrap();
         assert_eq!(paced.next().await, Some(4));
+        assert_eq!(start.elapsed(), Duration::from_millis(20));
+        tokio::time::advance(Duration::from_millis(25)).await;
+        assert!(
+            futures::poll!(paced.next()).is_pending(),
+            "the gate opened on nothing: quiet"
+        );
+        tx.unbounded_send(5).unwrap();
+        let asked = Instant::now();
+        assert_eq!(paced.next().await, Some(5));
         assert_eq!(
-            start.elapsed(),
-            Duration::from_millis(20),
-            "after the inner stream was pending the next item is spaced again"
+            asked.elapsed(),
+            Duration::ZERO,
+            "a quiet stream writes at once"
         );
         drop(tx);
         assert_eq!(paced.next().await, None);
@@ -238,6 +279,7 @@ mod tests {
             assert_eq!(asked.elapsed(), Duration::ZERO, "item {n} was delayed");
         }
         assert!(paced.gate.is_none(), "no timer was armed");
+        assert_eq!(paced.mode, super::Mode::Quiet);
     }
 
     #[tokio::test(start_paused = true)]
