@@ -402,7 +402,7 @@ impl<'a> Common<'a> {
     fn finish(self, mut meta: Meta, family: Option<String>, deployed: Option<u64>) -> Mapped {
         fit(&mut meta);
         let status = self.decision.status;
-        // The node times (docs/ARCHITECTURE.md, "Node times"). A running node started when
+        // The node times (docs/DECISIONS.md, "Node times"). A running node started when
         // Reconciling turned True: Flux does not reconcile before the dependencies are
         // ready, so that is the first reconcile after they were. A finished node ended when
         // its explaining condition (Ready at the current generation) last changed, and
