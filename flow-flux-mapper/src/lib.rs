@@ -100,5 +100,5 @@ pub use kustomization::{
 };
 pub use map::{Config, FAMILY_LABEL, Graph, Mapped, map_kustomization, map_release, region_node};
 pub use reconcile::{Event, Reconciler};
-pub use status::{Decision, NodeStatus, Reconciled, Rule, decide};
+pub use status::{Decision, NodeStatus, Reconciled, ReconciledSpec, Rule, decide};
 pub use time::rfc3339_to_unix_ms;

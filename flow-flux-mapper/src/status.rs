@@ -52,11 +52,13 @@
 //!   running Kustomization is row 9 with `meta.progress` from the Reconciling message.
 
 use crate::conditions::{Condition, ConditionStatus, ConditionType, Reason, ReasonClass, find};
+use crate::flux_object::{FluxObject, FluxSpec, FluxStatus};
 use crate::foreign::ObjectMeta;
-use crate::helmrelease::HelmRelease;
-use crate::kustomization::Kustomization;
+use crate::helmrelease::ReleaseSpec;
+use crate::kustomization::KustomizationSpec;
 
-/// What the mapping table reads from a Flux object: a [`HelmRelease`] or a [`Kustomization`].
+/// What the mapping table reads from a Flux object: a [`HelmRelease`](crate::HelmRelease) or a
+/// [`Kustomization`](crate::Kustomization).
 pub trait Reconciled {
     /// `metadata`.
     fn metadata(&self) -> &ObjectMeta;
@@ -70,36 +72,38 @@ pub trait Reconciled {
     fn conditions(&self) -> &[Condition];
 }
 
-impl Reconciled for HelmRelease {
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
+/// What the mapping table reads from a spec: the part of [`Reconciled`] that differs by kind.
+pub trait ReconciledSpec: FluxSpec {
+    /// `spec.suspend: true`.
+    fn suspended(&self) -> bool;
+}
+
+impl ReconciledSpec for ReleaseSpec {
     fn suspended(&self) -> bool {
-        self.spec.suspend == Some(true)
-    }
-    fn has_status(&self) -> bool {
-        self.status.is_some()
-    }
-    fn observed_generation(&self) -> Option<i64> {
-        self.status.as_ref().and_then(|s| s.observed_generation)
-    }
-    fn conditions(&self) -> &[Condition] {
-        Self::conditions(self)
+        self.suspend == Some(true)
     }
 }
 
-impl Reconciled for Kustomization {
+impl ReconciledSpec for KustomizationSpec {
+    fn suspended(&self) -> bool {
+        self.suspend == Some(true)
+    }
+}
+
+/// Every Flux object with a [`ReconciledSpec`] ([`HelmRelease`](crate::HelmRelease),
+/// [`Kustomization`](crate::Kustomization)): the rest is what every Flux object holds.
+impl<Spec: ReconciledSpec, Status: FluxStatus> Reconciled for FluxObject<Spec, Status> {
     fn metadata(&self) -> &ObjectMeta {
         &self.metadata
     }
     fn suspended(&self) -> bool {
-        self.spec.suspend == Some(true)
+        self.spec.suspended()
     }
     fn has_status(&self) -> bool {
         self.status.is_some()
     }
     fn observed_generation(&self) -> Option<i64> {
-        self.status.as_ref().and_then(|s| s.observed_generation)
+        Self::observed_generation(self)
     }
     fn conditions(&self) -> &[Condition] {
         Self::conditions(self)
