@@ -3,8 +3,8 @@
 //! through a kubeconfig whose server is `http://127.0.0.1:PORT`); the flow server is the real
 //! `openova-flow-server` binary ([`sink::Sink`]) for the Flux scenarios, and
 //! [`receiver::Receiver`], a loopback receiver with scripted faults, for the delivery tests;
-//! the Redis backend runs on a real `redis-server` ([`redis::Redis`]). Every wait polls
-//! observable state with a deadline.
+//! the Redis backend runs on a real `redis-server` ([`redis_process::RedisProcess`]). Every
+//! wait polls observable state with a deadline.
 
 mod delivery;
 mod flux;
@@ -13,7 +13,6 @@ mod kustomize;
 mod leader;
 mod process;
 mod receiver;
-mod redis;
 mod restart;
 mod sink;
 

@@ -10,9 +10,9 @@ use tokio::time::Instant;
 
 use crate::kube_api::KubeApi;
 use crate::process::Adapter;
-use crate::redis::Redis;
 use crate::sink::Sink;
 use crate::{Held, chart, eventually, held_with, release};
+use redis_process::RedisProcess;
 
 const INGEST: &str = "ingest-secret";
 const READ: &str = "read-secret";
@@ -133,7 +133,7 @@ async fn a_sigkilled_server_has_every_node_back_within_5s_with_auth_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flushed_redis_has_every_node_back_within_5s_with_auth_on() {
-    let redis = Redis::start();
+    let redis = RedisProcess::start();
     let redis_url = redis.url();
     let mut env = server_env();
     env.extend([

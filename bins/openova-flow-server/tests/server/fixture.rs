@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::event_stream::{EventReader, WAIT};
-use crate::redis_process::RedisProcess;
+use redis_process::RedisProcess;
 
 /// A configuration from flags (the environment is not read for flags given here).
 pub(crate) fn config(flags: &[&str]) -> Config {

@@ -1,15 +1,28 @@
-//! A real `redis-server` per test, on a free loopback port, killed when dropped. Needs the
-//! `redis-server` binary on `PATH` (Debian: `apt-get install -y redis-server`).
+//! Test support: a real `redis-server` per test, on a free loopback port, killed when dropped.
+//! The Redis-backend tests of `openova-flow-server` and of `openova-flow-adapter-flux` use it
+//! as a dev-dependency; it is never published, and no library crate depends on it.
+//!
+//! Needs the `redis-server` binary on `PATH` (Debian: `apt-get install -y redis-server`;
+//! `scripts/test` installs it).
+//!
+//! # Panics
+//! Every function panics when `redis-server` cannot be started, does not become ready within
+//! 20 seconds, or does not answer: a test cannot go on without it, and the panic is its
+//! failure report.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::time::Duration;
 
-use crate::event_stream::WAIT;
+/// How long `redis-server` may take to say it accepts connections, and to answer a command.
+const WAIT: Duration = Duration::from_secs(20);
 
-/// One `redis-server` process (no persistence unless made durable).
-pub(crate) struct RedisProcess {
+/// One `redis-server` process (no persistence unless made [durable](Self::durable)).
+#[derive(Debug)]
+pub struct RedisProcess {
     child: Option<Child>,
     port: u16,
     /// With append-only persistence: the data directory (removed on drop).
@@ -17,13 +30,16 @@ pub(crate) struct RedisProcess {
 }
 
 impl RedisProcess {
-    /// Redis without persistence.
-    pub(crate) fn start() -> Self {
+    /// Redis without persistence, ready to accept connections.
+    #[must_use]
+    pub fn start() -> Self {
         Self::launch(free_port(), None)
     }
 
-    /// Redis with an fsync-always append-only file, so a stop and start keeps every write.
-    pub(crate) fn durable() -> Self {
+    /// Redis with an fsync-always append-only file, so a [`stop`](Self::stop) and
+    /// [`restart`](Self::restart) keeps every acknowledged write.
+    #[must_use]
+    pub fn durable() -> Self {
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("openova-flow-redis-{}-{port}", std::process::id()));
@@ -53,7 +69,8 @@ impl RedisProcess {
             .spawn()
             .expect("redis-server runs (apt-get install -y redis-server)");
         let stdout = child.stdout.take().expect("piped stdout");
-        // Ready once it logs so; later lines are drained so it never blocks on the pipe.
+        // Ready once it logs so; later lines are drained so it never blocks on the pipe. The
+        // thread ends when the process does (its stdout closes).
         let (ready, is_ready) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -72,12 +89,29 @@ impl RedisProcess {
         }
     }
 
-    pub(crate) fn url(&self) -> String {
+    /// `redis://127.0.0.1:PORT`.
+    #[must_use]
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the process (SIGKILL): with `durable`, every acknowledged write is on disk.
-    pub(crate) fn stop(&mut self) {
+    /// `FLUSHALL`: every key is gone.
+    pub fn flush_all(&self) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
+        stream
+            .set_read_timeout(Some(WAIT))
+            .expect("set a read timeout");
+        stream
+            .write_all(b"*1\r\n$8\r\nFLUSHALL\r\n")
+            .expect("send FLUSHALL");
+        let mut reply = [0_u8; 5];
+        stream.read_exact(&mut reply).expect("FLUSHALL reply");
+        assert_eq!(&reply, b"+OK\r\n", "FLUSHALL answered {reply:?}");
+    }
+
+    /// Kills the process (SIGKILL): with [`durable`](Self::durable), every acknowledged write
+    /// is on disk.
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -85,7 +119,7 @@ impl RedisProcess {
     }
 
     /// Starts it again on the same port (and data directory).
-    pub(crate) fn restart(&mut self) {
+    pub fn restart(&mut self) {
         self.stop();
         let again = Self::launch(self.port, self.dir.take());
         *self = again;
@@ -101,6 +135,7 @@ impl Drop for RedisProcess {
     }
 }
 
+/// A free loopback port (bound then released; the OS does not hand it out again at once).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
