@@ -102,6 +102,8 @@ fn rss_kib(pid: u32) -> u64 {
 struct Legit {
     stop: Arc<AtomicBool>,
     producer: tokio::task::JoinHandle<Vec<(u16, String)>>,
+    /// Forwards what the subscriber reads to `events`; ended by [`Legit::finish`].
+    subscriber: tokio::task::JoinHandle<()>,
     events: mpsc::UnboundedReceiver<(String, String)>,
 }
 
@@ -158,7 +160,7 @@ impl Legit {
             })
         };
         let (sender, events) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
+        let subscriber = tokio::spawn(async move {
             while let Some(event) = reader.next_data().await {
                 if sender.send((event.event, event.id)).is_err() {
                     break;
@@ -168,12 +170,14 @@ impl Legit {
         Self {
             stop,
             producer,
+            subscriber,
             events,
         }
     }
 
     /// Stops the producer; asserts every POST succeeded and the subscriber saw every event,
-    /// in order, with no resync. Returns how many events were posted.
+    /// in order, with no resync, then ends the subscriber (so it is not reading when the
+    /// server stops). Returns how many events were posted.
     async fn finish(self) -> usize {
         self.stop.store(true, Ordering::Release);
         let answers = self.producer.await.expect("producer");
@@ -199,6 +203,7 @@ impl Legit {
                 .expect("the stream stays open");
             seen.push(event);
         }
+        self.subscriber.abort();
         assert_eq!(seen[0].0, "snapshot", "a stream opens with a snapshot");
         assert!(
             seen[1..].iter().all(|(event, _)| event == "upsert-nodes"),
