@@ -17,6 +17,7 @@ use crate::frame;
 use crate::ring::Ring;
 use crate::table::Table;
 
+mod append;
 mod restore;
 
 pub use restore::{FlowState, Restored};

@@ -156,6 +156,57 @@ impl SharedRouter {
         })
     }
 
+    /// [`Router::admit`].
+    ///
+    /// # Errors
+    /// As [`Router::admit`].
+    pub fn admit(
+        &self,
+        flow_id: &str,
+        message: &FlowMessage,
+    ) -> Result<Option<EventId>, IngestError> {
+        self.lock().router.admit(flow_id, message)
+    }
+
+    /// [`Router::apply_after`], then wakes the flow's subscribers.
+    ///
+    /// # Errors
+    /// As [`Router::apply_after`].
+    pub fn apply_after(
+        &self,
+        flow_id: &str,
+        after: EventId,
+        message: FlowMessage,
+    ) -> Result<Ingested, IngestError> {
+        self.write(flow_id, |router, now| {
+            router.apply_after(flow_id, after, message, now)
+        })
+    }
+
+    /// [`Router::restore`] only while the flow is still at `from` (its
+    /// [`position`](Router::position) when the shell began to read the log; `None`: not
+    /// held): a restore read before another caller moved the flow on is not applied over it.
+    /// `Ok(None)` when the flow moved.
+    ///
+    /// # Errors
+    /// As [`Router::restore`].
+    pub fn restore_from(
+        &self,
+        flow_id: &str,
+        from: Option<EventId>,
+        at: EventId,
+        state: FlowState,
+        history: Vec<(u64, FlowMessage)>,
+    ) -> Result<Option<Restored>, IngestError> {
+        self.write(flow_id, |router, now| {
+            if router.position(flow_id) == from {
+                router.restore(flow_id, at, state, history, now).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+    }
+
     /// [`Router::subscribe`], as a stream that yields the initial bytes, then batches of live
     /// frames, and ends when the flow is deleted or evicted.
     ///
@@ -197,6 +248,24 @@ impl SharedRouter {
             waker.event.notify(usize::MAX);
         }
         existed
+    }
+
+    /// [`Router::delete`] of a held flow, only while it is still at `from` (see
+    /// [`restore_from`](Self::restore_from)); whether it was deleted. Streams waiting for a
+    /// flow that is not held keep waiting.
+    pub fn delete_from(&self, flow_id: &str, from: EventId) -> bool {
+        let (deleted, waker) = {
+            let mut state = self.lock();
+            if state.router.position(flow_id) == Some(from) {
+                (state.router.delete(flow_id), state.wakers.remove(flow_id))
+            } else {
+                (false, None)
+            }
+        };
+        if let Some(waker) = waker {
+            waker.event.notify(usize::MAX);
+        }
+        deleted
     }
 
     /// [`Router::handle_timeout`] at the clock's `now`; evicted flows' streams end. Returns

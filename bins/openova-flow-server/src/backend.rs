@@ -70,26 +70,18 @@ impl Backend {
                     .limits()
                     .decode(body, flow_id)
                     .map_err(|err| ApiError::Ingest(IngestError::Contract(err)))?;
-                let appended = match replica.append(flow_id, &message, false).await {
-                    Ok(Some(appended)) => appended,
-                    Ok(None) => {
-                        admit_new()?;
-                        replica
-                            .append(flow_id, &message, true)
-                            .await
-                            .map_err(backend_error)?
-                            .ok_or_else(|| {
-                                ApiError::Backend(LogError::Reply(
-                                    "append with create answered \"new\"".to_owned(),
-                                ))
-                            })?
-                    }
-                    Err(err) => return Err(backend_error(err)),
-                };
-                Ok(EventId {
-                    epoch: appended.epoch,
-                    seq: appended.seq,
-                })
+                if let Some(at) = replica.append(flow_id, message.clone(), false).await? {
+                    return Ok(at);
+                }
+                admit_new()?;
+                replica
+                    .append(flow_id, message, true)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::Backend(LogError::Reply(
+                            "append with create found no flow to create".to_owned(),
+                        ))
+                    })
             }
         }
     }
@@ -166,17 +158,6 @@ impl Backend {
         if let Self::Redis(replica) = self {
             replica.run(shutdown).await;
         }
-    }
-}
-
-/// A refusal of the shared log as the memory backend answers it (the same status, code and
-/// body for the same bound).
-fn backend_error(err: LogError) -> ApiError {
-    match err {
-        LogError::FlowMemoryFull { bytes, limit } => {
-            ApiError::Ingest(IngestError::FlowMemoryFull { bytes, limit })
-        }
-        other => ApiError::Backend(other),
     }
 }
 

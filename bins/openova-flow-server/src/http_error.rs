@@ -133,11 +133,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::ShuttingDown | Self::ReplicaBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::OriginNotAllowed => StatusCode::FORBIDDEN,
-            Self::Backend(err) => match err {
-                LogError::StateFull { .. } => StatusCode::TOO_MANY_REQUESTS,
-                LogError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                _ => StatusCode::SERVICE_UNAVAILABLE,
-            },
+            Self::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -178,10 +174,9 @@ impl ApiError {
             Self::ReplicaBusy { .. } => "replica_busy",
             Self::OriginNotAllowed => "origin_not_allowed",
             Self::Backend(err) => match err {
-                LogError::StateFull { .. } => "flow_state_full",
-                LogError::TooLarge { .. } => "message_too_large",
                 LogError::Unavailable(_) => "backend_unavailable",
                 LogError::TimedOut { .. } => "backend_timeout",
+                LogError::Contended { .. } => "backend_contended",
                 _ => "backend_error",
             },
         }
@@ -257,7 +252,10 @@ impl ApiError {
             | Self::Subscribe(SubscribeError::TooManySubscribers { .. })
             | Self::ClientWaiters { .. } => Some(5),
             Self::Backend(
-                LogError::Unavailable(_) | LogError::TimedOut { .. } | LogError::Reply(_),
+                LogError::Unavailable(_)
+                | LogError::TimedOut { .. }
+                | LogError::Contended { .. }
+                | LogError::Reply(_),
             )
             | Self::ReplicaBusy { .. } => Some(1),
             _ => None,
@@ -328,7 +326,7 @@ impl From<ReplicaError> for ApiError {
         match err {
             ReplicaError::Log(err) => Self::Backend(err),
             ReplicaError::Subscribe(err) => Self::Subscribe(err),
-            ReplicaError::Restore(err) => Self::Ingest(err),
+            ReplicaError::Restore(err) | ReplicaError::Refused(err) => Self::Ingest(err),
             ReplicaError::Busy { limit } => Self::ReplicaBusy { limit },
             _ => Self::ShuttingDown,
         }

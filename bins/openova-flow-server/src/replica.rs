@@ -1,14 +1,17 @@
-//! The `redis` backend's replica: this process follows (pub/sub) only the flows it has
-//! subscribers for, applies what arrives to its local engine through the engine's seams
-//! ([`SharedRouter::apply_ordered`], [`SharedRouter::restore`]) and repairs gaps from the
-//! stream. Local fan-out stays in-process and zero-copy.
+//! The `redis` backend's replica: this process's engine holds the flows it writes to or serves
+//! streams of. Writes are admitted by the engine at the flow's position and appended to the
+//! log only if the log is still there (compare-and-set), then applied locally; the flows with
+//! local subscribers are followed by pub/sub. Whatever arrives from Redis goes through the
+//! engine's guarded seams ([`SharedRouter::apply_after`], [`SharedRouter::restore_from`],
+//! [`SharedRouter::delete_from`]), so concurrent writers and followers never move a flow back.
+//! Local fan-out stays in-process and zero-copy.
 //!
-//! One task owns the pub/sub connection and every change to followed flows, so loading a
-//! flow, applying messages and dropping a flow never race.
+//! One task owns the pub/sub connection and the set of followed flows; POSTs never pass
+//! through it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use flow_contract::{FlowMessage, Limits};
@@ -22,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::Listed;
 use crate::config::RedisConfig;
-use crate::shared_log::{self, Appended, Loaded, LogError, Published, SharedLog};
+use crate::shared_log::{self, Appended, Listing, Loaded, LogError, Published, SharedLog};
 
 /// How often Redis is pinged (readiness, reconnection).
 const PING_INTERVAL: Duration = Duration::from_secs(1);
@@ -33,6 +36,14 @@ const SYNC_EVERY: u32 = 5;
 /// New streams waiting for the replica's task (each one load from Redis at most); beyond it
 /// a new stream gets 503 `replica_busy`.
 const REQUEST_QUEUE: usize = 256;
+
+/// Pub/sub messages waiting for the replica's task; beyond it they are dropped and every
+/// followed flow is caught up from Redis instead (messages carry their seq, so nothing is
+/// lost, only read again).
+const PUSH_QUEUE: usize = 4096;
+
+/// Attempts to append one message while other writers move the flow on.
+const APPEND_ATTEMPTS: usize = 16;
 
 /// Why a replica operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +58,9 @@ pub(crate) enum ReplicaError {
     /// The local engine could not hold the flow's stored state.
     #[error("this replica cannot hold the flow: {0}")]
     Restore(IngestError),
+    /// The engine refused the message for the flow's bounds.
+    #[error(transparent)]
+    Refused(IngestError),
     /// [`REQUEST_QUEUE`] new streams already wait for the replica's task.
     #[error("{limit} new streams are already waiting for this replica")]
     Busy {
@@ -66,8 +80,58 @@ struct Request {
 
 struct Inbox {
     requests: mpsc::Receiver<Request>,
-    pushes: mpsc::UnboundedReceiver<PushInfo>,
+    pushes: mpsc::Receiver<PushInfo>,
     pubsub: ConnectionManager,
+}
+
+/// One writer per flow at a time on this replica: appends of one flow queue here instead of
+/// failing each other's compare-and-set; other flows never wait. A flow's lock lives while
+/// someone holds or awaits it.
+#[derive(Default)]
+struct Writers {
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A flow's turn to write; the flow's entry goes when its last user leaves.
+struct Turn<'a> {
+    writers: &'a Writers,
+    flow_id: &'a str,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Writers {
+    async fn turn<'a>(&'a self, flow_id: &'a str) -> Turn<'a> {
+        let lock = Arc::clone(
+            self.turns
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(flow_id.to_owned())
+                .or_default(),
+        );
+        let guard = Arc::clone(&lock).lock_owned().await;
+        Turn {
+            writers: self,
+            flow_id,
+            lock,
+            guard: Some(guard),
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.guard = None;
+        let mut turns = self
+            .writers
+            .turns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // The map's clone and ours: nobody else holds or awaits the lock.
+        if Arc::strong_count(&self.lock) == 2 {
+            turns.remove(self.flow_id);
+        }
+    }
 }
 
 /// The handle request handlers use; [`Replica::run`] is its task.
@@ -80,6 +144,10 @@ pub(crate) struct Replica {
     requests: mpsc::Sender<Request>,
     inbox: Mutex<Option<Inbox>>,
     healthy: AtomicBool,
+    /// Set when a pub/sub message was dropped at [`PUSH_QUEUE`]: the task catches every
+    /// followed flow up.
+    lagging: Arc<AtomicBool>,
+    writers: Writers,
 }
 
 impl std::fmt::Debug for Replica {
@@ -103,7 +171,15 @@ impl Replica {
             .redis_settings()
             .clone()
             .set_protocol(redis::ProtocolVersion::RESP3);
-        let (push_sender, pushes) = mpsc::unbounded_channel();
+        let (push_sender, pushes) = mpsc::channel(PUSH_QUEUE);
+        let lagging = Arc::new(AtomicBool::new(false));
+        let dropped = Arc::clone(&lagging);
+        let push_sender = move |push: PushInfo| -> Result<(), ()> {
+            if push_sender.try_send(push).is_err() {
+                dropped.store(true, Ordering::Release);
+            }
+            Ok(())
+        };
         let pubsub = ConnectionManager::new_lazy_with_config(
             shared_log::client(info.set_redis_settings(settings))?,
             shared_log::manager_config(config.timeout)
@@ -123,6 +199,8 @@ impl Replica {
                 pubsub,
             })),
             healthy: AtomicBool::new(false),
+            lagging,
+            writers: Writers::default(),
         })
     }
 
@@ -181,15 +259,112 @@ impl Replica {
             .collect())
     }
 
-    /// Appends a message to the shared log (every replica following the flow applies it);
-    /// `Ok(None)` when the flow does not exist and `create` is false (nothing written).
+    /// Appends a message: the local engine admits it at the flow's position (read from Redis
+    /// first when this replica does not hold the flow), the log appends it only if the flow is
+    /// still there, and the engine applies it; a flow that moved on is read again and the
+    /// message admitted anew. `Ok(None)` when the flow does not exist and `create` is false
+    /// (nothing written).
     pub(crate) async fn append(
         &self,
         flow_id: &str,
-        message: &FlowMessage,
+        message: FlowMessage,
         create: bool,
-    ) -> Result<Option<Appended>, LogError> {
-        self.observe(self.log.append(flow_id, message, create).await)
+    ) -> Result<Option<EventId>, ReplicaError> {
+        let json = message.to_json();
+        let _turn = self.writers.turn(flow_id).await;
+        // Whether the local flow was read from Redis during this call: a refusal is final only
+        // against a position Redis just confirmed.
+        let mut fresh = false;
+        for _ in 0..APPEND_ATTEMPTS {
+            let after = match self.router.admit(flow_id, &message) {
+                Ok(None) if !fresh => None,
+                Ok(after) => after,
+                Err(err) if fresh => return Err(ReplicaError::Refused(err)),
+                Err(_) => None,
+            };
+            if after.is_none() && !fresh {
+                self.catch_up(flow_id).await?;
+                fresh = true;
+                continue;
+            }
+            if after.is_none() && !create {
+                return Ok(None);
+            }
+            let appended = self.observe(self.log.append(flow_id, &json, after).await);
+            match appended.map_err(ReplicaError::Log)? {
+                Appended::Ok { at, tail } => {
+                    let applied = match after {
+                        Some(after) => self.router.apply_after(flow_id, after, message),
+                        None => self
+                            .router
+                            .apply_ordered(flow_id, at.epoch, at.seq, message),
+                    };
+                    // Appended is what the client is told; a local apply that fails (the flow
+                    // moved, or this replica is short of memory) is repaired by the next read.
+                    if applied.is_ok() {
+                        self.settle(flow_id, at, Some(tail)).await;
+                    }
+                    return Ok(Some(at));
+                }
+                Appended::Stale => {
+                    self.catch_up(flow_id).await?;
+                    fresh = true;
+                }
+                Appended::NeedsCheckpoint => {
+                    if let Some(after) = after {
+                        self.settle(flow_id, after, None).await;
+                    }
+                }
+            }
+        }
+        Err(ReplicaError::Log(LogError::Contended {
+            attempts: APPEND_ATTEMPTS,
+        }))
+    }
+
+    /// Records what the engine holds at `at` in Redis: the listing's figures, and a
+    /// checkpoint when the log's `tail` makes one due (always when `tail` is `None`). Best
+    /// effort: a failure leaves the listing one message behind or the checkpoint older, and
+    /// is logged.
+    async fn settle(&self, flow_id: &str, at: EventId, tail: Option<shared_log::Tail>) {
+        let (capacity, budget) = self.log.bounds();
+        let held = self.router.with(|router| {
+            let info = router
+                .flow(flow_id)
+                .filter(|info| info.seq == at.seq && info.epoch == at.epoch)?;
+            let due =
+                tail.is_none_or(|tail| tail.needs_checkpoint(info.state_bytes, capacity, budget));
+            let state = due
+                .then(|| router.state(flow_id).map(|(_, state)| state))
+                .flatten();
+            Some((
+                Listing {
+                    nodes_by_status: info.nodes_by_status,
+                    relationships: info.relationships,
+                },
+                state,
+            ))
+        });
+        let Some((listing, checkpoint)) = held else {
+            return;
+        };
+        if let Err(err) = self.observe(
+            self.log
+                .settle(flow_id, at, &listing, checkpoint.as_ref())
+                .await,
+        ) {
+            tracing::warn!(flow_id, error = %err, "cannot record the flow's listing or checkpoint");
+        }
+    }
+
+    /// Brings the local flow up to Redis (see [`catch_up`]).
+    async fn catch_up(&self, flow_id: &str) -> Result<(), ReplicaError> {
+        catch_up(&self.log, &self.router, flow_id, false, None)
+            .await
+            .or_else(|err| match err {
+                ReplicaError::Log(err) => self.observe(Err(err)).map_err(ReplicaError::Log),
+                other => Err(other),
+            })
     }
 
     /// The flow's stored state, folded exactly as the engine folds it; `None` when nothing
@@ -293,13 +468,61 @@ impl Replica {
                     if healthy != was_healthy {
                         tracing::info!(healthy, "redis availability changed");
                     }
-                    if healthy && (!was_healthy || pings.is_multiple_of(SYNC_EVERY)) {
+                    let lagging = self.lagging.swap(false, Ordering::AcqRel);
+                    if healthy && (lagging || !was_healthy || pings.is_multiple_of(SYNC_EVERY)) {
                         follower.maintain().await;
                     }
                 }
             }
         }
     }
+}
+
+/// Brings the local flow up to Redis: the entries after the local position, or the state
+/// at the head (checkpoint plus tail) when the epoch changed or the stream no longer holds the
+/// gap, with the entries after `replay` when the stream holds them (a client resumes exactly).
+/// Every change is guarded by the position the read started from, so a writer or the
+/// follower that moved the flow on meanwhile is never undone.
+async fn catch_up(
+    log: &SharedLog,
+    router: &SharedRouter,
+    flow_id: &str,
+    create: bool,
+    replay: Option<EventId>,
+) -> Result<(), ReplicaError> {
+    let local = router.with(|router| router.position(flow_id));
+    let loaded = log
+        .load(flow_id, local, create, replay)
+        .await
+        .map_err(ReplicaError::Log)?;
+    match loaded {
+        Loaded::Missing => {
+            // Deleted or expired in Redis: its streams end here too. Streams waiting for a
+            // flow that never had state keep waiting.
+            if let Some(local) = local {
+                router.delete_from(flow_id, local);
+            }
+        }
+        Loaded::Tail { at, entries } => {
+            for (seq, message) in entries {
+                let after = EventId {
+                    epoch: at.epoch,
+                    seq: seq.saturating_sub(1),
+                };
+                match router.apply_after(flow_id, after, message) {
+                    Ok(_) | Err(IngestError::Stale { .. }) => {}
+                    Err(err) => return Err(ReplicaError::Restore(err)),
+                }
+            }
+        }
+        Loaded::Full { at, state, entries } => {
+            let restored = router
+                .restore_from(flow_id, local, at, *state, entries)
+                .map_err(ReplicaError::Restore)?;
+            tracing::debug!(flow_id, %at, ?restored, "flow loaded from redis");
+        }
+    }
+    Ok(())
 }
 
 /// The task's state: the flows followed, and how to reach Redis and the engine.
@@ -338,54 +561,16 @@ impl Follower<'_> {
     }
 
     fn position(&self, flow_id: &str) -> Option<EventId> {
-        self.router
-            .with(|router| router.flow(flow_id))
-            .map(|flow| EventId {
-                epoch: flow.epoch,
-                seq: flow.seq,
-            })
+        self.router.with(|router| router.position(flow_id))
     }
 
-    /// Brings the local flow up to Redis: the entries after the local position, or the whole
-    /// stored state when the epoch changed or the stream no longer holds the gap (with the
-    /// entries after `replay`: no local subscriber could resume from older ones).
     async fn sync(
-        &mut self,
+        &self,
         flow_id: &str,
         create: bool,
         replay: Option<EventId>,
     ) -> Result<(), ReplicaError> {
-        let local = self.position(flow_id);
-        let loaded = self
-            .log
-            .load(flow_id, local, create, replay)
-            .await
-            .map_err(ReplicaError::Log)?;
-        match loaded {
-            Loaded::Missing => {
-                // Deleted or expired in Redis: its streams end here too. Streams waiting
-                // for a flow that never had state keep waiting.
-                if self.router.with(|router| router.contains(flow_id)) {
-                    self.router.delete(flow_id);
-                }
-            }
-            Loaded::Tail { at, entries } => {
-                for (seq, message) in entries {
-                    match self.router.apply_ordered(flow_id, at.epoch, seq, message) {
-                        Ok(_) | Err(IngestError::Stale { .. }) => {}
-                        Err(err) => return Err(ReplicaError::Restore(err)),
-                    }
-                }
-            }
-            Loaded::Full { at, state, entries } => {
-                let restored = self
-                    .router
-                    .restore(flow_id, at, *state, entries)
-                    .map_err(ReplicaError::Restore)?;
-                tracing::debug!(flow_id, %at, ?restored, "flow loaded from redis");
-            }
-        }
-        Ok(())
+        catch_up(self.log, &self.router, flow_id, create, replay).await
     }
 
     async fn unfollow(&mut self, flow_id: &str) {
@@ -438,11 +623,16 @@ impl Follower<'_> {
                     return;
                 }
                 if next {
-                    let applied = self.log.decode(flow_id, json).map(|message| {
-                        self.router
-                            .apply_ordered(flow_id, at.epoch, at.seq, message)
-                    });
-                    if matches!(applied, Ok(Ok(_))) {
+                    let after = EventId {
+                        seq: at.seq - 1,
+                        ..at
+                    };
+                    let applied = self
+                        .log
+                        .decode(flow_id, json)
+                        .map(|message| self.router.apply_after(flow_id, after, message));
+                    // Applied, or a writer of this replica applied it first.
+                    if matches!(applied, Ok(Ok(_) | Err(IngestError::Stale { .. }))) {
                         return;
                     }
                 }

@@ -1,29 +1,34 @@
-//! The Redis side of the `redis` backend: per-flow keys, the three server-side scripts, and
-//! the messages replicas receive by pub/sub.
+//! The Redis side of the `redis` backend: per-flow keys, the four server-side scripts, and
+//! the messages replicas receive by pub/sub. Redis stores and orders; the engine
+//! (`flow-router`) alone decides what a message does to a flow.
 //!
 //! Per flow, every key carries the `{flowId}` hash tag (one cluster slot):
-//! `openova-flow:{f}:meta` (hash `epoch`, `seq`, `at`; also the listing's index), `:log`
-//! (stream, entry ids `<seq>-0`, field `m` = the message's canonical JSON, capped at the ring
-//! capacity), `:inst` (the posted flow instance), `:nodes` (hash id -> node JSON), `:rels`
-//! (hash natural key -> relationship JSON), `:sizes` (hash `i`, `n:<id>`, `r:<key>` -> what
-//! the engine charges for the item; meta `state` holds their sum).
-//! Channel `openova-flow:{f}:events` carries `m <epoch> <seq> <json>` per message and `d` on
+//! `openova-flow:2:{f}:meta` (hash `epoch`, `seq`, `at`, `bytes`, `ckpt`, `tail`, and the
+//! listing's `nodes`, `rels`; also the listing's index), `:log` (stream, entry ids `<seq>-0`,
+//! field `m` = the message's canonical JSON, bounded like the ring), `:ckpt` (the folded state
+//! at seq `ckpt`, a [`FlowState`] as JSON, written by an engine).
+//! Channel `openova-flow:2:{f}:events` carries `m <epoch> <seq> <json>` per message and `d` on
 //! delete. See `docs/OPERATIONS.md`, section "Redis backend".
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use flow_contract::{FlowInstance, FlowMessage, FlowNode, Limits, Relationship};
-use flow_router::{Epoch, EventId, FlowState, Fold};
+use flow_contract::{FlowMessage, Limits};
+use flow_router::{Epoch, EventId, FlowState};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, ConnectionInfo, RedisError, Script, Value};
 
 use crate::config::RedisConfig;
 
-const PREFIX: &str = "openova-flow:";
+/// The key prefix; `2` is the layout (checkpoints), so keys of another layout are never read
+/// as this one (they expire by their TTL).
+const PREFIX: &str = "openova-flow:2:";
 /// Overhead of a frame around its JSON with the longest id: `event: ` + type + `\nid: ` + id
 /// + `\ndata: ` + `\n\n`.
 const FRAME_OVERHEAD: usize = 7 + 12 + 5 + EventId::MAX_LEN + 7 + 2;
+/// A checkpoint is due once the entries after the last one take half the state's bytes, and
+/// at least this many: a restore reads at most the state and half as much again.
+const CHECKPOINT_FLOOR: usize = 16 * 1024;
 /// At most this many flows are listed (`GET /v1/flows`), the first by id.
 pub(crate) const LIST_LIMIT: usize = 10_000;
 /// Keys a `SCAN` step looks at.
@@ -46,30 +51,11 @@ pub(crate) enum LogError {
         #[source]
         source: RedisError,
     },
-    /// The message would grow the flow beyond the state bound.
-    #[error("flow state would hold {items} nodes and relationships (limit {limit})")]
-    StateFull {
-        /// Items the state would hold.
-        items: usize,
-        /// The bound.
-        limit: usize,
-    },
-    /// The flow's state would take more bytes (as the engine charges them) than its share of
-    /// the per-flow budget.
-    #[error("flow state would take {bytes} bytes (limit {limit})")]
-    FlowMemoryFull {
-        /// Bytes the state would take.
-        bytes: usize,
-        /// The state's share of the budget.
-        limit: usize,
-    },
-    /// The message's frame would exceed the per-flow byte budget.
-    #[error("message frame is {len} bytes; the per-flow budget is {budget} bytes")]
-    TooLarge {
-        /// Frame size (with the longest id).
-        len: usize,
-        /// The budget.
-        budget: usize,
+    /// Other writers kept moving the flow on: the append was retried this many times.
+    #[error("the flow changed under {attempts} attempts to append; retry")]
+    Contended {
+        /// Attempts made.
+        attempts: usize,
     },
     /// Redis answered something the scripts never return.
     #[error("unexpected reply from redis: {0}")]
@@ -82,11 +68,49 @@ impl From<RedisError> for LogError {
     }
 }
 
-/// A message the log accepted.
+/// What [`SharedLog::append`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Appended {
-    pub(crate) epoch: Epoch,
-    pub(crate) seq: u64,
+pub(crate) enum Appended {
+    /// Appended at `at`; `tail` is what the log holds after its checkpoint.
+    Ok { at: EventId, tail: Tail },
+    /// The flow is not at the expected position: nothing was written.
+    Stale,
+    /// The entries after the checkpoint fill the stream's bounds: a checkpoint must be
+    /// written first. Nothing was written.
+    NeedsCheckpoint,
+}
+
+/// The log's entries after its checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tail {
+    /// Their bytes, each counted as its frame with the longest id.
+    pub(crate) bytes: usize,
+    /// How many.
+    pub(crate) entries: usize,
+}
+
+impl Tail {
+    /// Whether a checkpoint is due: the tail holds half the ring's bounds, or half as many
+    /// bytes as the state (at least [`CHECKPOINT_FLOOR`]). So a restore reads at most the state
+    /// and half again, and checkpoints cost at most two state writes per state's worth of
+    /// messages.
+    pub(crate) fn needs_checkpoint(
+        self,
+        state_bytes: usize,
+        capacity: usize,
+        budget: usize,
+    ) -> bool {
+        2 * self.entries >= capacity
+            || 2 * self.bytes >= budget
+            || 2 * self.bytes >= state_bytes.max(CHECKPOINT_FLOOR)
+    }
+}
+
+/// A flow's figures for the listing, as the engine counted them at a position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Listing {
+    pub(crate) nodes_by_status: BTreeMap<String, usize>,
+    pub(crate) relationships: usize,
 }
 
 /// What [`SharedLog::load`] read.
@@ -99,7 +123,8 @@ pub(crate) enum Loaded {
         at: EventId,
         entries: Vec<(u64, FlowMessage)>,
     },
-    /// The whole stored state and the stream's entries.
+    /// The state at the head (the checkpoint with the entries after it folded in) and the
+    /// stream's entries from the checkpoint, or from the client's id when the stream holds it.
     Full {
         at: EventId,
         state: Box<FlowState>,
@@ -116,12 +141,6 @@ pub(crate) struct Stored {
     pub(crate) relationships: usize,
     /// The last append, in Unix milliseconds.
     pub(crate) last_event_ms: Option<u64>,
-}
-
-/// The one field of a stored node a listing reads.
-#[derive(serde::Deserialize)]
-struct NodeStatus {
-    status: String,
 }
 
 /// A pub/sub message of a flow's channel.
@@ -173,9 +192,8 @@ fn flow_of_meta(key: &str) -> Option<&str> {
         .strip_suffix("}:meta")
 }
 
-fn keys(flow_id: &str) -> [String; 6] {
-    ["meta", "log", "inst", "nodes", "rels", "sizes"]
-        .map(|name| format!("{PREFIX}{{{flow_id}}}:{name}"))
+fn keys(flow_id: &str) -> [String; 3] {
+    ["meta", "log", "ckpt"].map(|name| format!("{PREFIX}{{{flow_id}}}:{name}"))
 }
 
 /// The commands connection, the scripts and the bounds the scripts enforce.
@@ -183,11 +201,11 @@ fn keys(flow_id: &str) -> [String; 6] {
 pub(crate) struct SharedLog {
     connection: ConnectionManager,
     append: Script,
+    settle: Script,
     load: Script,
     delete: Script,
     ttl_ms: u64,
     ring_capacity: usize,
-    max_state_items: usize,
     byte_budget: usize,
     limits: Limits,
 }
@@ -228,11 +246,11 @@ impl SharedLog {
         Ok(Self {
             connection,
             append: Script::new(include_str!("lua/append.lua")),
+            settle: Script::new(include_str!("lua/settle.lua")),
             load: Script::new(include_str!("lua/load.lua")),
             delete: Script::new(include_str!("lua/delete.lua")),
             ttl_ms: u64::try_from(config.flow_ttl.as_millis()).unwrap_or(u64::MAX),
             ring_capacity: router.ring_capacity,
-            max_state_items: router.max_state_items,
             // The replay half of the flow's budget, as the engine's ring holds it.
             byte_budget: router.flow_share(),
             limits: router.limits,
@@ -248,67 +266,82 @@ impl SharedLog {
             .map_err(LogError::from)
     }
 
-    /// Appends a decoded, validated message: one script call assigns the seq, appends, trims
-    /// the stream to the ring's bounds (count and bytes), folds and publishes. Nothing is
-    /// written when it fails, nor when the flow does not exist and `create` is false: then
-    /// `Ok(None)`.
+    /// The ring's bounds the stream keeps: entries and bytes.
+    pub(crate) fn bounds(&self) -> (usize, usize) {
+        (self.ring_capacity, self.byte_budget)
+    }
+
+    /// Appends a message the engine admitted at `after` (`None`: the flow has no meta), as
+    /// its canonical JSON, if the flow is still there: one script call assigns the seq,
+    /// appends, trims what the checkpoint covers and publishes.
     pub(crate) async fn append(
         &self,
         flow_id: &str,
-        message: &FlowMessage,
-        create: bool,
-    ) -> Result<Option<Appended>, LogError> {
-        let json = message.to_json();
-        let len = json.len() + FRAME_OVERHEAD;
-        if len > self.byte_budget {
-            return Err(LogError::TooLarge {
-                len,
-                budget: self.byte_budget,
-            });
-        }
+        json: &[u8],
+        after: Option<EventId>,
+    ) -> Result<Appended, LogError> {
         let mut invocation = self.append.prepare_invoke();
         for key in keys(flow_id) {
             invocation.key(key);
         }
+        let (epoch, seq) = after.map_or((String::new(), 0), |at| (at.epoch.0.to_string(), at.seq));
         invocation
             .arg(channel(flow_id))
-            .arg(message.message_type().as_str())
             .arg(json)
+            .arg(epoch)
+            .arg(seq)
             .arg(self.ring_capacity)
-            .arg(self.ttl_ms)
-            .arg(self.max_state_items)
-            .arg(flow_id)
             .arg(self.byte_budget)
             .arg(FRAME_OVERHEAD)
-            .arg(if create { "1" } else { "0" });
-        let fold = fold_args(flow_id, message);
-        let sizes: Vec<String> = fold.sizes.iter().map(usize::to_string).collect();
-        // The state's share of the budget equals the replay's (`RouterConfig::flow_share`).
-        invocation
-            .arg(self.byte_budget)
-            .arg(fold.instance_size)
-            .arg(sizes.join(","));
-        for arg in fold.args {
-            invocation.arg(arg);
-        }
+            .arg(self.ttl_ms);
         let mut connection = self.connection.clone();
         let reply: Value = invocation.invoke_async(&mut connection).await?;
         let items = array(reply)?;
-        match (text(items.first())?.as_str(), items.get(1), items.get(2)) {
-            ("ok", Some(epoch), Some(seq)) => Ok(Some(Appended {
-                epoch: epoch_of(epoch)?,
-                seq: int(seq)?,
-            })),
-            ("new", _, _) => Ok(None),
-            ("full", Some(items), _) => Err(LogError::StateFull {
-                items: usize::try_from(int(items)?).unwrap_or(usize::MAX),
-                limit: self.max_state_items,
+        match text(items.first())?.as_str() {
+            "ok" if items.len() == 5 => Ok(Appended::Ok {
+                at: EventId {
+                    epoch: epoch_of(&items[1])?,
+                    seq: int(&items[2])?,
+                },
+                tail: Tail {
+                    bytes: usize::try_from(int(&items[3])?).unwrap_or(usize::MAX),
+                    entries: usize::try_from(int(&items[4])?).unwrap_or(usize::MAX),
+                },
             }),
-            ("memfull", Some(bytes), _) => Err(LogError::FlowMemoryFull {
-                bytes: usize::try_from(int(bytes)?).unwrap_or(usize::MAX),
-                limit: self.byte_budget,
-            }),
-            (other, _, _) => Err(LogError::Reply(format!("append answered {other:?}"))),
+            "stale" => Ok(Appended::Stale),
+            "checkpoint" => Ok(Appended::NeedsCheckpoint),
+            other => Err(LogError::Reply(format!("append answered {other:?}"))),
+        }
+    }
+
+    /// Records what the engine holds at `at`: the listing's figures (while `at` is the head)
+    /// and, when given, a checkpoint (if newer than the stored one). Returns whether each was
+    /// written.
+    pub(crate) async fn settle(
+        &self,
+        flow_id: &str,
+        at: EventId,
+        listing: &Listing,
+        checkpoint: Option<&FlowState>,
+    ) -> Result<(bool, bool), LogError> {
+        let mut invocation = self.settle.prepare_invoke();
+        for key in keys(flow_id) {
+            invocation.key(key);
+        }
+        invocation
+            .arg(at.epoch.0.to_string())
+            .arg(at.seq)
+            .arg(to_json(&listing.nodes_by_status))
+            .arg(listing.relationships)
+            .arg(checkpoint.map(to_json).unwrap_or_default())
+            .arg(FRAME_OVERHEAD)
+            .arg(self.ttl_ms);
+        let mut connection = self.connection.clone();
+        let reply: Value = invocation.invoke_async(&mut connection).await?;
+        let items = array(reply)?;
+        match (items.first(), items.get(1)) {
+            (Some(listed), Some(checkpointed)) => Ok((int(listed)? == 1, int(checkpointed)? == 1)),
+            _ => Err(LogError::Reply(format!("settle answered {items:?}"))),
         }
     }
 
@@ -352,26 +385,17 @@ impl SharedLog {
                 entries: self.entries(flow_id, items.next())?,
             }),
             "full" => {
-                let instance = match items.next() {
-                    None | Some(Value::Nil) => None,
-                    Some(value) => Some(json::<FlowInstance>(&value)?),
+                let covered = int(&items.next().unwrap_or(Value::Nil))?;
+                let checkpoint = match items.next() {
+                    None | Some(Value::Nil) => FlowState::default(),
+                    Some(value) => json::<FlowState>(&value)?,
                 };
-                let nodes = pairs(items.next())?
-                    .into_iter()
-                    .map(|(_, value)| json::<FlowNode>(&value))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let relationships = pairs(items.next())?
-                    .into_iter()
-                    .map(|(_, value)| json::<Relationship>(&value))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let entries = self.entries(flow_id, items.next())?;
+                let state = restored(flow_id, at, covered, checkpoint, &entries)?;
                 Ok(Loaded::Full {
                     at,
-                    state: Box::new(FlowState {
-                        instance,
-                        nodes,
-                        relationships,
-                    }),
-                    entries: self.entries(flow_id, items.next())?,
+                    state: Box::new(state),
+                    entries,
                 })
             }
             other => Err(LogError::Reply(format!("load answered {other:?}"))),
@@ -416,9 +440,9 @@ impl SharedLog {
     }
 
     /// Every flow stored (its meta hash exists and something was appended), sorted by id, at
-    /// most [`LIST_LIMIT`]: `SCAN` for meta keys, then one pipeline reading each flow's meta,
-    /// node statuses and relationship count. The meta hash is the index: the append script
-    /// writes it, DELETE and expiry remove it.
+    /// most [`LIST_LIMIT`]: `SCAN` for meta keys, then one pipeline reading each meta hash
+    /// (position, last append, and the figures the last writer's engine recorded). The meta
+    /// hash is the index: the append script writes it, DELETE and expiry remove it.
     pub(crate) async fn flows(&self) -> Result<Vec<Stored>, LogError> {
         let mut connection = self.connection.clone();
         let pattern = format!("{PREFIX}{{*}}:meta");
@@ -450,17 +474,17 @@ impl SharedLog {
         }
         let mut pipe = redis::pipe();
         for flow_id in &ids {
-            let [meta, _, _, nodes, rels, _] = keys(flow_id);
+            let [meta, ..] = keys(flow_id);
             pipe.cmd("HMGET")
                 .arg(meta)
                 .arg("epoch")
                 .arg("seq")
-                .arg("at");
-            pipe.cmd("HVALS").arg(nodes);
-            pipe.cmd("HLEN").arg(rels);
+                .arg("at")
+                .arg("nodes")
+                .arg("rels");
         }
         let replies: Vec<Value> = pipe.query_async(&mut connection).await?;
-        if replies.len() != 3 * ids.len() {
+        if replies.len() != ids.len() {
             return Err(LogError::Reply(format!(
                 "listing pipeline answered {} replies for {} flows",
                 replies.len(),
@@ -468,15 +492,13 @@ impl SharedLog {
             )));
         }
         let mut flows = Vec::with_capacity(ids.len());
-        for (flow_id, replies) in ids.into_iter().zip(replies.chunks_exact(3)) {
-            let meta = array(replies[0].clone())?;
+        for (flow_id, reply) in ids.into_iter().zip(replies) {
+            let meta = array(reply)?;
+            let field = |i: usize| meta.get(i).filter(|value| !matches!(value, Value::Nil));
             // Deleted or expired since the scan, or created by a subscription alone.
-            let (Some(epoch), Some(seq)) = (meta.first(), meta.get(1)) else {
+            let (Some(epoch), Some(seq)) = (field(0), field(1)) else {
                 continue;
             };
-            if matches!(epoch, Value::Nil) || matches!(seq, Value::Nil) {
-                continue;
-            }
             let at = EventId {
                 epoch: epoch_of(epoch)?,
                 seq: int(seq)?,
@@ -484,21 +506,15 @@ impl SharedLog {
             if at.seq == 0 {
                 continue;
             }
-            let last_event_ms = match meta.get(2) {
-                None | Some(Value::Nil) => None,
-                Some(value) => Some(int(value)?),
-            };
-            let mut nodes_by_status = BTreeMap::new();
-            for node in array(replies[1].clone())? {
-                let node = json::<NodeStatus>(&node)?;
-                *nodes_by_status.entry(node.status).or_insert(0) += 1;
-            }
             flows.push(Stored {
                 flow_id,
                 at,
-                nodes_by_status,
-                relationships: usize::try_from(int(&replies[2])?).unwrap_or(usize::MAX),
-                last_event_ms,
+                nodes_by_status: field(3).map(json).transpose()?.unwrap_or_default(),
+                relationships: field(4)
+                    .map(int)
+                    .transpose()?
+                    .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+                last_event_ms: field(2).map(int).transpose()?,
             });
         }
         Ok(flows)
@@ -543,111 +559,32 @@ impl SharedLog {
     }
 }
 
-/// An item's JSON and what the engine charges for it.
-type Charged = (Vec<u8>, usize);
-
-/// The script arguments that fold `message` into the stored state (see `append.lua`).
-struct FoldArgs {
-    /// What the engine charges for the message's flow instance (0 without one).
-    instance_size: usize,
-    /// What the engine charges for each upserted item, in the order of `args`' pairs.
-    sizes: Vec<usize>,
-    /// The kind's arguments.
-    args: Vec<Vec<u8>>,
-}
-
-/// What the engine's fold charges for the state `message` makes from nothing: one item's
-/// size, computed by the engine itself so both backends bound the same bytes.
-fn charge(flow_id: &str, message: FlowMessage) -> usize {
-    let mut fold = Fold::default();
-    fold.apply(flow_id, message);
-    fold.bytes()
-}
-
-/// Upserts are de-duplicated by key, the last occurrence winning, as the engine's fold does.
-fn fold_args(flow_id: &str, message: &FlowMessage) -> FoldArgs {
-    let node_pairs = |nodes: &[FlowNode]| -> BTreeMap<String, Charged> {
-        nodes
-            .iter()
-            .map(|node| {
-                let size = charge(
-                    flow_id,
-                    FlowMessage::UpsertNodes {
-                        nodes: vec![node.clone()],
-                    },
-                );
-                (node.id.clone(), (to_json(node), size))
-            })
-            .collect()
-    };
-    let rel_pairs = |rels: &[Relationship]| -> BTreeMap<Vec<u8>, Charged> {
-        rels.iter()
-            .map(|rel| {
-                let size = charge(
-                    flow_id,
-                    FlowMessage::UpsertRels {
-                        relationships: vec![rel.clone()],
-                    },
-                );
-                (to_json(&rel.key()), (to_json(rel), size))
-            })
-            .collect()
-    };
-    let instance_size =
-        |flow: &FlowInstance| charge(flow_id, FlowMessage::UpsertFlow { flow: flow.clone() });
-    let mut out = FoldArgs {
-        instance_size: 0,
-        sizes: Vec::new(),
-        args: Vec::new(),
-    };
-    let pairs = |out: &mut FoldArgs, pairs: Vec<(Vec<u8>, Charged)>| {
-        for (key, (json, size)) in pairs {
-            out.args.push(key);
-            out.args.push(json);
-            out.sizes.push(size);
-        }
-    };
-    match message {
-        FlowMessage::Snapshot {
-            flow,
-            nodes,
-            relationships,
-        } => {
-            let nodes = node_pairs(nodes);
-            let rels = rel_pairs(relationships);
-            out.instance_size = instance_size(flow);
-            out.args.push(to_json(flow));
-            out.args
-                .push((nodes.len() + rels.len()).to_string().into_bytes());
-            out.args.push(nodes.len().to_string().into_bytes());
-            let nodes = nodes
-                .into_iter()
-                .map(|(id, value)| (id.into_bytes(), value))
-                .collect();
-            pairs(&mut out, nodes);
-            pairs(&mut out, rels.into_iter().collect());
-        }
-        FlowMessage::UpsertFlow { flow } => {
-            out.instance_size = instance_size(flow);
-            out.args.push(to_json(flow));
-        }
-        FlowMessage::UpsertNodes { nodes } => {
-            let nodes = node_pairs(nodes)
-                .into_iter()
-                .map(|(id, value)| (id.into_bytes(), value))
-                .collect();
-            pairs(&mut out, nodes);
-        }
-        FlowMessage::UpsertRels { relationships } => {
-            pairs(&mut out, rel_pairs(relationships).into_iter().collect());
-        }
-        FlowMessage::DeleteNodes { ids } => {
-            out.args
-                .extend(ids.iter().map(|id| id.clone().into_bytes()));
-        }
-        FlowMessage::DeleteRels { pairs } => out.args.extend(pairs.iter().map(to_json)),
+/// The state at the head `at`: the checkpoint at seq `covered` with the entries after it
+/// folded in by the engine. Those entries must run from `covered + 1` to the head without a
+/// gap (the append script never trims past the checkpoint).
+fn restored(
+    flow_id: &str,
+    at: EventId,
+    covered: u64,
+    checkpoint: FlowState,
+    entries: &[(u64, FlowMessage)],
+) -> Result<FlowState, LogError> {
+    let after: Vec<&(u64, FlowMessage)> =
+        entries.iter().filter(|(seq, _)| *seq > covered).collect();
+    let contiguous = after
+        .iter()
+        .zip(covered + 1..)
+        .all(|((seq, _), expected)| *seq == expected);
+    let ends_at_head = after.last().map_or(covered, |(seq, _)| *seq) == at.seq;
+    if !contiguous || !ends_at_head {
+        return Err(LogError::Reply(format!(
+            "the stream does not hold every entry from the checkpoint at {covered} to {at}"
+        )));
     }
-    out
+    Ok(checkpoint.folded(
+        flow_id,
+        after.into_iter().map(|(_, message)| message.clone()),
+    ))
 }
 
 fn to_json(value: &impl serde::Serialize) -> Vec<u8> {
@@ -731,7 +668,58 @@ mod tests {
         assert!(
             keys("f")
                 .iter()
-                .all(|key| key.starts_with("openova-flow:{f}:"))
+                .all(|key| key.starts_with("openova-flow:2:{f}:"))
+        );
+    }
+
+    /// A checkpoint is due at half the ring's bounds, or once the tail holds half the
+    /// state's bytes (at least half of [`CHECKPOINT_FLOOR`]).
+    #[test]
+    fn a_checkpoint_is_due_at_half_the_bounds_or_half_the_state() {
+        let due =
+            |bytes, entries, state| Tail { bytes, entries }.needs_checkpoint(state, 100, 1 << 20);
+        assert!(!due(0, 0, 0));
+        assert!(!due(100, 49, 0));
+        assert!(due(100, 50, 0), "half the ring's entries");
+        assert!(due(1 << 19, 1, usize::MAX), "half the ring's bytes");
+        assert!(!due(CHECKPOINT_FLOOR / 2 - 1, 1, 0));
+        assert!(
+            due(CHECKPOINT_FLOOR / 2, 1, 0),
+            "the floor for small states"
+        );
+        assert!(!due(40_000, 1, 100_000));
+        assert!(due(50_000, 1, 100_000), "half a large state");
+    }
+
+    /// A restore folds the entries after the checkpoint, and refuses a stream that does not
+    /// hold all of them.
+    #[test]
+    fn a_restore_needs_every_entry_after_the_checkpoint() {
+        let message = |id: &str| {
+            let body = format!(
+                r#"{{"type":"upsert-nodes","nodes":[{{"id":"{id}","flowId":"f","label":"{id}","status":"ok"}}]}}"#
+            );
+            flow_contract::decode(body.as_bytes(), "f").expect("valid")
+        };
+        let at = |seq| EventId {
+            epoch: Epoch(1),
+            seq,
+        };
+        let entries = vec![(2, message("a")), (3, message("b")), (4, message("c"))];
+        let state = restored("f", at(4), 2, FlowState::default(), &entries).expect("complete");
+        let ids: Vec<&str> = state.nodes.iter().map(|node| node.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["b", "c"],
+            "entries up to the checkpoint are in it already"
+        );
+        assert!(
+            restored("f", at(5), 2, FlowState::default(), &entries).is_err(),
+            "short"
+        );
+        assert!(
+            restored("f", at(4), 1, FlowState::default(), &entries[1..]).is_err(),
+            "a gap"
         );
     }
 }

@@ -11,8 +11,11 @@ use crate::fold::Fold;
 use crate::frame;
 use crate::ring::Ring;
 
-/// A flow's folded state as a shared log stores it, for [`Router::restore`].
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A flow's folded state as a shared log stores it (a checkpoint), for [`Router::restore`];
+/// [`Router::state`] reads it back. Serialises as
+/// `{"instance": <flow instance or null>, "nodes": [...], "relationships": [...]}`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FlowState {
     /// The posted flow instance; `None` keeps the synthetic one (see the crate docs).
     pub instance: Option<FlowInstance>,
@@ -20,6 +23,28 @@ pub struct FlowState {
     pub nodes: Vec<FlowNode>,
     /// Every relationship (any order).
     pub relationships: Vec<Relationship>,
+}
+
+impl FlowState {
+    /// This state with `messages` folded in, in order, by the engine's fold: a checkpoint
+    /// plus the log after it is the state at the log's head.
+    #[must_use]
+    pub fn folded(self, flow_id: &str, messages: impl IntoIterator<Item = FlowMessage>) -> Self {
+        let mut fold = Fold::from_state(self.instance, self.nodes, self.relationships);
+        for message in messages {
+            fold.apply(flow_id, message);
+        }
+        Self::of(&fold)
+    }
+
+    /// The state a fold holds (`instance: None` while no flow instance was posted).
+    fn of(fold: &Fold) -> Self {
+        Self {
+            instance: fold.flow().cloned(),
+            nodes: fold.node_map().values().cloned().collect(),
+            relationships: fold.relationship_map().values().cloned().collect(),
+        }
+    }
 }
 
 /// What [`Router::restore`] did to the flow's subscribers.
@@ -35,6 +60,18 @@ pub enum Restored {
 }
 
 impl Router {
+    /// A flow's position and folded state, as [`restore`](Self::restore) takes them (what a
+    /// shared log checkpoints); `None` when the flow is not held.
+    #[must_use]
+    pub fn state(&self, flow_id: &str) -> Option<(EventId, FlowState)> {
+        let flow = self.flows.get(flow_id)?;
+        let at = EventId {
+            epoch: flow.epoch,
+            seq: flow.seq,
+        };
+        Some((at, FlowState::of(&flow.fold)))
+    }
+
     /// Sets a flow to `state` at position `at`, as decided by a shared log, with `history`:
     /// the log's tail, `(seq, message)` pairs in increasing seq order ending at `at.seq`
     /// (every message after `history[0].seq - 1`). Its frames become the ring, so

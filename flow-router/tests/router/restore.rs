@@ -186,3 +186,109 @@ fn restore_respects_bounds_and_leaves_the_router_unchanged() {
     );
     assert!(!replica.router.contains("f"));
 }
+
+/// A checkpoint (the state at a seq, as JSON) plus the log after it folds to the state at the
+/// head: what a shared log restores from.
+#[test]
+fn a_checkpoint_plus_its_tail_is_the_state_at_the_head() {
+    let epoch = Epoch(3);
+    let mut log: Vec<FlowMessage> = (0..9)
+        .map(|i| {
+            msg(
+                &format!("n{}", i % 4),
+                ["running", "failed", "succeeded"][i % 3],
+            )
+        })
+        .collect();
+    log.push(decode(br#"{"type":"delete-nodes","ids":["n1"]}"#, "f").unwrap());
+    let mut origin = Sim::with(|_| {});
+    let mut checkpoint = None;
+    for (seq, message) in (1..).zip(&log) {
+        origin
+            .router
+            .apply_ordered("f", epoch, seq, message.clone(), origin.now)
+            .unwrap();
+        if seq == 4 {
+            checkpoint = origin.router.state("f");
+        }
+    }
+    let (at, state) = checkpoint.expect("the flow is held");
+    assert_eq!(at, EventId { epoch, seq: 4 });
+    let stored = serde_json::to_vec(&state).unwrap();
+    let state: FlowState = serde_json::from_slice(&stored).unwrap();
+    assert_eq!(
+        state.instance, None,
+        "the synthetic instance stays synthetic"
+    );
+    let head = state.folded("f", log[4..].iter().cloned());
+    assert_eq!(Some(head), origin.router.state("f").map(|(_, state)| state));
+}
+
+/// Admission decides what ingest decides, at the position it reports, and changes nothing.
+#[test]
+fn admission_checks_the_bounds_at_the_held_position_without_changing_it() {
+    let mut sim = Sim::with(|config| config.max_state_items = 2);
+    let now = sim.now;
+    assert_eq!(sim.router.admit("f", &msg("a", "running")), Ok(None));
+    assert_eq!(sim.router.position("f"), None, "admission holds nothing");
+    sim.router.ingest("f", msg("a", "running"), now).unwrap();
+    let at = sim
+        .router
+        .ingest("f", msg("b", "pending"), now)
+        .unwrap()
+        .id();
+    assert_eq!(sim.router.admit("f", &msg("a", "failed")), Ok(Some(at)));
+    let third = msg("c", "pending");
+    assert_eq!(
+        sim.router.admit("f", &third),
+        Err(IngestError::StateFull { items: 3, limit: 2 })
+    );
+    assert_eq!(
+        sim.router.admit("f", &third).err(),
+        sim.router.ingest("f", third, now).err(),
+        "the same refusal as ingest"
+    );
+    assert_eq!(sim.router.position("f"), Some(at));
+}
+
+/// The second half of an append through a log applies only on top of the admitted position.
+#[test]
+fn apply_after_applies_only_at_the_admitted_position() {
+    let mut sim = Sim::with(|_| {});
+    let now = sim.now;
+    let at = sim
+        .router
+        .ingest("f", msg("a", "running"), now)
+        .unwrap()
+        .id();
+    let next = sim
+        .router
+        .apply_after("f", at, msg("a", "succeeded"), now)
+        .expect("held at the admitted position")
+        .id();
+    assert_eq!(next, EventId { seq: 2, ..at });
+    assert_eq!(
+        sim.router.apply_after("f", at, msg("a", "failed"), now),
+        Err(IngestError::Stale { seq: 2, current: 2 }),
+        "the flow moved on: nothing applied"
+    );
+    let other_epoch = EventId {
+        epoch: Epoch(at.epoch.0 + 1),
+        seq: 2,
+    };
+    assert!(
+        sim.router
+            .apply_after("f", other_epoch, msg("a", "failed"), now)
+            .is_err()
+    );
+    assert_eq!(sim.router.position("f"), Some(next));
+    let mut direct = Sim::with(|_| {});
+    for status in ["running", "succeeded"] {
+        direct.router.ingest("f", msg("a", status), now).unwrap();
+    }
+    assert_eq!(
+        sim.router.snapshot("f"),
+        direct.router.snapshot("f"),
+        "one fold"
+    );
+}

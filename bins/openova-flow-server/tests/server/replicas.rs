@@ -23,6 +23,11 @@ struct Replica {
 impl Replica {
     /// Starts it and waits (on its log, not a timer) until it listens and Redis answered.
     async fn start(redis: &RedisProcess) -> Self {
+        Self::start_with(redis, &[]).await
+    }
+
+    /// [`start`](Self::start) with more environment variables.
+    async fn start_with(redis: &RedisProcess, env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(BINARY);
         for (name, _) in std::env::vars() {
             if name.starts_with("FLOW_SERVER_") || name == "RUST_LOG" {
@@ -36,6 +41,7 @@ impl Replica {
                 ("FLOW_SERVER_REDIS_URL", redis.url().as_str()),
                 ("FLOW_SERVER_INGEST_RATE", "0"),
             ])
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -195,10 +201,10 @@ async fn a_killed_replica_loses_nothing_accepted_and_restarts_keep_state() {
     let mut on_b = b.stream("f", None).await;
     take(&mut on_b, 1).await;
 
-    // A publisher on A, concurrently; A dies under it once B has seen 30 events.
+    // A publisher on A, concurrently; A dies under it once 30 events were accepted.
     let (client, url) = (a.client.clone(), a.url("/v1/flows/f/events"));
+    let (accepted_tx, mut accepted_rx) = tokio::sync::mpsc::unbounded_channel();
     let publisher = tokio::spawn(async move {
-        let mut accepted = Vec::new();
         for i in 0.. {
             let sent = client
                 .post(&url)
@@ -209,20 +215,32 @@ async fn a_killed_replica_loses_nothing_accepted_and_restarts_keep_state() {
             match sent {
                 Ok(response) if response.status() == 200 => {
                     let body = response.json_value().await;
-                    accepted.push(body["id"].as_str().expect("id").to_owned());
+                    let id = body["id"].as_str().expect("id").to_owned();
+                    if accepted_tx.send(id).is_err() {
+                        return;
+                    }
                 }
-                _ => return accepted,
+                _ => return,
             }
         }
-        accepted
     });
-    let mut received = ids(&take(&mut on_b, 30).await);
+    let mut accepted = Vec::new();
+    while accepted.len() < 30 {
+        let id = tokio::time::timeout(WAIT, accepted_rx.recv())
+            .await
+            .expect("the publisher makes progress")
+            .expect("the publisher runs until A dies");
+        accepted.push(id);
+    }
     a.kill();
-    let accepted = tokio::time::timeout(WAIT, publisher)
+    tokio::time::timeout(WAIT, publisher)
         .await
         .expect("the publisher stops")
         .expect("no panic");
-    assert!(accepted.len() >= 30, "{}", accepted.len());
+    while let Ok(id) = accepted_rx.try_recv() {
+        accepted.push(id);
+    }
+    let mut received = Vec::new();
     let last_accepted = accepted.last().expect("accepted events").clone();
     while !received.contains(&last_accepted) {
         received.push(take(&mut on_b, 1).await.remove(0).id);
@@ -470,9 +488,105 @@ async fn a_restore_after_trimming_is_exact() {
     assert_eq!(seq, last);
     assert_eq!(first.data.as_bytes(), &expected[..], "exact state");
     assert_eq!(snapshot_of(&reader, "f").await, (last, expected));
+    // What the restore read: a checkpoint, and a stream trimmed past its first message.
+    let Backend::Redis(process) = &redis else {
+        unreachable!("the redis backend")
+    };
+    let stored = Stored::read(process, "f").await;
+    assert!(stored.checkpoint > 0, "a checkpoint was written");
+    assert!(stored.first > 1, "the stream was trimmed: {stored:?}");
+    assert!(
+        stored.first <= stored.checkpoint + 1,
+        "never past the checkpoint: {stored:?}"
+    );
     for server in [writer, memory, reader] {
         server.stop().await;
     }
+}
+
+/// A flow's log as Redis holds it.
+#[derive(Debug)]
+struct Stored {
+    /// The seq of the checkpoint (0: none).
+    checkpoint: u64,
+    /// The seqs of the stream's first and last entries.
+    first: u64,
+    last: u64,
+}
+
+impl Stored {
+    async fn read(redis: &RedisProcess, flow: &str) -> Self {
+        let client = ::redis::Client::open(redis.url()).expect("redis url");
+        let mut connection = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection");
+        let checkpoint: Option<u64> = ::redis::cmd("HGET")
+            .arg(format!("openova-flow:2:{{{flow}}}:meta"))
+            .arg("ckpt")
+            .query_async(&mut connection)
+            .await
+            .expect("HGET");
+        let entries: Vec<(String, Vec<(String, String)>)> = ::redis::cmd("XRANGE")
+            .arg(format!("openova-flow:2:{{{flow}}}:log"))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut connection)
+            .await
+            .expect("XRANGE");
+        let seq = |entry: Option<&(String, Vec<(String, String)>)>| {
+            entry.map_or(0, |(id, _)| {
+                id.strip_suffix("-0")
+                    .and_then(|seq| seq.parse().ok())
+                    .expect("ids <seq>-0")
+            })
+        };
+        Self {
+            checkpoint: checkpoint.unwrap_or(0),
+            first: seq(entries.first()),
+            last: seq(entries.last()),
+        }
+    }
+}
+
+/// Issue 17: a writer killed after it wrote a checkpoint and before the append that trims
+/// what the checkpoint covers loses nothing: another replica restores the checkpoint plus the
+/// entries after it, exactly, ids in the untrimmed stream still replay exactly, and the next
+/// append trims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_checkpoint_and_trim_loses_no_state() {
+    // Eight entries: a checkpoint is due every four, and the stream is trimmed only past
+    // eight, so after the eighth POST the checkpoint at 8 is written and nothing is trimmed.
+    let env = [("FLOW_SERVER_RING_CAPACITY", "8")];
+    let redis = RedisProcess::start();
+    let mut a = Replica::start_with(&redis, &env).await;
+    let mut posted = Vec::new();
+    for i in 0..8 {
+        posted.push(a.post_ok("f", node(i)).await);
+    }
+    let stored = Stored::read(&redis, "f").await;
+    assert_eq!(
+        (stored.checkpoint, stored.first, stored.last),
+        (8, 1, 8),
+        "checkpointed, not trimmed"
+    );
+    let before = a.snapshot("f").await;
+    a.kill();
+
+    let b = Replica::start_with(&redis, &env).await;
+    assert_eq!(b.snapshot("f").await, before, "the exact state");
+    let mut resumed = b.stream("f", Some(&posted[4])).await;
+    assert_eq!(ids(&take(&mut resumed, 3).await), posted[5..]);
+    let next = b.post_ok("f", node(8)).await;
+    assert_eq!(take(&mut resumed, 1).await[0].id, next);
+    let stored = Stored::read(&redis, "f").await;
+    assert_eq!(
+        (stored.first, stored.last),
+        (2, 9),
+        "the next append trims what the checkpoint covers"
+    );
+    let c = Replica::start_with(&redis, &env).await;
+    assert_eq!(c.snapshot("f").await, b.snapshot("f").await);
 }
 
 /// Issue 17: two replicas ingesting into one flow at once: one order (every seq once), and
@@ -653,8 +767,8 @@ async fn metrics_of(server: &Server) -> String {
 }
 
 /// Issue 17: each replica's metrics are its own: `events_accepted` counts the POSTs it
-/// stored, not the messages it applied from other replicas; `frames_sent` and `flows` what
-/// it served and followed.
+/// stored, not the messages it applied from other replicas; `frames_sent` what it served,
+/// `flows` what its engine holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_replica_counts_its_own_posts() {
     let backend = Backend::redis();
@@ -680,8 +794,9 @@ async fn each_replica_counts_its_own_posts() {
         on_b.contains("openova_flow_frames_sent_total 3\n"),
         "{on_b}"
     );
+    // Both hold the flow: B follows it for its stream, A's engine admitted the POSTs.
     assert!(on_b.contains("openova_flow_flows 1\n"), "{on_b}");
-    assert!(on_a.contains("openova_flow_flows 0\n"), "{on_a}");
+    assert!(on_a.contains("openova_flow_flows 1\n"), "{on_a}");
     a.stop().await;
     b.stop().await;
 }

@@ -1,0 +1,109 @@
+//! Appending through a shared log: the engine admits a message at the flow's position before
+//! the log appends it (compare-and-set on that position), then applies it at the position the
+//! log gave. The log stores; the engine alone decides what a message does to a flow.
+
+use std::time::Instant;
+
+use flow_contract::{FlowMessage, validate_flow_id};
+
+use super::Router;
+use crate::error::IngestError;
+use crate::event_id::{Epoch, EventId};
+use crate::fold::Fold;
+use crate::frame;
+
+/// The longest id a frame can carry: frame sizes are checked with it, so a message admitted
+/// here fits at whatever position the log gives it.
+const LONGEST_ID: EventId = EventId {
+    epoch: Epoch(u64::MAX),
+    seq: u64::MAX,
+};
+
+impl Router {
+    /// The position of a flow's state, `Some` as soon as the flow is held (seq 0 included:
+    /// a flow a log created before anything was appended).
+    #[must_use]
+    pub fn position(&self, flow_id: &str) -> Option<EventId> {
+        self.flows.get(flow_id).map(|flow| EventId {
+            epoch: flow.epoch,
+            seq: flow.seq,
+        })
+    }
+
+    /// Checks that `message` would be accepted by the flow as held now, without changing
+    /// anything: the contract, the flow's state bounds (items and bytes) and its frame within
+    /// the flow's replay share. Returns the position it was checked at (`None`: the flow is
+    /// not held, so it was checked against an empty state).
+    ///
+    /// The writer of a shared log admits a message, appends it only if the log is still at
+    /// that position, then applies it with [`apply_after`](Self::apply_after): every replica
+    /// folds the same message into the same state with this engine.
+    ///
+    /// # Errors
+    /// [`IngestError`] as [`ingest`](Self::ingest) would answer it for the flow's bounds.
+    pub fn admit(
+        &self,
+        flow_id: &str,
+        message: &FlowMessage,
+    ) -> Result<Option<EventId>, IngestError> {
+        validate_flow_id(flow_id).map_err(IngestError::FlowId)?;
+        message
+            .validate(flow_id, &self.config.limits)
+            .map_err(IngestError::Contract)?;
+        let flow = self.flows.get(flow_id);
+        let empty = Fold::default();
+        let fold = flow.map_or(&empty, |flow| &flow.fold);
+        // The exact figures need lookups; only pay for them near a bound.
+        let items = match fold.items_at_most(message) {
+            at_most if at_most <= self.config.max_state_items => at_most,
+            _ => fold.items_after(message),
+        };
+        if items > self.config.max_state_items {
+            return Err(IngestError::StateFull {
+                items,
+                limit: self.config.max_state_items,
+            });
+        }
+        let share = self.config.flow_share();
+        let len = frame::encode(message, LONGEST_ID).len();
+        if len > share {
+            return Err(IngestError::TooLarge { len, budget: share });
+        }
+        let bytes = match fold.bytes_at_most(message) {
+            at_most if at_most <= share => at_most,
+            _ => fold.bytes_after(message),
+        };
+        if bytes > share {
+            return Err(IngestError::FlowMemoryFull {
+                bytes,
+                limit: share,
+            });
+        }
+        Ok(self.position(flow_id))
+    }
+
+    /// Applies the message a shared log appended right after `after` (at `after.seq + 1`,
+    /// same epoch), when the flow is held exactly at `after`: the second half of
+    /// [`admit`](Self::admit). Anywhere else the flow has moved on (another writer's message
+    /// was applied first, or a restore replaced it) and nothing changes.
+    ///
+    /// # Errors
+    /// [`IngestError::Stale`] when the flow is not held at `after`; otherwise as
+    /// [`apply_ordered`](Self::apply_ordered).
+    pub fn apply_after(
+        &mut self,
+        flow_id: &str,
+        after: EventId,
+        message: FlowMessage,
+        now: Instant,
+    ) -> Result<super::Ingested, IngestError> {
+        let seq = after.seq.saturating_add(1);
+        match self.position(flow_id) {
+            Some(at) if at == after => self.apply_ordered(flow_id, after.epoch, seq, message, now),
+            held => Err(IngestError::Stale {
+                seq,
+                current: held.map_or(0, |at| at.seq),
+            }),
+        }
+    }
+}
