@@ -2,7 +2,7 @@
 //!
 //! The fold is never derived from the ring, so ring eviction never loses state.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use flow_contract::{FlowInstance, FlowMessage, FlowNode, RelPair, Relationship};
 
@@ -37,6 +37,48 @@ pub struct Fold {
     rels: BTreeMap<RelPair, Relationship>,
     /// The estimated memory of the state ([`Fold::bytes`]), kept up to date item by item.
     bytes: usize,
+}
+
+/// How exactly [`Fold::bytes_after`] and [`Fold::items_after`] preview a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Preview {
+    /// An upper bound, without lookups: cheap enough for every message.
+    AtMost,
+    /// The exact figure: replaced items are looked up, and the last of several items with one
+    /// key wins.
+    Exact,
+}
+
+impl Preview {
+    /// Folds `f` over what upserting `items` does: each item that lands with the held item it
+    /// replaces (`held` looks one up by key). [`AtMost`](Self::AtMost) neither looks up nor
+    /// allocates: every item lands and replaces nothing.
+    fn fold_upsert<'a, 'h, T: 'h, K: Ord>(
+        self,
+        items: &'a [T],
+        key: impl Fn(&'a T) -> K,
+        held: impl Fn(&K) -> Option<&'h T>,
+        init: usize,
+        f: impl Fn(usize, &'a T, Option<&'h T>) -> usize,
+    ) -> usize {
+        match self {
+            Self::AtMost => items.iter().fold(init, |sum, item| f(sum, item, None)),
+            Self::Exact => {
+                let last: BTreeMap<K, &T> = items.iter().map(|item| (key(item), item)).collect();
+                last.into_iter()
+                    .fold(init, |sum, (key, item)| f(sum, item, held(&key)))
+            }
+        }
+    }
+}
+
+/// What [`Fold::after`] measures: the measure of each kind of item, and of the state now.
+/// Generic over the functions so that each preview is compiled with its own inlined.
+struct Measure<I, N, R> {
+    held: usize,
+    instance: I,
+    node: N,
+    relationship: R,
 }
 
 /// The roll-up of node statuses used for a synthetic flow instance.
@@ -90,80 +132,16 @@ impl Fold {
         self.bytes
     }
 
-    /// An upper bound of [`bytes`](Self::bytes) after `message` would be applied, without
-    /// lookups: replaced and deleted items are not subtracted.
-    pub(crate) fn bytes_at_most(&self, message: &FlowMessage) -> usize {
-        match message {
-            FlowMessage::Snapshot {
-                flow,
-                nodes,
-                relationships,
-            } => {
-                footprint::instance(flow)
-                    + nodes.iter().map(footprint::node).sum::<usize>()
-                    + relationships
-                        .iter()
-                        .map(footprint::relationship)
-                        .sum::<usize>()
-            }
-            FlowMessage::UpsertFlow { flow } => {
-                self.bytes - self.flow.as_ref().map_or(0, footprint::instance)
-                    + footprint::instance(flow)
-            }
-            FlowMessage::UpsertNodes { nodes } => {
-                self.bytes + nodes.iter().map(footprint::node).sum::<usize>()
-            }
-            FlowMessage::UpsertRels { relationships } => {
-                self.bytes
-                    + relationships
-                        .iter()
-                        .map(footprint::relationship)
-                        .sum::<usize>()
-            }
-            FlowMessage::DeleteNodes { .. } | FlowMessage::DeleteRels { .. } => self.bytes,
-        }
-    }
-
-    /// [`bytes`](Self::bytes) after `message` would be applied (for deletes, an upper bound:
-    /// the bytes held now).
-    pub(crate) fn bytes_after(&self, message: &FlowMessage) -> usize {
-        match message {
-            FlowMessage::Snapshot {
-                flow,
-                nodes,
-                relationships,
-            } => {
-                let nodes: BTreeMap<&str, &FlowNode> =
-                    nodes.iter().map(|n| (n.id.as_str(), n)).collect();
-                let rels: BTreeMap<RelPair, &Relationship> =
-                    relationships.iter().map(|r| (r.key(), r)).collect();
-                footprint::instance(flow)
-                    + nodes.into_values().map(footprint::node).sum::<usize>()
-                    + rels
-                        .into_values()
-                        .map(footprint::relationship)
-                        .sum::<usize>()
-            }
-            FlowMessage::UpsertNodes { nodes } => {
-                // The last of several nodes with one id wins.
-                let last: BTreeMap<&str, &FlowNode> =
-                    nodes.iter().map(|n| (n.id.as_str(), n)).collect();
-                last.into_iter().fold(self.bytes, |bytes, (id, node)| {
-                    bytes + footprint::node(node) - self.nodes.get(id).map_or(0, footprint::node)
-                })
-            }
-            FlowMessage::UpsertRels { relationships } => {
-                let last: BTreeMap<RelPair, &Relationship> =
-                    relationships.iter().map(|r| (r.key(), r)).collect();
-                last.into_iter().fold(self.bytes, |bytes, (key, rel)| {
-                    bytes + footprint::relationship(rel)
-                        - self.rels.get(&key).map_or(0, footprint::relationship)
-                })
-            }
-            FlowMessage::UpsertFlow { .. }
-            | FlowMessage::DeleteNodes { .. }
-            | FlowMessage::DeleteRels { .. } => self.bytes_at_most(message),
-        }
+    /// [`bytes`](Self::bytes) after `message` would be applied: exact or an upper bound, as
+    /// `preview` says (for deletes always an upper bound: the bytes held now).
+    pub(crate) fn bytes_after(&self, message: &FlowMessage, preview: Preview) -> usize {
+        let bytes = Measure {
+            held: self.bytes,
+            instance: footprint::instance,
+            node: footprint::node,
+            relationship: footprint::relationship,
+        };
+        self.after(message, preview, &bytes)
     }
 
     fn set_flow(&mut self, flow: Option<FlowInstance>) {
@@ -196,53 +174,76 @@ impl Fold {
         self.nodes.len() + self.rels.len()
     }
 
-    /// An upper bound of the items held after `message` would be applied, without lookups.
-    pub(crate) fn items_at_most(&self, message: &FlowMessage) -> usize {
-        match message {
-            FlowMessage::Snapshot {
-                nodes,
-                relationships,
-                ..
-            } => nodes.len() + relationships.len(),
-            FlowMessage::UpsertNodes { nodes } => self.items() + nodes.len(),
-            FlowMessage::UpsertRels { relationships } => self.items() + relationships.len(),
-            FlowMessage::UpsertFlow { .. }
-            | FlowMessage::DeleteNodes { .. }
-            | FlowMessage::DeleteRels { .. } => self.items(),
-        }
+    /// The items held after `message` would be applied: exact or an upper bound, as `preview`
+    /// says (for deletes always an upper bound: the items held now).
+    pub(crate) fn items_after(&self, message: &FlowMessage, preview: Preview) -> usize {
+        let items = Measure {
+            held: self.items(),
+            instance: |_: &FlowInstance| 0,
+            node: |_: &FlowNode| 1,
+            relationship: |_: &Relationship| 1,
+        };
+        self.after(message, preview, &items)
     }
 
-    /// Items held after `message` would be applied.
-    pub(crate) fn items_after(&self, message: &FlowMessage) -> usize {
+    /// The `measure` of the state after `message` would be applied. Upserts add the measure
+    /// of each item and take back that of the item it replaces; with [`Preview::AtMost`]
+    /// nothing is looked up, so nothing is taken back and an id repeated in `message` counts
+    /// once per item. Deletes are not looked up either way.
+    fn after<I, N, R>(
+        &self,
+        message: &FlowMessage,
+        preview: Preview,
+        measure: &Measure<I, N, R>,
+    ) -> usize
+    where
+        I: Fn(&FlowInstance) -> usize,
+        N: Fn(&FlowNode) -> usize,
+        R: Fn(&Relationship) -> usize,
+    {
         match message {
             FlowMessage::Snapshot {
+                flow,
                 nodes,
                 relationships,
-                ..
             } => {
-                let nodes: BTreeSet<&str> = nodes.iter().map(|n| n.id.as_str()).collect();
-                let rels: BTreeSet<RelPair> = relationships.iter().map(Relationship::key).collect();
-                nodes.len() + rels.len()
+                let nodes = preview.fold_upsert(
+                    nodes,
+                    |node| node.id.as_str(),
+                    |_| None,
+                    0,
+                    |sum, node, _| sum + (measure.node)(node),
+                );
+                let rels = preview.fold_upsert(
+                    relationships,
+                    Relationship::key,
+                    |_| None,
+                    0,
+                    |sum, rel, _| sum + (measure.relationship)(rel),
+                );
+                (measure.instance)(flow) + nodes + rels
             }
-            FlowMessage::UpsertNodes { nodes } => {
-                let new: BTreeSet<&str> = nodes
-                    .iter()
-                    .map(|n| n.id.as_str())
-                    .filter(|id| !self.nodes.contains_key(*id))
-                    .collect();
-                self.items() + new.len()
+            FlowMessage::UpsertFlow { flow } => {
+                measure.held - self.flow.as_ref().map_or(0, &measure.instance)
+                    + (measure.instance)(flow)
             }
-            FlowMessage::UpsertRels { relationships } => {
-                let new: BTreeSet<RelPair> = relationships
-                    .iter()
-                    .map(Relationship::key)
-                    .filter(|key| !self.rels.contains_key(key))
-                    .collect();
-                self.items() + new.len()
-            }
-            FlowMessage::UpsertFlow { .. }
-            | FlowMessage::DeleteNodes { .. }
-            | FlowMessage::DeleteRels { .. } => self.items(),
+            FlowMessage::UpsertNodes { nodes } => preview.fold_upsert(
+                nodes,
+                |node| node.id.as_str(),
+                |id| self.nodes.get(*id),
+                measure.held,
+                |sum, node, old| sum + (measure.node)(node) - old.map_or(0, &measure.node),
+            ),
+            FlowMessage::UpsertRels { relationships } => preview.fold_upsert(
+                relationships,
+                Relationship::key,
+                |key| self.rels.get(key),
+                measure.held,
+                |sum, rel, old| {
+                    sum + (measure.relationship)(rel) - old.map_or(0, &measure.relationship)
+                },
+            ),
+            FlowMessage::DeleteNodes { .. } | FlowMessage::DeleteRels { .. } => measure.held,
         }
     }
 
@@ -415,7 +416,7 @@ mod tests {
     }
 
     /// The bytes kept item by item equal the bytes of the same state built from scratch, and
-    /// the predictions made before a message match what applying it gives.
+    /// the predictions (bytes and items) made before a message match what applying it gives.
     #[test]
     fn bytes_are_maintained_and_predicted_exactly() {
         let mut f = Fold::default();
@@ -431,7 +432,10 @@ mod tests {
             r#"{"type":"delete-nodes","ids":["a"]}"#,
         ] {
             let message = decode(m.as_bytes(), "f").unwrap();
-            let (at_most, predicted) = (f.bytes_at_most(&message), f.bytes_after(&message));
+            let at_most = f.bytes_after(&message, Preview::AtMost);
+            let predicted = f.bytes_after(&message, Preview::Exact);
+            let items_at_most = f.items_after(&message, Preview::AtMost);
+            let items_predicted = f.items_after(&message, Preview::Exact);
             let deletes = matches!(
                 message,
                 FlowMessage::DeleteNodes { .. } | FlowMessage::DeleteRels { .. }
@@ -444,10 +448,13 @@ mod tests {
             );
             assert_eq!(f.bytes(), rebuilt.bytes(), "{m}");
             assert!(at_most >= predicted, "{m}");
+            assert!(items_at_most >= items_predicted, "{m}");
             if deletes {
                 assert!(predicted >= f.bytes(), "{m}");
+                assert!(items_predicted >= f.items(), "{m}");
             } else {
                 assert_eq!(predicted, f.bytes(), "{m}");
+                assert_eq!(items_predicted, f.items(), "{m}");
             }
         }
         assert_eq!(f.bytes(), footprint::instance(f.flow().unwrap()));

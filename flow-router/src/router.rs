@@ -11,7 +11,7 @@ use crate::config::RouterConfig;
 use crate::cursor::{Cursor, Polled, ResetReason, Start, Subscription, Target};
 use crate::error::{ConfigError, IngestError, SubscribeError};
 use crate::event_id::{Epoch, EventId};
-use crate::fold::Fold;
+use crate::fold::{Fold, Preview};
 use crate::footprint;
 use crate::frame;
 use crate::ring::Ring;
@@ -373,9 +373,9 @@ impl Router {
         let fold = existing.map_or(&empty, |flow| &flow.fold);
         let share = self.config.flow_share();
         // The exact count needs lookups; only pay for them near the bound.
-        let items = match fold.items_at_most(&message) {
+        let items = match fold.items_after(&message, Preview::AtMost) {
             at_most if at_most <= self.config.max_state_items => at_most,
-            _ => fold.items_after(&message),
+            _ => fold.items_after(&message, Preview::Exact),
         };
         if items > self.config.max_state_items {
             return Err(IngestError::StateFull {
@@ -448,9 +448,9 @@ impl Router {
         };
         let limit = self.config.max_memory_bytes;
         // The exact figure needs lookups; only pay for them near a bound.
-        let mut state = fold.bytes_at_most(message);
+        let mut state = fold.bytes_after(message, Preview::AtMost);
         if state > share || total(state) > limit {
-            state = fold.bytes_after(message);
+            state = fold.bytes_after(message, Preview::Exact);
         }
         if state > share {
             return Err(IngestError::FlowMemoryFull {

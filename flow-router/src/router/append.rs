@@ -9,7 +9,7 @@ use flow_contract::{FlowMessage, validate_flow_id};
 use super::Router;
 use crate::error::IngestError;
 use crate::event_id::{Epoch, EventId};
-use crate::fold::Fold;
+use crate::fold::{Fold, Preview};
 use crate::frame;
 
 /// The longest id a frame can carry: frame sizes are checked with it, so a message admitted
@@ -54,9 +54,9 @@ impl Router {
         let empty = Fold::default();
         let fold = flow.map_or(&empty, |flow| &flow.fold);
         // The exact figures need lookups; only pay for them near a bound.
-        let items = match fold.items_at_most(message) {
+        let items = match fold.items_after(message, Preview::AtMost) {
             at_most if at_most <= self.config.max_state_items => at_most,
-            _ => fold.items_after(message),
+            _ => fold.items_after(message, Preview::Exact),
         };
         if items > self.config.max_state_items {
             return Err(IngestError::StateFull {
@@ -69,9 +69,9 @@ impl Router {
         if len > share {
             return Err(IngestError::TooLarge { len, budget: share });
         }
-        let bytes = match fold.bytes_at_most(message) {
+        let bytes = match fold.bytes_after(message, Preview::AtMost) {
             at_most if at_most <= share => at_most,
-            _ => fold.bytes_after(message),
+            _ => fold.bytes_after(message, Preview::Exact),
         };
         if bytes > share {
             return Err(IngestError::FlowMemoryFull {
