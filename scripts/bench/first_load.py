@@ -3,15 +3,16 @@
 
 Seeds F flows whose state is N_NODES nodes of about 1 KiB each and whose log holds M messages
 (the first upserts every node, each later one re-upserts one node: about 1 KiB per message),
-through POST (a POST never makes the replica follow a flow). Then, per flow, opens its stream
+through POST to the replica at --seed-port (another replica than the one measured, so the measured
+one never held the flow: a writer's engine keeps the flows it wrote to). Then, per flow, opens its stream
 once (the replica's first load: subscribe, read Redis, restore, send the snapshot) and times
 the arrival of the whole snapshot frame; and sends K `GET snapshot` requests (each reads
 Redis). Reports medians, and the server's CPU per `GET` (from /proc/<pid>/stat; a first load
 is too short for the clock tick over a few flows). Loopback
 only; the server and Redis are started by the caller (see docs/BENCHMARKS.md).
 
-usage: first_load.py --port PORT --pid SERVER_PID --messages M [--flows F] [--nodes N]
-                     [--requests K]
+usage: first_load.py --port PORT --pid SERVER_PID --seed-port PORT --messages M [--flows F]
+                     [--nodes N] [--requests K]
 """
 
 import argparse
@@ -85,6 +86,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--pid", type=int, required=True)
+    parser.add_argument("--seed-port", type=int, required=True)
     parser.add_argument("--messages", type=int, required=True)
     parser.add_argument("--flows", type=int, default=10)
     parser.add_argument("--nodes", type=int, default=100)
@@ -92,7 +94,7 @@ def main():
     args = parser.parse_args()
     flows = [f"first-load-{args.messages}-{i}" for i in range(args.flows)]
     for flow in flows:
-        seed(args.port, flow, args.nodes, args.messages)
+        seed(args.seed_port, flow, args.nodes, args.messages)
 
     firsts = [first_snapshot(args.port, flow) for flow in flows]
     before = cpu_seconds(args.pid)

@@ -92,12 +92,6 @@ pub(crate) enum ApiError {
     /// The Redis backend refused or failed; for ingest, the event was not stored.
     #[error("{}", backend_message(.0))]
     Backend(#[source] LogError),
-    /// The replica's queue of new streams waiting for Redis is full.
-    #[error("{limit} new streams are already waiting for this replica's Redis loads; retry later")]
-    ReplicaBusy {
-        /// The queue's bound.
-        limit: usize,
-    },
     /// A CORS preflight from an origin (or for a method) not on the allow-list.
     #[error("origin or method not allowed by FLOW_SERVER_CORS_ORIGINS")]
     OriginNotAllowed,
@@ -131,7 +125,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::FlowNotFound { .. } | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::ShuttingDown | Self::ReplicaBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::OriginNotAllowed => StatusCode::FORBIDDEN,
             Self::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -171,7 +165,6 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::ShuttingDown => "shutting_down",
-            Self::ReplicaBusy { .. } => "replica_busy",
             Self::OriginNotAllowed => "origin_not_allowed",
             Self::Backend(err) => match err {
                 LogError::Unavailable(_) => "backend_unavailable",
@@ -256,8 +249,7 @@ impl ApiError {
                 | LogError::TimedOut { .. }
                 | LogError::Contended { .. }
                 | LogError::Reply(_),
-            )
-            | Self::ReplicaBusy { .. } => Some(1),
+            ) => Some(1),
             _ => None,
         }
     }
@@ -327,8 +319,6 @@ impl From<ReplicaError> for ApiError {
             ReplicaError::Log(err) => Self::Backend(err),
             ReplicaError::Subscribe(err) => Self::Subscribe(err),
             ReplicaError::Restore(err) | ReplicaError::Refused(err) => Self::Ingest(err),
-            ReplicaError::Busy { limit } => Self::ReplicaBusy { limit },
-            _ => Self::ShuttingDown,
         }
     }
 }

@@ -6,8 +6,10 @@
 //! [`SharedRouter::delete_from`]), so concurrent writers and followers never move a flow back.
 //! Local fan-out stays in-process and zero-copy.
 //!
-//! One task owns the pub/sub connection and the set of followed flows; POSTs never pass
-//! through it.
+//! No single task carries the flows: a POST runs in its own request, one writer per flow at a
+//! time; a stream's first subscriber on this replica follows the flow in its own request, one
+//! per flow at a time; the replica's task only applies pub/sub messages (through a bounded
+//! queue) and pings Redis.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,8 +22,7 @@ use flow_router::{
 };
 use redis::aio::ConnectionManager;
 use redis::{PushInfo, PushKind, RedisError, Value};
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::backend::Listed;
 use crate::config::RedisConfig;
@@ -32,10 +33,6 @@ const PING_INTERVAL: Duration = Duration::from_secs(1);
 /// Every this many pings, followed flows are re-read (expiry refresh and a safety net for a
 /// pub/sub message lost without a reconnection), and unsubscribed flows are dropped.
 const SYNC_EVERY: u32 = 5;
-
-/// New streams waiting for the replica's task (each one load from Redis at most); beyond it
-/// a new stream gets 503 `replica_busy`.
-const REQUEST_QUEUE: usize = 256;
 
 /// Pub/sub messages waiting for the replica's task; beyond it they are dropped and every
 /// followed flow is caught up from Redis instead (messages carry their seq, so nothing is
@@ -61,46 +58,26 @@ pub(crate) enum ReplicaError {
     /// The engine refused the message for the flow's bounds.
     #[error(transparent)]
     Refused(IngestError),
-    /// [`REQUEST_QUEUE`] new streams already wait for the replica's task.
-    #[error("{limit} new streams are already waiting for this replica")]
-    Busy {
-        /// The queue's bound.
-        limit: usize,
-    },
-    /// The replica's task is not running (the server is stopping).
-    #[error("the replica is shutting down")]
-    Stopped,
 }
 
-struct Request {
-    flow_id: String,
-    last_event_id: Option<String>,
-    reply: oneshot::Sender<Result<FrameStream, ReplicaError>>,
-}
-
-struct Inbox {
-    requests: mpsc::Receiver<Request>,
-    pushes: mpsc::Receiver<PushInfo>,
-    pubsub: ConnectionManager,
-}
-
-/// One writer per flow at a time on this replica: appends of one flow queue here instead of
-/// failing each other's compare-and-set; other flows never wait. A flow's lock lives while
-/// someone holds or awaits it.
+/// One turn per flow at a time, an async lock per flow: a replica's writers of one flow queue
+/// instead of failing each other's compare-and-set, and the first subscribers of one flow
+/// instead of each loading it; other flows never wait. A flow's lock lives while someone holds
+/// or awaits it.
 #[derive(Default)]
-struct Writers {
+struct Turns {
     turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-/// A flow's turn to write; the flow's entry goes when its last user leaves.
+/// A flow's turn; the flow's entry goes when its last user leaves.
 struct Turn<'a> {
-    writers: &'a Writers,
+    turns: &'a Turns,
     flow_id: &'a str,
     lock: Arc<tokio::sync::Mutex<()>>,
     guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
-impl Writers {
+impl Turns {
     async fn turn<'a>(&'a self, flow_id: &'a str) -> Turn<'a> {
         let lock = Arc::clone(
             self.turns
@@ -111,7 +88,7 @@ impl Writers {
         );
         let guard = Arc::clone(&lock).lock_owned().await;
         Turn {
-            writers: self,
+            turns: self,
             flow_id,
             lock,
             guard: Some(guard),
@@ -123,7 +100,7 @@ impl Drop for Turn<'_> {
     fn drop(&mut self) {
         self.guard = None;
         let mut turns = self
-            .writers
+            .turns
             .turns
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
@@ -141,13 +118,19 @@ pub(crate) struct Replica {
     timeout: Duration,
     router: SharedRouter,
     router_config: RouterConfig,
-    requests: mpsc::Sender<Request>,
-    inbox: Mutex<Option<Inbox>>,
+    /// The pub/sub connection (RESP3: pushes arrive on `pushes`; it subscribes again by
+    /// itself after a reconnection).
+    pubsub: ConnectionManager,
+    /// Taken by [`Replica::run`].
+    pushes: Mutex<Option<mpsc::Receiver<PushInfo>>>,
+    /// The flows whose channel this replica subscribed to. Lock order: this, then the router.
+    followed: Mutex<HashSet<String>>,
     healthy: AtomicBool,
     /// Set when a pub/sub message was dropped at [`PUSH_QUEUE`]: the task catches every
     /// followed flow up.
     lagging: Arc<AtomicBool>,
-    writers: Writers,
+    writers: Turns,
+    follows: Turns,
 }
 
 impl std::fmt::Debug for Replica {
@@ -186,21 +169,18 @@ impl Replica {
                 .set_push_sender(push_sender)
                 .set_automatic_resubscription(),
         )?;
-        let (requests, requests_inbox) = mpsc::channel(REQUEST_QUEUE);
         Ok(Self {
             log,
             timeout: config.timeout,
             router,
             router_config,
-            requests,
-            inbox: Mutex::new(Some(Inbox {
-                requests: requests_inbox,
-                pushes,
-                pubsub,
-            })),
+            pubsub,
+            pushes: Mutex::new(Some(pushes)),
+            followed: Mutex::new(HashSet::new()),
             healthy: AtomicBool::new(false),
             lagging,
-            writers: Writers::default(),
+            writers: Turns::default(),
+            follows: Turns::default(),
         })
     }
 
@@ -211,23 +191,27 @@ impl Replica {
 
     /// Tracks health from a command's outcome and names a timeout as one.
     fn observe<T>(&self, result: Result<T, LogError>) -> Result<T, LogError> {
-        match result {
-            Err(LogError::Unavailable(source)) => {
+        if result.is_ok() {
+            self.healthy.store(true, Ordering::Release);
+        }
+        result.map_err(|err| self.observe_error(err))
+    }
+
+    /// [`observe`](Self::observe) of a failure.
+    fn observe_error(&self, err: LogError) -> LogError {
+        match err {
+            LogError::Unavailable(source) => {
                 self.healthy.store(false, Ordering::Release);
-                Err(if source.is_timeout() {
+                if source.is_timeout() {
                     LogError::TimedOut {
                         after: self.timeout,
                         source,
                     }
                 } else {
                     LogError::Unavailable(source)
-                })
+                }
             }
-            Ok(value) => {
-                self.healthy.store(true, Ordering::Release);
-                Ok(value)
-            }
-            Err(err) => Err(err),
+            other => other,
         }
     }
 
@@ -283,7 +267,7 @@ impl Replica {
                 Err(_) => None,
             };
             if after.is_none() && !fresh {
-                self.catch_up(flow_id).await?;
+                self.catch_up(flow_id, false, None).await?;
                 fresh = true;
                 continue;
             }
@@ -293,21 +277,21 @@ impl Replica {
             let appended = self.observe(self.log.append(flow_id, &json, after).await);
             match appended.map_err(ReplicaError::Log)? {
                 Appended::Ok { at, tail } => {
-                    let applied = match after {
+                    // Appended is what the client is told; a local apply that fails (the
+                    // follower applied the published message first, or this replica is short
+                    // of memory) is repaired by the next read.
+                    let _ = match after {
                         Some(after) => self.router.apply_after(flow_id, after, message),
                         None => self
                             .router
                             .apply_ordered(flow_id, at.epoch, at.seq, message),
                     };
-                    // Appended is what the client is told; a local apply that fails (the flow
-                    // moved, or this replica is short of memory) is repaired by the next read.
-                    if applied.is_ok() {
-                        self.settle(flow_id, at, Some(tail)).await;
-                    }
+                    // Whoever applied it here, the engine holds the state at `at`.
+                    self.settle(flow_id, at, Some(tail)).await;
                     return Ok(Some(at));
                 }
                 Appended::Stale => {
-                    self.catch_up(flow_id).await?;
+                    self.catch_up(flow_id, false, None).await?;
                     fresh = true;
                 }
                 Appended::NeedsCheckpoint => {
@@ -358,12 +342,17 @@ impl Replica {
     }
 
     /// Brings the local flow up to Redis (see [`catch_up`]).
-    async fn catch_up(&self, flow_id: &str) -> Result<(), ReplicaError> {
-        catch_up(&self.log, &self.router, flow_id, false, None)
+    async fn catch_up(
+        &self,
+        flow_id: &str,
+        create: bool,
+        replay: Option<EventId>,
+    ) -> Result<(), ReplicaError> {
+        catch_up(&self.log, &self.router, flow_id, create, replay)
             .await
-            .or_else(|err| match err {
-                ReplicaError::Log(err) => self.observe(Err(err)).map_err(ReplicaError::Log),
-                other => Err(other),
+            .map_err(|err| match err {
+                ReplicaError::Log(err) => ReplicaError::Log(self.observe_error(err)),
+                other => other,
             })
     }
 
@@ -403,44 +392,72 @@ impl Replica {
         self.observe(self.log.delete(flow_id).await)
     }
 
-    /// Subscribes through the task: it follows the flow first if needed.
+    /// Subscribes to a flow: at once when this replica follows it; otherwise the flow's
+    /// first subscriber here follows it (pub/sub first, then a read of Redis, so nothing
+    /// published in between is missed) while later ones wait for that turn.
     pub(crate) async fn subscribe(
         &self,
         flow_id: &str,
         last_event_id: Option<&str>,
     ) -> Result<FrameStream, ReplicaError> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .try_send(Request {
-                flow_id: flow_id.to_owned(),
-                last_event_id: last_event_id.map(str::to_owned),
-                reply,
-            })
-            .map_err(|err| match err {
-                TrySendError::Full(_) => ReplicaError::Busy {
-                    limit: REQUEST_QUEUE,
-                },
-                TrySendError::Closed(_) => ReplicaError::Stopped,
-            })?;
-        answer.await.map_err(|_| ReplicaError::Stopped)?
+        if let Some(stream) = self.join(flow_id, last_event_id) {
+            return stream;
+        }
+        let _turn = self.follows.turn(flow_id).await;
+        if let Some(stream) = self.join(flow_id, last_event_id) {
+            return stream;
+        }
+        self.pubsub
+            .clone()
+            .subscribe(shared_log::channel(flow_id))
+            .await
+            .map_err(|err| ReplicaError::Log(self.observe_error(LogError::Unavailable(err))))?;
+        self.lock_followed().insert(flow_id.to_owned());
+        // A read never creates state, in Redis either: a flow nothing was posted to stays
+        // missing and the subscription waits for its first message. The stream's entries
+        // after the client's id come along, so it resumes exactly.
+        let replay = last_event_id.and_then(EventId::parse);
+        if let Err(err) = self.catch_up(flow_id, false, replay).await {
+            tracing::warn!(flow_id, error = %err, "cannot follow flow");
+            self.unfollow(flow_id).await;
+            return Err(err);
+        }
+        self.join(flow_id, last_event_id).unwrap_or_else(|| {
+            Err(ReplicaError::Log(LogError::Reply(
+                "the flow was deleted while it was read".to_owned(),
+            )))
+        })
     }
 
-    /// The task: serves subscriptions, applies pub/sub messages, pings Redis, and drops flows
-    /// without local subscribers, until `shutdown`. Runs once; later calls return at once.
+    /// A stream of a followed flow; `None` when this replica does not follow it. Under the
+    /// followed lock, so [`maintain`](Self::maintain) never drops a flow a stream just joined.
+    fn join(
+        &self,
+        flow_id: &str,
+        last_event_id: Option<&str>,
+    ) -> Option<Result<FrameStream, ReplicaError>> {
+        let followed = self.lock_followed();
+        followed.contains(flow_id).then(|| {
+            self.router
+                .subscribe(flow_id, last_event_id)
+                .map_err(ReplicaError::Subscribe)
+        })
+    }
+
+    fn lock_followed(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.followed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The task: applies pub/sub messages, pings Redis, and drops flows without local
+    /// subscribers, until `shutdown`. Runs once; later calls return at once.
     pub(crate) async fn run(&self, shutdown: impl Future<Output = ()>) {
         let taken = self
-            .inbox
+            .pushes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        let Some(mut inbox) = taken else {
+        let Some(mut pushes) = taken else {
             return;
-        };
-        let mut follower = Follower {
-            log: &self.log,
-            router: self.router.clone(),
-            pubsub: inbox.pubsub.clone(),
-            followed: HashSet::new(),
         };
         let mut ping = tokio::time::interval(PING_INTERVAL);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -449,30 +466,147 @@ impl Replica {
         loop {
             tokio::select! {
                 () = &mut shutdown => return,
-                Some(request) = inbox.requests.recv() => {
-                    let result = follower
-                        .subscribe(&request.flow_id, request.last_event_id.as_deref())
-                        .await;
-                    if let Err(ReplicaError::Log(err)) = &result {
-                        tracing::warn!(flow_id = request.flow_id, error = %err, "cannot follow flow");
-                    }
-                    // The client may be gone already; its stream is simply dropped.
-                    let _ = request.reply.send(result);
-                }
-                Some(push) = inbox.pushes.recv() => follower.push(push).await,
+                Some(push) = pushes.recv() => self.push(push).await,
                 _ = ping.tick() => {
                     pings = pings.wrapping_add(1);
                     let was_healthy = self.is_healthy();
-                    let healthy = self.log.ping().await.is_ok() && follower.ping().await;
+                    let healthy = self.log.ping().await.is_ok() && self.ping_pubsub().await;
                     self.healthy.store(healthy, Ordering::Release);
                     if healthy != was_healthy {
                         tracing::info!(healthy, "redis availability changed");
                     }
                     let lagging = self.lagging.swap(false, Ordering::AcqRel);
                     if healthy && (lagging || !was_healthy || pings.is_multiple_of(SYNC_EVERY)) {
-                        follower.maintain().await;
+                        self.maintain().await;
                     }
                 }
+            }
+        }
+    }
+
+    async fn unfollow(&self, flow_id: &str) {
+        self.lock_followed().remove(flow_id);
+        if let Err(err) = self
+            .pubsub
+            .clone()
+            .unsubscribe(shared_log::channel(flow_id))
+            .await
+        {
+            tracing::debug!(flow_id, error = %err, "unsubscribe failed");
+        }
+    }
+
+    async fn push(&self, push: PushInfo) {
+        let channel = match push.data.first() {
+            Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+            _ => return,
+        };
+        let Some(flow_id) = shared_log::flow_of_channel(&channel) else {
+            return;
+        };
+        if !self.lock_followed().contains(flow_id) {
+            return;
+        }
+        match push.kind {
+            PushKind::Message => {
+                let Some(Value::BulkString(payload)) = push.data.get(1) else {
+                    return;
+                };
+                self.message(flow_id, payload).await;
+            }
+            // A (re)subscription: messages published while unsubscribed were missed. Only a
+            // flow with state is kept alive; waiters create none.
+            PushKind::Subscribe => {
+                let held = self.router.with(|router| router.contains(flow_id));
+                self.sync_or_warn(flow_id, held).await;
+            }
+            _ => {}
+        }
+    }
+
+    async fn message(&self, flow_id: &str, payload: &[u8]) {
+        match Published::parse(payload) {
+            Some(Published::Deleted) => {
+                self.router.delete(flow_id);
+                self.unfollow(flow_id).await;
+            }
+            Some(Published::Message { at, json }) => {
+                let local = self.router.with(|router| router.position(flow_id));
+                let next = local.is_some_and(|l| l.epoch == at.epoch && at.seq == l.seq + 1);
+                let seen = local.is_some_and(|l| l.epoch == at.epoch && at.seq <= l.seq);
+                if seen {
+                    return;
+                }
+                if next {
+                    let after = EventId {
+                        seq: at.seq - 1,
+                        ..at
+                    };
+                    let applied = self
+                        .log
+                        .decode(flow_id, json)
+                        .map(|message| self.router.apply_after(flow_id, after, message));
+                    // Applied, or a writer of this replica applied it first.
+                    if matches!(applied, Ok(Ok(_) | Err(IngestError::Stale { .. }))) {
+                        return;
+                    }
+                }
+                // A gap, a new epoch, or a message the engine refused: read Redis.
+                self.sync_or_warn(flow_id, false).await;
+            }
+            None => tracing::warn!(flow_id, "unreadable pub/sub message ignored"),
+        }
+    }
+
+    async fn sync_or_warn(&self, flow_id: &str, create: bool) {
+        if let Err(err) = self.catch_up(flow_id, create, None).await {
+            tracing::warn!(flow_id, error = %err, "cannot catch up with redis; retrying later");
+        }
+    }
+
+    /// Pings the pub/sub connection (a dropped one reconnects and resubscribes).
+    async fn ping_pubsub(&self) -> bool {
+        redis::cmd("PING")
+            .query_async::<Value>(&mut self.pubsub.clone())
+            .await
+            .is_ok()
+    }
+
+    /// Drops followed flows without local subscribers or waiters; catches the others up (and
+    /// keeps those with state alive; waiters create none). Each in the flow's follow turn, so
+    /// a flow being followed right now is left to its first subscriber.
+    async fn maintain(&self) {
+        let flows: Vec<String> = self.lock_followed().iter().cloned().collect();
+        for flow_id in flows {
+            let _turn = self.follows.turn(&flow_id).await;
+            let held = {
+                let mut followed = self.lock_followed();
+                let (held, readers) = self.router.with(|router| {
+                    let flow = router.flow(&flow_id);
+                    (
+                        flow.is_some(),
+                        flow.map_or(0, |flow| flow.subscribers) + router.waiting(&flow_id),
+                    )
+                });
+                if readers == 0 && followed.remove(&flow_id) {
+                    self.router.delete(&flow_id);
+                    None
+                } else {
+                    Some(held)
+                }
+            };
+            match held {
+                None => {
+                    if let Err(err) = self
+                        .pubsub
+                        .clone()
+                        .unsubscribe(shared_log::channel(&flow_id))
+                        .await
+                    {
+                        tracing::debug!(flow_id, error = %err, "unsubscribe failed");
+                    }
+                }
+                Some(held) => self.sync_or_warn(&flow_id, held).await,
             }
         }
     }
@@ -525,201 +659,36 @@ async fn catch_up(
     Ok(())
 }
 
-/// The task's state: the flows followed, and how to reach Redis and the engine.
-struct Follower<'a> {
-    log: &'a SharedLog,
-    router: SharedRouter,
-    pubsub: ConnectionManager,
-    followed: HashSet<String>,
-}
-
-impl Follower<'_> {
-    async fn subscribe(
-        &mut self,
-        flow_id: &str,
-        last_event_id: Option<&str>,
-    ) -> Result<FrameStream, ReplicaError> {
-        if !self.followed.contains(flow_id) {
-            self.pubsub
-                .subscribe(shared_log::channel(flow_id))
-                .await
-                .map_err(|err| ReplicaError::Log(LogError::Unavailable(err)))?;
-            self.followed.insert(flow_id.to_owned());
-            // Subscribed first, then loaded: nothing published in between is missed.
-            // A read never creates state, in Redis either: a flow nothing was posted to
-            // stays missing and the subscription waits for its first message. The stream's
-            // entries after the client's id come along, so it resumes exactly.
-            let replay = last_event_id.and_then(EventId::parse);
-            if let Err(err) = self.sync(flow_id, false, replay).await {
-                self.unfollow(flow_id).await;
-                return Err(err);
-            }
-        }
-        self.router
-            .subscribe(flow_id, last_event_id)
-            .map_err(ReplicaError::Subscribe)
-    }
-
-    fn position(&self, flow_id: &str) -> Option<EventId> {
-        self.router.with(|router| router.position(flow_id))
-    }
-
-    async fn sync(
-        &self,
-        flow_id: &str,
-        create: bool,
-        replay: Option<EventId>,
-    ) -> Result<(), ReplicaError> {
-        catch_up(self.log, &self.router, flow_id, create, replay).await
-    }
-
-    async fn unfollow(&mut self, flow_id: &str) {
-        self.followed.remove(flow_id);
-        if let Err(err) = self.pubsub.unsubscribe(shared_log::channel(flow_id)).await {
-            tracing::debug!(flow_id, error = %err, "unsubscribe failed");
-        }
-    }
-
-    async fn push(&mut self, push: PushInfo) {
-        let channel = match push.data.first() {
-            Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
-            _ => return,
-        };
-        let Some(flow_id) = shared_log::flow_of_channel(&channel) else {
-            return;
-        };
-        if !self.followed.contains(flow_id) {
-            return;
-        }
-        let flow_id = flow_id.to_owned();
-        match push.kind {
-            PushKind::Message => {
-                let Some(Value::BulkString(payload)) = push.data.get(1) else {
-                    return;
-                };
-                self.message(&flow_id, payload).await;
-            }
-            // A (re)subscription: messages published while unsubscribed were missed. Only a
-            // flow with state is kept alive; waiters create none.
-            PushKind::Subscribe => {
-                let held = self.router.with(|router| router.contains(&flow_id));
-                self.sync_or_warn(&flow_id, held).await;
-            }
-            _ => {}
-        }
-    }
-
-    async fn message(&mut self, flow_id: &str, payload: &[u8]) {
-        match Published::parse(payload) {
-            Some(Published::Deleted) => {
-                self.router.delete(flow_id);
-                self.unfollow(flow_id).await;
-            }
-            Some(Published::Message { at, json }) => {
-                let local = self.position(flow_id);
-                let next = local.is_some_and(|l| l.epoch == at.epoch && at.seq == l.seq + 1);
-                let seen = local.is_some_and(|l| l.epoch == at.epoch && at.seq <= l.seq);
-                if seen {
-                    return;
-                }
-                if next {
-                    let after = EventId {
-                        seq: at.seq - 1,
-                        ..at
-                    };
-                    let applied = self
-                        .log
-                        .decode(flow_id, json)
-                        .map(|message| self.router.apply_after(flow_id, after, message));
-                    // Applied, or a writer of this replica applied it first.
-                    if matches!(applied, Ok(Ok(_) | Err(IngestError::Stale { .. }))) {
-                        return;
-                    }
-                }
-                // A gap, a new epoch, or a message the engine refused: read Redis.
-                self.sync_or_warn(flow_id, false).await;
-            }
-            None => tracing::warn!(flow_id, "unreadable pub/sub message ignored"),
-        }
-    }
-
-    async fn sync_or_warn(&mut self, flow_id: &str, create: bool) {
-        if let Err(err) = self.sync(flow_id, create, None).await {
-            tracing::warn!(flow_id, error = %err, "cannot catch up with redis; retrying later");
-        }
-    }
-
-    /// Pings the pub/sub connection (a dropped one reconnects and resubscribes).
-    async fn ping(&mut self) -> bool {
-        redis::cmd("PING")
-            .query_async::<Value>(&mut self.pubsub)
-            .await
-            .is_ok()
-    }
-
-    /// Drops flows without local subscribers or waiters; catches the others up (and keeps
-    /// those with state alive; waiters create none).
-    async fn maintain(&mut self) {
-        let flows: Vec<String> = self.followed.iter().cloned().collect();
-        for flow_id in flows {
-            let (held, subscribers, waiting) = self.router.with(|router| {
-                let flow = router.flow(&flow_id);
-                (
-                    flow.is_some(),
-                    flow.map_or(0, |flow| flow.subscribers),
-                    router.waiting(&flow_id),
-                )
-            });
-            if subscribers == 0 && waiting == 0 {
-                self.router.delete(&flow_id);
-                self.unfollow(&flow_id).await;
-            } else {
-                self.sync_or_warn(&flow_id, held).await;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
-
-    use flow_router::Router;
+    use std::time::Duration;
 
     use super::*;
 
-    /// The queue of new streams is bounded: beyond [`REQUEST_QUEUE`] waiting for the task, a
-    /// subscription is refused at once instead of queueing.
+    /// A flow's users queue for its turn; other flows never wait; nothing is left behind.
     #[tokio::test]
-    async fn new_streams_beyond_the_queue_are_refused_at_once() {
-        let config = crate::Config::try_from_args([
-            "openova-flow-server",
-            "--backend",
-            "redis",
-            "--redis-url",
-            "redis://127.0.0.1:1",
-        ])
-        .expect("valid flags");
-        let redis = config.redis.as_ref().expect("the redis backend");
-        let router = SharedRouter::new(
-            Router::new(config.router.clone(), 1).expect("valid bounds"),
-            Instant::now,
-        );
-        // Redis is dialled lazily and the task is not running: requests only queue.
-        let replica = Replica::new(redis, router).expect("a lazy client");
-        let mut waiting = Vec::new();
-        for _ in 0..REQUEST_QUEUE {
-            let mut pending = Box::pin(replica.subscribe("f", None));
-            assert!(futures::poll!(pending.as_mut()).is_pending());
-            waiting.push(pending);
-        }
-        let refused = tokio::time::timeout(Duration::from_secs(5), replica.subscribe("f", None))
+    async fn a_flow_waits_only_for_its_own_turn_and_leaves_nothing_behind() {
+        let turns = Turns::default();
+        let held = turns.turn("a").await;
+        let other = tokio::time::timeout(Duration::from_secs(5), turns.turn("b"))
             .await
-            .expect("answered at once");
+            .expect("b does not wait for a");
+        let mut second = Box::pin(turns.turn("a"));
         assert!(
-            matches!(refused, Err(ReplicaError::Busy { limit }) if limit == REQUEST_QUEUE),
-            "{refused:?}"
+            futures::poll!(second.as_mut()).is_pending(),
+            "a's second user waits for the first"
         );
-        drop(waiting);
+        drop(held);
+        let second = tokio::time::timeout(Duration::from_secs(5), second)
+            .await
+            .expect("granted once the first leaves");
+        drop((second, other));
+        assert!(
+            turns
+                .turns
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty()
+        );
     }
 }

@@ -575,8 +575,36 @@ async fn a_joined_stream_gives_its_waiter_slot_back(backend: Backend) {
     assert_eq!(first.next_data().await.expect("live").event, "upsert-nodes");
 }
 
+/// Issue 17: a burst of first subscribers (more than any queue a replica once had) all get
+/// their stream: a replica follows a flow once, in its first subscriber's request, and the
+/// others join it; nobody is refused for the burst.
+async fn a_burst_of_first_subscribers_all_get_their_stream(backend: Backend) {
+    const STREAMS: usize = 300;
+    let server = Server::start_with(&backend, &["--max-connections-per-ip", "1000"]).await;
+    let first = server
+        .post_ok("f", upsert_nodes("f", &[("a", "running")]))
+        .await;
+    let opened = futures::future::join_all((0..STREAMS).map(|_| server.stream("f", None))).await;
+    let mut readers = Vec::with_capacity(STREAMS);
+    for mut reader in opened {
+        let snapshot = reader.next_data().await.expect("a snapshot");
+        assert_eq!(
+            (snapshot.event.as_str(), snapshot.id.as_str()),
+            ("snapshot", first.as_str())
+        );
+        readers.push(reader);
+    }
+    let next = server
+        .post_ok("f", upsert_nodes("f", &[("a", "succeeded")]))
+        .await;
+    for reader in &mut readers {
+        assert_eq!(reader.next_data().await.expect("live").id, next);
+    }
+}
+
 crate::fixture::on_both_backends!(
     ingest_then_stream,
+    a_burst_of_first_subscribers_all_get_their_stream,
     reconnect_replays_exactly_after_the_last_id,
     evicted_or_foreign_ids_get_a_snapshot,
     two_subscribers_and_a_publisher_agree_with_the_snapshot,
