@@ -37,6 +37,8 @@ pub struct Fold {
     rels: BTreeMap<RelPair, Relationship>,
     /// The estimated memory of the state ([`Fold::bytes`]), kept up to date item by item.
     bytes: usize,
+    /// Nodes by status, kept up to date node by node (listings read it on every write).
+    statuses: BTreeMap<String, usize>,
 }
 
 /// How exactly [`Fold::bytes_after`] and [`Fold::items_after`] preview a message.
@@ -154,10 +156,28 @@ impl Fold {
     fn upsert_nodes(&mut self, nodes: Vec<FlowNode>) {
         for node in nodes {
             self.bytes += footprint::node(&node);
+            *self.statuses.entry(node.status.clone()).or_insert(0) += 1;
             if let Some(old) = self.nodes.insert(node.id.clone(), node) {
-                self.bytes -= footprint::node(&old);
+                self.forget(&old);
             }
         }
+    }
+
+    /// Takes a node that left the state off the running figures.
+    fn forget(&mut self, old: &FlowNode) {
+        self.bytes -= footprint::node(old);
+        if let Some(count) = self.statuses.get_mut(&old.status) {
+            *count -= 1;
+            if *count == 0 {
+                self.statuses.remove(&old.status);
+            }
+        }
+    }
+
+    /// Node count by status (an open vocabulary), without walking the nodes.
+    #[must_use]
+    pub fn nodes_by_status(&self) -> &BTreeMap<String, usize> {
+        &self.statuses
     }
 
     fn upsert_rels(&mut self, relationships: Vec<Relationship>) {
@@ -264,7 +284,7 @@ impl Fold {
             FlowMessage::DeleteNodes { mut ids } => {
                 for id in &ids {
                     if let Some(old) = self.nodes.remove(id) {
-                        self.bytes -= footprint::node(&old);
+                        self.forget(&old);
                     }
                 }
                 // Relationships touching a deleted id of this flow go too, even when the
@@ -326,14 +346,6 @@ impl Fold {
                     .unwrap_or(0),
             )
         })
-    }
-
-    pub(crate) fn nodes(&self) -> impl Iterator<Item = &FlowNode> {
-        self.nodes.values()
-    }
-
-    pub(crate) fn rels(&self) -> impl Iterator<Item = &Relationship> {
-        self.rels.values()
     }
 
     /// The state as a `snapshot` message (clones everything; for reads, not the hot path).
@@ -407,7 +419,8 @@ mod tests {
             r#"{"type":"delete-nodes","ids":["b","y"]}"#,
         ]);
         let keys: Vec<String> = f
-            .rels()
+            .relationship_map()
+            .values()
             .map(|r| format!("{}>{}", r.from_id, r.to_id))
             .collect();
         assert_eq!(keys, ["a>x", "y>c"]);
@@ -415,7 +428,8 @@ mod tests {
         assert_eq!(f.instance("f").started_at, 5);
     }
 
-    /// The bytes kept item by item equal the bytes of the same state built from scratch, and
+    /// The bytes and statuses kept item by item equal those of the same state built from
+    /// scratch, and
     /// the predictions (bytes and items) made before a message match what applying it gives.
     #[test]
     fn bytes_are_maintained_and_predicted_exactly() {
@@ -447,6 +461,15 @@ mod tests {
                 f.rels.values().cloned().collect(),
             );
             assert_eq!(f.bytes(), rebuilt.bytes(), "{m}");
+            let mut counted = BTreeMap::new();
+            for node in f.nodes.values() {
+                *counted.entry(node.status.clone()).or_insert(0) += 1;
+            }
+            assert_eq!(
+                f.nodes_by_status(),
+                &counted,
+                "statuses kept node by node: {m}"
+            );
             assert!(at_most >= predicted, "{m}");
             assert!(items_at_most >= items_predicted, "{m}");
             if deletes {

@@ -909,16 +909,12 @@ fn flow_overhead(flow_id: &str) -> usize {
 }
 
 fn info(flow: &Flow) -> FlowInfo {
-    let mut nodes_by_status = BTreeMap::new();
-    for node in flow.fold.nodes() {
-        *nodes_by_status.entry(node.status.clone()).or_insert(0) += 1;
-    }
     FlowInfo {
         id: Arc::clone(&flow.id),
         epoch: flow.epoch,
         seq: flow.seq,
-        nodes_by_status,
-        relationships: flow.fold.rels().count(),
+        nodes_by_status: flow.fold.nodes_by_status().clone(),
+        relationships: flow.fold.relationship_map().len(),
         subscribers: flow.subscribers(),
         last_event: flow.last_event,
         ring_frames: flow.ring.len(),

@@ -260,11 +260,12 @@ impl Replica {
         // against a position Redis just confirmed.
         let mut fresh = false;
         for _ in 0..APPEND_ATTEMPTS {
-            let after = match self.router.admit(flow_id, &message) {
-                Ok(None) if !fresh => None,
-                Ok(after) => after,
+            let (after, before) = match self.admit(flow_id, &message) {
+                Ok(None) if !fresh => (None, None),
+                Ok(Some((after, listing))) => (Some(after), Some(listing)),
+                Ok(None) => (None, None),
                 Err(err) if fresh => return Err(ReplicaError::Refused(err)),
-                Err(_) => None,
+                Err(_) => (None, None),
             };
             if after.is_none() && !fresh {
                 self.catch_up(flow_id, false, None).await?;
@@ -287,7 +288,7 @@ impl Replica {
                             .apply_ordered(flow_id, at.epoch, at.seq, message),
                     };
                     // Whoever applied it here, the engine holds the state at `at`.
-                    self.settle(flow_id, at, Some(tail)).await;
+                    self.settle(flow_id, at, Some(tail), before.as_ref()).await;
                     return Ok(Some(at));
                 }
                 Appended::Stale => {
@@ -296,7 +297,7 @@ impl Replica {
                 }
                 Appended::NeedsCheckpoint => {
                     if let Some(after) = after {
-                        self.settle(flow_id, after, None).await;
+                        self.settle(flow_id, after, None, None).await;
                     }
                 }
             }
@@ -306,11 +307,30 @@ impl Replica {
         }))
     }
 
-    /// Records what the engine holds at `at` in Redis: the listing's figures, and a
-    /// checkpoint when the log's `tail` makes one due (always when `tail` is `None`). Best
-    /// effort: a failure leaves the listing one message behind or the checkpoint older, and
-    /// is logged.
-    async fn settle(&self, flow_id: &str, at: EventId, tail: Option<shared_log::Tail>) {
+    /// [`Router::admit`], with the listing's figures at the position it reports.
+    fn admit(
+        &self,
+        flow_id: &str,
+        message: &FlowMessage,
+    ) -> Result<Option<(EventId, Listing)>, IngestError> {
+        self.router.with(|router| {
+            let after = router.admit(flow_id, message)?;
+            Ok(after.zip(router.flow(flow_id).map(Listing::from)))
+        })
+    }
+
+    /// Records what the engine holds at `at` in Redis: the listing's figures, unless they
+    /// equal `before` (the figures at the position the message was appended after, which
+    /// that position's writer records), and a checkpoint when the log's `tail` makes one due
+    /// (always when `tail` is `None`). Best effort: a failure leaves the listing behind until
+    /// the next change or the checkpoint older, and is logged.
+    async fn settle(
+        &self,
+        flow_id: &str,
+        at: EventId,
+        tail: Option<shared_log::Tail>,
+        before: Option<&Listing>,
+    ) {
         let (capacity, budget) = self.log.bounds();
         let held = self.router.with(|router| {
             let info = router
@@ -321,17 +341,14 @@ impl Replica {
             let state = due
                 .then(|| router.state(flow_id).map(|(_, state)| state))
                 .flatten();
-            Some((
-                Listing {
-                    nodes_by_status: info.nodes_by_status,
-                    relationships: info.relationships,
-                },
-                state,
-            ))
+            Some((Listing::from(info), state))
         });
         let Some((listing, checkpoint)) = held else {
             return;
         };
+        if checkpoint.is_none() && before == Some(&listing) {
+            return;
+        }
         if let Err(err) = self.observe(
             self.log
                 .settle(flow_id, at, &listing, checkpoint.as_ref())

@@ -113,6 +113,15 @@ pub(crate) struct Listing {
     pub(crate) relationships: usize,
 }
 
+impl From<flow_router::FlowInfo> for Listing {
+    fn from(info: flow_router::FlowInfo) -> Self {
+        Self {
+            nodes_by_status: info.nodes_by_status,
+            relationships: info.relationships,
+        }
+    }
+}
+
 /// What [`SharedLog::load`] read.
 #[derive(Debug)]
 pub(crate) enum Loaded {
@@ -314,7 +323,7 @@ impl SharedLog {
         }
     }
 
-    /// Records what the engine holds at `at`: the listing's figures (while `at` is the head)
+    /// Records what the engine holds at `at`: the listing's figures (if newer than the recorded ones)
     /// and, when given, a checkpoint (if newer than the stored one). Returns whether each was
     /// written.
     pub(crate) async fn settle(

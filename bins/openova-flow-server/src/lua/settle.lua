@@ -1,6 +1,7 @@
 #!lua
 -- What a writer records after its engine applied a message at (epoch, seq): the listing's
--- figures, only while seq is still the head; and optionally a checkpoint, the folded state at
+-- figures, only if newer than the recorded ones (compare-and-set on meta.listed, so a late
+-- settle never overwrites a later one); and optionally a checkpoint, the folded state at
 -- seq, only if it is newer than the stored one (compare-and-set on the seq). Nothing is
 -- trimmed here: the next append trims what the checkpoint covers, so a writer that stops
 -- between the two loses nothing.
@@ -15,8 +16,8 @@ local state, overhead, ttl = ARGV[5], tonumber(ARGV[6]), ARGV[7]
 if redis.call('HGET', meta, 'epoch') ~= epoch then return {0, 0} end
 local head = tonumber(redis.call('HGET', meta, 'seq'))
 local listed, checkpointed = 0, 0
-if seq == head then
-  redis.call('HSET', meta, 'nodes', nodes, 'rels', rels)
+if seq <= head and seq > tonumber(redis.call('HGET', meta, 'listed') or '0') then
+  redis.call('HSET', meta, 'nodes', nodes, 'rels', rels, 'listed', seq)
   listed = 1
 end
 local covered = tonumber(redis.call('HGET', meta, 'ckpt') or '0')

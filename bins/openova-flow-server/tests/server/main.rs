@@ -7,11 +7,6 @@ mod fast_path;
 mod fixture;
 mod hostile;
 mod process;
-#[allow(
-    clippy::single_component_path_imports,
-    reason = "not redundant: `replicas` names the helper crate `crate::redis_process`"
-)]
-use redis_process;
 mod replicas;
 mod routes;
 mod sockets;

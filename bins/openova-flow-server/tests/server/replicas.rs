@@ -9,7 +9,7 @@ use flow_contract::{FlowMessage, decode};
 
 use crate::event_stream::{Event, EventReader, WAIT};
 use crate::fixture::{Backend, JsonValue, Server, upsert_nodes};
-use crate::redis_process::RedisProcess;
+use redis_process::RedisProcess;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_openova-flow-server");
 
@@ -116,18 +116,11 @@ impl Replica {
     }
 
     async fn snapshot(&self, flow: &str) -> (String, bytes::Bytes) {
-        let response = self
-            .client
-            .get(self.url(&format!("/v1/flows/{flow}/snapshot")))
-            .send()
-            .await
-            .expect("snapshot");
-        assert_eq!(response.status(), 200);
-        let seq = response.headers()["flow-seq"]
-            .to_str()
-            .expect("ascii")
-            .to_owned();
-        (seq, response.bytes().await.expect("body"))
+        read_snapshot(
+            &self.client,
+            self.url(&format!("/v1/flows/{flow}/snapshot")),
+        )
+        .await
     }
 
     fn kill(&mut self) {
@@ -428,12 +421,16 @@ async fn every_replica_lists_every_stored_flow_until_deleted_or_expired() {
 
 /// The body of `GET snapshot` through `server`, with its `Flow-Seq`.
 async fn snapshot_of(server: &Server, flow: &str) -> (String, bytes::Bytes) {
-    let response = server
-        .client
-        .get(server.url(&format!("/v1/flows/{flow}/snapshot")))
-        .send()
-        .await
-        .expect("snapshot");
+    read_snapshot(
+        &server.client,
+        server.url(&format!("/v1/flows/{flow}/snapshot")),
+    )
+    .await
+}
+
+/// The body of a `GET snapshot` at `url`, with its `Flow-Seq`.
+async fn read_snapshot(client: &reqwest::Client, url: String) -> (String, bytes::Bytes) {
+    let response = client.get(url).send().await.expect("snapshot");
     assert_eq!(response.status(), 200);
     let seq = response.headers()["flow-seq"]
         .to_str()
