@@ -3,13 +3,16 @@
 #   memory      the in-memory server (spawned by flow-load)
 #   redis-1     one server on Redis (spawned by flow-load)
 #   redis-2     two servers on one Redis: publishers POST to replica A, subscribers stream from
-#               replica B (every event crosses Redis: Lua append + PUBLISH, then B applies it)
+#               replica B (every event crosses Redis: A's engine admits it, the Lua append
+#               publishes it, B's engine applies it)
 # for the fanout and ingest-1 presets, RUNS times each, then summarize.py's medians.
 #
 #   scripts/bench/redis.sh                       # builds release binaries first
 #   RUNS=1 DURATION=5s scripts/bench/redis.sh
 #   SERVER=... LOAD=... scripts/bench/redis.sh   # prebuilt binaries
 #
+# The replicas get flow-load's own load settings (bins/flow-load/src/server.rs: no rate limits,
+# no per-client bounds), as the servers it spawns do.
 # Needs redis-server (Debian's package); it is started on a loopback port without persistence
 # and stopped at the end, as are the two replicas.
 set -euo pipefail
@@ -44,6 +47,9 @@ REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 replica() { # port
   FLOW_SERVER_LISTEN_ADDR="127.0.0.1:$1" FLOW_SERVER_BACKEND=redis FLOW_SERVER_REDIS_URL="$REDIS_URL" \
   FLOW_SERVER_INGEST_RATE=0 FLOW_SERVER_MAX_SUBSCRIBERS=100000 FLOW_SERVER_MAX_FLOWS=100000 \
+  FLOW_SERVER_MAX_CONNECTIONS=200000 FLOW_SERVER_MAX_CONNECTIONS_PER_IP=200000 \
+  FLOW_SERVER_MAX_WAITERS=100000 FLOW_SERVER_MAX_WAITERS_PER_IP=100000 \
+  FLOW_SERVER_NEW_FLOWS_PER_MINUTE=0 FLOW_SERVER_REQUEST_HEAD_TIMEOUT=1h \
   FLOW_SERVER_LOG=warn "$SERVER" >"$OUT/replica-$1.log" 2>&1 &
   pids+=($!)
   until curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null 2>&1; do sleep 0.1; done
