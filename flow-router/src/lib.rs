@@ -80,7 +80,10 @@
 //!   kept up to date as state changes; no allocator is asked.
 //! - **Scale-out seam**: [`Router::apply_ordered`] applies messages whose epoch and seq a
 //!   shared log decided; [`Router::restore`] sets a flow to the log's stored state and tail
-//!   (on first use, after a gap the log can no longer fill, or at a new epoch).
+//!   (on first use, after a gap the log can no longer fill, or at a new epoch). A writer
+//!   through the log [`admit`](Router::admit)s a message at the flow's position, appends it
+//!   only if the log is still there, then [`apply_after`](Router::apply_after)s it; a
+//!   checkpoint is [`Router::state`], and [`FlowState::folded`] folds the log after it.
 
 #![warn(clippy::pedantic)]
 // Product names in prose (OpenovaFlow) are not code.
