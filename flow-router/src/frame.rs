@@ -29,6 +29,11 @@ pub(crate) fn encode(message: &FlowMessage, id: EventId) -> Bytes {
     encode_with(event, id, |out| message.write_json(out))
 }
 
+/// Encodes a frame of `event` whose data, the message's compact JSON, was written already.
+pub(crate) fn encode_data(event: &str, id: EventId, json: &[u8]) -> Bytes {
+    encode_with(event, id, |out| out.extend_from_slice(json))
+}
+
 /// Encodes a frame whose data is written by `data`.
 pub(crate) fn encode_with(event: &str, id: EventId, data: impl FnOnce(&mut Vec<u8>)) -> Bytes {
     let mut out = Vec::with_capacity(256);

@@ -276,7 +276,7 @@ impl Router {
         message
             .validate(flow_id, &self.config.limits)
             .map_err(IngestError::Contract)?;
-        self.accept(flow_id, None, message, now)
+        self.accept(flow_id, None, message, None, now)
     }
 
     /// [`ingest`](Self::ingest) of a JSON body, decoded strictly with
@@ -297,7 +297,21 @@ impl Router {
             .limits
             .decode(body, flow_id)
             .map_err(IngestError::Contract)?;
-        self.accept(flow_id, None, message, now)
+        self.accept(flow_id, None, message, None, now)
+    }
+
+    /// [`ingest`](Self::ingest) of a message the caller decoded with
+    /// [`RouterConfig::limits`] (so it is valid for `flow_id`) and whose compact JSON it wrote
+    /// with [`FlowMessage::write_json`]: the work that needs no router, done before the
+    /// caller takes its lock.
+    pub(crate) fn ingest_prepared(
+        &mut self,
+        flow_id: &str,
+        message: FlowMessage,
+        json: &[u8],
+        now: Instant,
+    ) -> Result<Ingested, IngestError> {
+        self.accept(flow_id, None, message, Some(json), now)
     }
 
     /// Applies a message whose `epoch` and `seq` were decided by a shared, ordered log (the
@@ -331,14 +345,16 @@ impl Router {
         if seq <= current {
             return Err(IngestError::Stale { seq, current });
         }
-        self.accept(flow_id, Some((epoch, seq)), message, now)
+        self.accept(flow_id, Some((epoch, seq)), message, None, now)
     }
 
+    /// Accepts a valid message; `json` is its compact JSON when the caller wrote it already.
     fn accept(
         &mut self,
         flow_id: &str,
         ordered: Option<(Epoch, u64)>,
         message: FlowMessage,
+        json: Option<&[u8]>,
         now: Instant,
     ) -> Result<Ingested, IngestError> {
         let held = self.flows.get(flow_id);
@@ -383,7 +399,11 @@ impl Router {
                 limit: self.config.max_state_items,
             });
         }
-        let encoded = frame::encode(&message, EventId { epoch, seq });
+        let id = EventId { epoch, seq };
+        let encoded = match json {
+            Some(json) => frame::encode_data(message.message_type().as_str(), id, json),
+            None => frame::encode(&message, id),
+        };
         if encoded.len() > share {
             return Err(IngestError::TooLarge {
                 len: encoded.len(),

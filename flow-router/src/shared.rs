@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use event_listener::{Event, EventListener};
-use flow_contract::FlowMessage;
+use flow_contract::{FlowMessage, Limits, validate_flow_id};
 use futures_core::Stream;
 
 use crate::cursor::{Cursor, Polled, Start};
@@ -38,6 +38,9 @@ pub struct SharedRouter {
 struct Inner {
     state: Mutex<State>,
     clock: Box<dyn Fn() -> Instant + Send + Sync>,
+    /// The router's [`RouterConfig::limits`](crate::RouterConfig::limits) (fixed at
+    /// construction), to decode bodies without the lock.
+    limits: Limits,
 }
 
 struct State {
@@ -72,8 +75,10 @@ impl SharedRouter {
     /// Shares `router`; `clock` supplies `now` for every call (`std::time::Instant::now` in
     /// production, a simulated clock in tests).
     pub fn new(router: Router, clock: impl Fn() -> Instant + Send + Sync + 'static) -> Self {
+        let limits = router.config().limits;
         Self {
             inner: Arc::new(Inner {
+                limits,
                 state: Mutex::new(State {
                     router,
                     wakers: HashMap::new(),
@@ -113,13 +118,24 @@ impl SharedRouter {
         self.write(flow_id, |router, now| router.ingest(flow_id, message, now))
     }
 
-    /// [`Router::ingest_bytes`], then wakes the flow's subscribers.
+    /// [`Router::ingest_bytes`], then wakes the flow's subscribers. The body is decoded and
+    /// validated, and its frame's JSON written, before the lock is taken: under it the engine
+    /// only folds, frames and keeps the message, so writers of different flows contend for
+    /// that alone.
     ///
     /// # Errors
     /// As [`Router::ingest_bytes`].
     pub fn ingest_bytes(&self, flow_id: &str, body: &[u8]) -> Result<Ingested, IngestError> {
+        validate_flow_id(flow_id).map_err(IngestError::FlowId)?;
+        let message = self
+            .inner
+            .limits
+            .decode(body, flow_id)
+            .map_err(IngestError::Contract)?;
+        let mut json = Vec::with_capacity(body.len());
+        message.write_json(&mut json);
         self.write(flow_id, |router, now| {
-            router.ingest_bytes(flow_id, body, now)
+            router.ingest_prepared(flow_id, message, &json, now)
         })
     }
 

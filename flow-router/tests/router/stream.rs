@@ -186,3 +186,42 @@ fn handle_timeout_evicts_idle_flows_on_the_shell_clock() {
     assert!(shared.snapshot("f").is_none());
     assert_eq!(shared.stats().evicted_flows, 1);
 }
+
+/// `SharedRouter::ingest_bytes` decodes the body and writes its frame's JSON before taking the
+/// lock: the frames and refusals are byte for byte those of `Router::ingest_bytes`.
+#[test]
+fn shared_ingest_prepares_outside_the_lock_with_the_engines_bytes() {
+    let h = Harness::new();
+    let mut engine = Router::new(RouterConfig::default(), SEED).unwrap();
+    let bodies = [
+        node("f", "a", "running"),
+        r#"{"type":"upsert-nodes","nodes":[{"id":"b\n\u0000","flowId":"f","label":"é \"q\"","status":"ok","meta":{"k":[1,2.5,null]}}]}"#.to_owned(),
+        r#"{"type":"delete-nodes","ids":["a"]}"#.to_owned(),
+    ];
+    for body in &bodies {
+        let shared = h.shared.ingest_bytes("f", body.as_bytes()).unwrap();
+        let direct = engine.ingest_bytes("f", body.as_bytes(), origin()).unwrap();
+        assert_eq!(shared.id(), direct.id());
+    }
+    for bad in [
+        &b"{"[..],
+        br#"{"type":"upsert-nodes","nodes":[{"id":"x","flowId":"g","label":"x","status":"ok"}]}"#,
+    ] {
+        assert_eq!(
+            h.shared.ingest_bytes("f", bad).unwrap_err(),
+            engine.ingest_bytes("f", bad, origin()).unwrap_err()
+        );
+    }
+    assert_eq!(
+        h.shared.ingest_bytes("bad id", b"{}").unwrap_err(),
+        engine.ingest_bytes("bad id", b"{}", origin()).unwrap_err()
+    );
+    let mut stream = h.shared.subscribe("f", Some("e0-0")).unwrap();
+    let replayed = h.text(&mut stream);
+    let expected = engine
+        .subscribe("f", Some("e0-0"), origin())
+        .unwrap()
+        .initial;
+    assert_eq!(replayed.as_bytes(), &expected[..]);
+    assert_eq!(ids(&replayed), ["e0-1", "e0-2", "e0-3"]);
+}
