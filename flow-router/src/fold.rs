@@ -156,7 +156,13 @@ impl Fold {
     fn upsert_nodes(&mut self, nodes: Vec<FlowNode>) {
         for node in nodes {
             self.bytes += footprint::node(&node);
-            *self.statuses.entry(node.status.clone()).or_insert(0) += 1;
+            // A status already counted costs no allocation.
+            match self.statuses.get_mut(&node.status) {
+                Some(count) => *count += 1,
+                None => {
+                    self.statuses.insert(node.status.clone(), 1);
+                }
+            }
             if let Some(old) = self.nodes.insert(node.id.clone(), node) {
                 self.forget(&old);
             }
