@@ -135,7 +135,11 @@ impl Collector for EngineCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         let stats = self.router.stats();
         let gauges = [
-            ("flows", "Flows held", stats.flows),
+            (
+                "flows",
+                "Flows this process's engine holds (redis: the flows it serves streams of or wrote to, until idle)",
+                stats.flows,
+            ),
             ("subscribers", "Open SSE streams", stats.subscribers),
             (
                 "waiters",
