@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -17,7 +18,7 @@ use event_listener::{Event, EventListener};
 use flow_contract::{FlowMessage, Limits, validate_flow_id};
 use futures_core::Stream;
 
-use crate::cursor::{Cursor, Polled, Start};
+use crate::cursor::{Cursor, Polled, Start, Target};
 use crate::error::{IngestError, SubscribeError};
 use crate::event_id::{Epoch, EventId};
 use crate::frame;
@@ -37,6 +38,9 @@ pub struct SharedRouter {
 
 struct Inner {
     state: Mutex<State>,
+    /// Frames handed out from a flow's shared batch, without the router
+    /// ([`Stats::delivered`] adds them).
+    delivered: AtomicU64,
     clock: Box<dyn Fn() -> Instant + Send + Sync>,
     /// The router's [`RouterConfig::limits`](crate::RouterConfig::limits) (fixed at
     /// construction), to decode bodies without the lock.
@@ -58,10 +62,13 @@ struct FlowWake {
     batch: Mutex<Option<Batch>>,
 }
 
-/// The frames after `from` up to and including `to`, concatenated.
+/// The frames after `from` up to and including `to` of one incarnation of the flow,
+/// concatenated (one frame: the ring's own `Bytes`).
 struct Batch {
+    incarnation: Arc<()>,
     from: EventId,
     to: EventId,
+    frames: u64,
     bytes: Bytes,
 }
 
@@ -78,6 +85,7 @@ impl SharedRouter {
         let limits = router.config().limits;
         Self {
             inner: Arc::new(Inner {
+                delivered: AtomicU64::new(0),
                 limits,
                 state: Mutex::new(State {
                     router,
@@ -321,10 +329,12 @@ impl SharedRouter {
         self.lock().router.flows()
     }
 
-    /// [`Router::stats`].
+    /// [`Router::stats`], with the frames streams took from a flow's shared batch.
     #[must_use]
     pub fn stats(&self) -> Stats {
-        self.lock().router.stats()
+        let mut stats = self.lock().router.stats();
+        stats.delivered += self.inner.delivered.load(Ordering::Relaxed);
+        stats
     }
 
     /// Runs `f` with read access to the router under the lock (keep it short).
@@ -402,8 +412,37 @@ impl FrameStream {
         self
     }
 
-    /// Polls the router for every ready frame; the lock is released before concatenating.
+    /// The flow's shared batch when it starts at this stream's position, in this stream's
+    /// incarnation of the flow: the frames the first stream of a fan-out drained, taken
+    /// without the router's lock (the frame of a seq never changes within an incarnation, and
+    /// a batch holds every frame after its start, so nothing was lost in between).
+    fn take_shared(&mut self) -> Option<Bytes> {
+        let Target::Flow { incarnation, .. } = &self.cursor.target else {
+            return None;
+        };
+        let from = self.cursor.position();
+        let shared = self
+            .waker
+            .batch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let batch = shared
+            .as_ref()
+            .filter(|b| b.from == from && Arc::ptr_eq(&b.incarnation, incarnation))?;
+        self.cursor.seen = batch.to.seq;
+        self.inner
+            .delivered
+            .fetch_add(batch.frames, Ordering::Relaxed);
+        Some(batch.bytes.clone())
+    }
+
+    /// Every ready frame: the flow's shared batch when it starts here, otherwise polled from
+    /// the router (the lock is released before concatenating) and shared for the streams at
+    /// the same position.
     fn drain(&mut self) -> Drained {
+        if let Some(bytes) = self.take_shared() {
+            return Drained::Ready(bytes);
+        }
         let now = (self.inner.clock)();
         let from = self.cursor.position();
         let mut frames = Vec::new();
@@ -433,25 +472,35 @@ impl FrameStream {
         match frames.len() {
             0 if self.closed => Drained::Closed,
             0 => Drained::Pending,
-            1 => Drained::Ready(frames.swap_remove(0)),
             // A resync's frames depend on when the cursor lagged, not only on its positions.
             _ if resynced => Drained::Ready(concat(&frames, bytes)),
-            _ => {
+            count => {
+                let Target::Flow { incarnation, .. } = &self.cursor.target else {
+                    return Drained::Ready(concat(&frames, bytes));
+                };
                 let to = self.cursor.position();
                 let mut shared = self
                     .waker
                     .batch
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
-                // Within one epoch the frame of each seq never changes, so the same two
-                // positions mean the same bytes.
-                if let Some(batch) = shared.as_ref().filter(|b| b.from == from && b.to == to) {
+                // Within one incarnation the frame of each seq never changes, so the same
+                // two positions mean the same bytes.
+                if let Some(batch) = shared.as_ref().filter(|b| {
+                    b.from == from && b.to == to && Arc::ptr_eq(&b.incarnation, incarnation)
+                }) {
                     return Drained::Ready(batch.bytes.clone());
                 }
-                let bytes = concat(&frames, bytes);
+                let bytes = if count == 1 {
+                    frames.swap_remove(0)
+                } else {
+                    concat(&frames, bytes)
+                };
                 *shared = Some(Batch {
+                    incarnation: Arc::clone(incarnation),
                     from,
                     to,
+                    frames: count as u64,
                     bytes: bytes.clone(),
                 });
                 Drained::Ready(bytes)

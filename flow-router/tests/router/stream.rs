@@ -7,7 +7,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use flow_router::{FrameStream, Router, RouterConfig, SharedRouter, Start};
+use flow_router::{
+    Epoch, EventId, FlowState, FrameStream, Restored, Router, RouterConfig, SharedRouter, Start,
+};
 use futures::Stream;
 use futures::task::ArcWake;
 
@@ -224,4 +226,62 @@ fn shared_ingest_prepares_outside_the_lock_with_the_engines_bytes() {
         .initial;
     assert_eq!(replayed.as_bytes(), &expected[..]);
     assert_eq!(ids(&replayed), ["e0-1", "e0-2", "e0-3"]);
+}
+
+/// The streams of a fan-out take the batch the first of them drained, a single frame too,
+/// and count it as delivered; a stream of an earlier incarnation of the flow at the same
+/// position never takes the new incarnation's batch: it ends.
+#[test]
+fn a_fan_out_takes_the_first_streams_batch_within_one_incarnation() {
+    let h = Harness::new();
+    h.shared
+        .ingest_bytes("f", node("f", "a", "running").as_bytes())
+        .unwrap();
+    let mut old = h.shared.subscribe("f", None).unwrap();
+    h.text(&mut old);
+    let mut streams: Vec<FrameStream> = (0..3)
+        .map(|_| h.shared.subscribe("f", None).unwrap())
+        .collect();
+    for stream in &mut streams {
+        h.text(stream);
+    }
+    let delivered = h.shared.stats().delivered;
+    h.shared
+        .ingest_bytes("f", node("f", "b", "running").as_bytes())
+        .unwrap();
+    let frames: Vec<Bytes> = streams
+        .iter_mut()
+        .map(|stream| match h.next(stream) {
+            Poll::Ready(Some(bytes)) => bytes,
+            other => panic!("expected a frame, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(ids(std::str::from_utf8(&frames[0]).unwrap()), ["e0-2"]);
+    for frame in &frames[1..] {
+        assert_eq!(frame.as_ptr(), frames[0].as_ptr(), "one frame, shared");
+    }
+    assert_eq!(h.shared.stats().delivered, delivered + 3);
+
+    // The flow is replaced at the same epoch (a log that lost messages): `old`, still at
+    // e0-1, must not take the new incarnation's frames after e0-1.
+    let state = FlowState::default();
+    let at = EventId {
+        epoch: Epoch(0xe0),
+        seq: 1,
+    };
+    assert_eq!(
+        h.shared.restore("f", at, state, Vec::new()),
+        Ok(Restored::Replaced)
+    );
+    let mut new = h.shared.subscribe("f", Some("e0-1")).unwrap();
+    h.text(&mut new);
+    h.shared
+        .ingest_bytes("f", node("f", "c", "running").as_bytes())
+        .unwrap();
+    assert_eq!(ids(&h.text(&mut new)), ["e0-2"]);
+    assert_eq!(
+        h.next(&mut old),
+        Poll::Ready(None),
+        "the old incarnation ends"
+    );
 }
