@@ -291,12 +291,7 @@ impl Router {
         body: &[u8],
         now: Instant,
     ) -> Result<Ingested, IngestError> {
-        validate_flow_id(flow_id).map_err(IngestError::FlowId)?;
-        let message = self
-            .config
-            .limits
-            .decode(body, flow_id)
-            .map_err(IngestError::Contract)?;
+        let message = decode_body(&self.config.limits, flow_id, body)?;
         self.accept(flow_id, None, message, None, now)
     }
 
@@ -921,6 +916,17 @@ enum Join {
     Joined(Target),
     /// The group is gone (deleted, or the flow was created and replaced or removed since).
     Closed,
+}
+
+/// A body for `flow_id` decoded strictly with `limits`: what [`Router::ingest_bytes`] checks
+/// before the engine, in the order it checks it (the flow id, then the contract).
+pub(crate) fn decode_body(
+    limits: &flow_contract::Limits,
+    flow_id: &str,
+    body: &[u8],
+) -> Result<FlowMessage, IngestError> {
+    validate_flow_id(flow_id).map_err(IngestError::FlowId)?;
+    limits.decode(body, flow_id).map_err(IngestError::Contract)
 }
 
 /// What a flow costs besides its ring, fold and cached snapshot.

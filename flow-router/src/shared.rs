@@ -15,14 +15,16 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use event_listener::{Event, EventListener};
-use flow_contract::{FlowMessage, Limits, validate_flow_id};
+use flow_contract::{FlowMessage, Limits};
 use futures_core::Stream;
 
 use crate::cursor::{Cursor, Polled, Start, Target};
 use crate::error::{IngestError, SubscribeError};
 use crate::event_id::{Epoch, EventId};
 use crate::frame;
-use crate::router::{FlowInfo, FlowSnapshot, FlowState, Ingested, Restored, Router, Stats};
+use crate::router::{
+    FlowInfo, FlowSnapshot, FlowState, Ingested, Restored, Router, Stats, decode_body,
+};
 
 /// Most bytes a [`FrameStream`] gathers into one item when several frames are ready.
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
@@ -134,12 +136,7 @@ impl SharedRouter {
     /// # Errors
     /// As [`Router::ingest_bytes`].
     pub fn ingest_bytes(&self, flow_id: &str, body: &[u8]) -> Result<Ingested, IngestError> {
-        validate_flow_id(flow_id).map_err(IngestError::FlowId)?;
-        let message = self
-            .inner
-            .limits
-            .decode(body, flow_id)
-            .map_err(IngestError::Contract)?;
+        let message = decode_body(&self.inner.limits, flow_id, body)?;
         let mut json = Vec::with_capacity(body.len());
         message.write_json(&mut json);
         self.write(flow_id, |router, now| {

@@ -46,6 +46,17 @@ impl Harness {
         Pin::new(stream).poll_next(&mut Context::from_waker(&self.waker))
     }
 
+    /// What each stream yields now (each must yield).
+    fn ready(&self, streams: &mut [FrameStream]) -> Vec<Bytes> {
+        streams
+            .iter_mut()
+            .map(|stream| match self.next(stream) {
+                Poll::Ready(Some(bytes)) => bytes,
+                other => panic!("expected bytes, got {other:?}"),
+            })
+            .collect()
+    }
+
     fn text(&self, stream: &mut FrameStream) -> String {
         match self.next(stream) {
             Poll::Ready(Some(bytes)) => String::from_utf8(bytes.to_vec()).unwrap(),
@@ -120,13 +131,7 @@ fn streams_at_the_same_position_share_one_batch() {
             .ingest_bytes("f", node("f", id, "running").as_bytes())
             .unwrap();
     }
-    let batches: Vec<Bytes> = streams
-        .iter_mut()
-        .map(|stream| match h.next(stream) {
-            Poll::Ready(Some(bytes)) => bytes,
-            other => panic!("expected a batch, got {other:?}"),
-        })
-        .collect();
+    let batches = h.ready(&mut streams);
     let text = String::from_utf8(batches[0].to_vec()).unwrap();
     assert_eq!(ids(&text), ["e0-2", "e0-3", "e0-4"]);
     for batch in &batches[1..] {
@@ -249,13 +254,7 @@ fn a_fan_out_takes_the_first_streams_batch_within_one_incarnation() {
     h.shared
         .ingest_bytes("f", node("f", "b", "running").as_bytes())
         .unwrap();
-    let frames: Vec<Bytes> = streams
-        .iter_mut()
-        .map(|stream| match h.next(stream) {
-            Poll::Ready(Some(bytes)) => bytes,
-            other => panic!("expected a frame, got {other:?}"),
-        })
-        .collect();
+    let frames = h.ready(&mut streams);
     assert_eq!(ids(std::str::from_utf8(&frames[0]).unwrap()), ["e0-2"]);
     for frame in &frames[1..] {
         assert_eq!(frame.as_ptr(), frames[0].as_ptr(), "one frame, shared");
