@@ -268,7 +268,7 @@ impl Replica {
                 Err(_) => (None, None),
             };
             if after.is_none() && !fresh {
-                self.catch_up(flow_id, false, None).await?;
+                self.catch_up_to_write(flow_id).await?;
                 fresh = true;
                 continue;
             }
@@ -292,7 +292,7 @@ impl Replica {
                     return Ok(Some(at));
                 }
                 Appended::Stale => {
-                    self.catch_up(flow_id, false, None).await?;
+                    self.catch_up_to_write(flow_id).await?;
                     fresh = true;
                 }
                 Appended::NeedsCheckpoint => {
@@ -356,6 +356,13 @@ impl Replica {
         ) {
             tracing::warn!(flow_id, error = %err, "cannot record the flow's listing or checkpoint");
         }
+    }
+
+    /// [`catch_up`](Self::catch_up) for a writer, in the flow's follow turn (after a first
+    /// subscriber's load with its client's replay; see [`sync_or_warn`](Self::sync_or_warn)).
+    async fn catch_up_to_write(&self, flow_id: &str) -> Result<(), ReplicaError> {
+        let _turn = self.follows.turn(flow_id).await;
+        self.catch_up(flow_id, false, None).await
     }
 
     /// Brings the local flow up to Redis (see [`catch_up`]).
@@ -534,6 +541,7 @@ impl Replica {
             // A (re)subscription: messages published while unsubscribed were missed. Only a
             // flow with state is kept alive; waiters create none.
             PushKind::Subscribe => {
+                let _turn = self.follows.turn(flow_id).await;
                 let held = self.router.with(|router| router.contains(flow_id));
                 self.sync_or_warn(flow_id, held).await;
             }
@@ -568,13 +576,18 @@ impl Replica {
                         return;
                     }
                 }
-                // A gap, a new epoch, or a message the engine refused: read Redis.
+                // A gap, a new epoch, or a message the engine refused: read Redis, after the
+                // flow's first subscriber here, if one is loading it with its client's replay.
+                let _turn = self.follows.turn(flow_id).await;
                 self.sync_or_warn(flow_id, false).await;
             }
             None => tracing::warn!(flow_id, "unreadable pub/sub message ignored"),
         }
     }
 
+    /// [`catch_up`](Self::catch_up) without a replay. The task calls it in the flow's follow
+    /// turn: a first subscriber's load carries its client's replay, and a load without one
+    /// must not restore the flow first (the subscriber's would then be skipped as stale).
     async fn sync_or_warn(&self, flow_id: &str, create: bool) {
         if let Err(err) = self.catch_up(flow_id, create, None).await {
             tracing::warn!(flow_id, error = %err, "cannot catch up with redis; retrying later");

@@ -138,7 +138,10 @@ impl Drop for Replica {
 async fn take(reader: &mut EventReader, n: usize) -> Vec<Event> {
     let mut events = Vec::with_capacity(n);
     for _ in 0..n {
-        events.push(reader.next_data().await.expect("stream still open"));
+        let event = tokio::time::timeout(WAIT, reader.next_data())
+            .await
+            .expect("an event within the wait");
+        events.push(event.expect("stream still open"));
     }
     events
 }
