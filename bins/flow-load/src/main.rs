@@ -50,13 +50,26 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // Publishers get a runtime of their own: on the subscribers' runtime a publisher's next
+    // POST would queue behind every reader's wake-up, and a wide fan-out would measure this
+    // tool's scheduling instead of the server's.
+    let runtimes = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(plan.threads)
         .enable_all()
-        .build();
-    let result = runtime
-        .context("building the runtime")
-        .and_then(|rt| rt.block_on(run(&args, plan, baseline_only)));
+        .build()
+        .and_then(|readers| {
+            let publishers = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("flow-load-publishers")
+                .enable_all()
+                .build()?;
+            Ok((readers, publishers))
+        });
+    let result = runtimes
+        .context("building the runtimes")
+        .and_then(|(readers, publishers)| {
+            readers.block_on(run(&args, plan, baseline_only, publishers.handle()))
+        });
     match result {
         Ok(report) => output(&args, &report),
         Err(error) => {
@@ -66,9 +79,14 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: &RunArgs, plan: Arc<Plan>, baseline_only: bool) -> anyhow::Result<Report> {
+async fn run(
+    args: &RunArgs,
+    plan: Arc<Plan>,
+    baseline_only: bool,
+    publishers: &tokio::runtime::Handle,
+) -> anyhow::Result<Report> {
     let baseline = if baseline_only || args.baseline {
-        Some(run::run(Arc::clone(&plan), Mode::Baseline, args.quiet).await?)
+        Some(run::run(Arc::clone(&plan), Mode::Baseline, args.quiet, publishers).await?)
     } else {
         None
     };
@@ -92,7 +110,7 @@ async fn run(args: &RunArgs, plan: Arc<Plan>, baseline_only: bool) -> anyhow::Re
         subscribe_target,
         pid,
     };
-    let result = run::run(plan, mode, args.quiet).await;
+    let result = run::run(plan, mode, args.quiet, publishers).await;
     if let Some(server) = spawned {
         server.stop().await;
     }

@@ -41,7 +41,12 @@ pub(crate) enum Mode {
 }
 
 /// Runs `plan` against `mode`.
-pub(crate) async fn run(plan: Arc<Plan>, mode: Mode, quiet: bool) -> anyhow::Result<Report> {
+pub(crate) async fn run(
+    plan: Arc<Plan>,
+    mode: Mode,
+    quiet: bool,
+    publisher_runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<Report> {
     // The batched baseline streams one flow to every subscriber by itself; the sparse one is
     // driven by the publishers like a server; without subscribers it answers POSTs.
     let stream_baseline = matches!(mode, Mode::Baseline)
@@ -157,13 +162,15 @@ pub(crate) async fn run(plan: Arc<Plan>, mode: Mode, quiet: bool) -> anyhow::Res
                 Arc::clone(&board),
             );
             if plan.pipeline > 1 {
-                publishers.spawn(run_pipelined_publisher(
-                    target, index, plan, flow_ids, board, deadline,
-                ));
+                publishers.spawn_on(
+                    run_pipelined_publisher(target, index, plan, flow_ids, board, deadline),
+                    publisher_runtime,
+                );
             } else {
-                publishers.spawn(run_publisher(
-                    target, index, plan, flow_ids, board, start, deadline,
-                ));
+                publishers.spawn_on(
+                    run_publisher(target, index, plan, flow_ids, board, start, deadline),
+                    publisher_runtime,
+                );
             }
         }
         while let Some(done) = publishers.join_next().await {
