@@ -8,11 +8,13 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use hyper::body::Body;
 use hyper::service::Service;
-use warp::http::{Method, Request};
+use warp::http::{Method, Request, StatusCode, header};
 use warp::reply::Response;
 
 use crate::app::App;
@@ -25,6 +27,31 @@ pub(crate) struct Dispatch<W> {
     app: App,
     routes: W,
     peer: Option<IpAddr>,
+    streaming: Streaming,
+}
+
+/// Set once a connection answered a request with an event stream: from then on it mostly
+/// writes frames, and [`crate::serve`] moves it to the stream runtime.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Streaming(Arc<AtomicBool>);
+
+impl Streaming {
+    /// Whether the connection answered with an event stream.
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Notes `response` if it is an event stream.
+    fn note(&self, response: &Response) {
+        let stream = response.status() == StatusCode::OK
+            && response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|value| value == "text/event-stream");
+        if stream {
+            self.0.store(true, Ordering::Release);
+        }
+    }
 }
 
 impl<W: Clone> Dispatch<W> {
@@ -35,15 +62,18 @@ impl<W: Clone> Dispatch<W> {
             app,
             routes,
             peer: None,
+            streaming: Streaming::default(),
         }
     }
 
-    /// The service for one connection from `peer`.
-    pub(crate) fn for_peer(&self, peer: IpAddr) -> Self {
+    /// The service for one connection from `peer`; `streaming` is set when it answers with an
+    /// event stream.
+    pub(crate) fn for_connection(&self, peer: IpAddr, streaming: Streaming) -> Self {
         Self {
             app: self.app.clone(),
             routes: self.routes.clone(),
             peer: Some(peer),
+            streaming,
         }
     }
 }
@@ -71,7 +101,13 @@ where
             request.extensions_mut().insert(client);
         }
         let Some(flow_id) = ingest_flow_id(request.method(), request.uri().path()) else {
-            return Box::pin(self.routes.call(request));
+            let routed = self.routes.call(request);
+            let streaming = self.streaming.clone();
+            return Box::pin(async move {
+                let response = routed.await?;
+                streaming.note(&response);
+                Ok(response)
+            });
         };
         let flow_id = flow_id.to_owned();
         let app = self.app.clone();

@@ -54,4 +54,4 @@ mod ui;
 pub use app::{App, BuildError, Phase};
 pub use config::{Config, ConfigError};
 pub use routes::routes;
-pub use server::{Drained, serve};
+pub use server::{Drained, serve, serve_with_stream_runtime};

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use openova_flow_server::{App, Config, Drained, serve};
+use openova_flow_server::{App, Config, Drained, serve_with_stream_runtime};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -45,15 +45,36 @@ fn init_tracing(filter: Option<&str>) {
         .init();
 }
 
-#[tokio::main]
-async fn run(config: &Config) -> anyhow::Result<()> {
+/// Requests run on one runtime, event streams on another (`flow-streams` threads): a wide
+/// fan-out's writes never queue ahead of a publisher's request.
+fn run(config: &Config) -> anyhow::Result<()> {
+    let streams = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("flow-streams")
+        .enable_all()
+        .build()
+        .context("starting the stream runtime")?;
+    let requests = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("flow-requests")
+        .enable_all()
+        .build()
+        .context("starting the request runtime")?;
+    let served = requests.block_on(serve_until_signal(config, streams.handle().clone()));
+    // Streams still open after the grace period are dropped with their runtime.
+    streams.shutdown_background();
+    served
+}
+
+async fn serve_until_signal(
+    config: &Config,
+    streams: tokio::runtime::Handle,
+) -> anyhow::Result<()> {
     let app = App::new(config, epoch_seed()).context("engine configuration")?;
     warn_if_open(&app);
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await
         .with_context(|| format!("binding FLOW_SERVER_LISTEN_ADDR={}", config.listen_addr))?;
     let signal = shutdown_signal().context("installing signal handlers")?;
-    match serve(app, listener, signal, config.shutdown_grace).await {
+    match serve_with_stream_runtime(app, listener, signal, config.shutdown_grace, streams).await {
         Drained::Clean => tracing::info!("drained, exiting"),
         Drained::GraceExpired => {
             tracing::warn!("FLOW_SERVER_SHUTDOWN_GRACE expired with connections open; exiting");

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use openova_flow_server::{App, Config, Drained, serve};
+use openova_flow_server::{App, Config, Drained, serve_with_stream_runtime};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -32,13 +32,56 @@ pub(crate) fn upsert_nodes(flow: &str, nodes: &[(&str, &str)]) -> String {
     serde_json::json!({"type": "upsert-nodes", "nodes": nodes}).to_string()
 }
 
-/// A server on 127.0.0.1 with an ephemeral port.
+/// A server on 127.0.0.1 with an ephemeral port, served as the binary serves: requests on
+/// the test's runtime, event streams on a runtime of their own.
 pub(crate) struct Server {
     pub(crate) app: App,
     pub(crate) addr: SocketAddr,
     pub(crate) client: reqwest::Client,
+    pub(crate) streams: StreamRuntime,
     stop: oneshot::Sender<()>,
     task: JoinHandle<Drained>,
+}
+
+/// The stream runtime of a [`Server`]; shut down in the background when dropped (a runtime
+/// may not be dropped, blocking, inside the test's own).
+pub(crate) struct StreamRuntime(Option<tokio::runtime::Runtime>);
+
+impl StreamRuntime {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("test-streams")
+            .enable_all()
+            .build()
+            .expect("a stream runtime starts");
+        Self(Some(runtime))
+    }
+
+    fn handle(&self) -> tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .expect("present until dropped")
+            .handle()
+            .clone()
+    }
+
+    /// Tasks alive on the stream runtime: one per connection that moved there.
+    pub(crate) fn tasks(&self) -> usize {
+        self.0
+            .as_ref()
+            .expect("present until dropped")
+            .metrics()
+            .num_alive_tasks()
+    }
+}
+
+impl Drop for StreamRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// The backend a test runs against: one behaviour, two backends.
@@ -127,18 +170,21 @@ impl Server {
             .expect("bind an ephemeral port");
         let addr = listener.local_addr().expect("bound address");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(
+        let streams = StreamRuntime::start();
+        let task = tokio::spawn(serve_with_stream_runtime(
             app.clone(),
             listener,
             async {
                 let _ = stopped.await;
             },
             config.shutdown_grace,
+            streams.handle(),
         ));
         Self {
             app,
             addr,
             client: client(),
+            streams,
             stop,
             task,
         }

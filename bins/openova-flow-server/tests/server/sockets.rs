@@ -617,3 +617,38 @@ crate::fixture::on_both_backends!(
     shutdown_ends_open_streams,
     a_joined_stream_gives_its_waiter_slot_back,
 );
+
+/// A connection that answered with an event stream is served on the stream runtime from then
+/// on, so a wide fan-out's writes never queue ahead of requests; requests stay where they
+/// arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_moves_to_the_stream_runtime_and_requests_stay() {
+    let server = Server::start_with(&Backend::Memory, &[]).await;
+    server
+        .post_ok("f", upsert_nodes("f", &[("a", "running")]))
+        .await;
+    let health = server
+        .client
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz reaches the server");
+    assert_eq!(health.status(), 200);
+    assert_eq!(server.streams.tasks(), 0, "requests stay on their runtime");
+
+    let mut reader = server.stream("f", None).await;
+    assert_eq!(
+        reader.next_data().await.expect("snapshot").event,
+        "snapshot"
+    );
+    let next = server
+        .post_ok("f", upsert_nodes("f", &[("b", "running")]))
+        .await;
+    assert_eq!(reader.next_data().await.expect("live frame").id, next);
+    assert_eq!(
+        server.streams.tasks(),
+        1,
+        "the stream's connection wrote its live frame from the stream runtime"
+    );
+    assert_eq!(server.stop().await, Drained::Clean);
+}
