@@ -8,10 +8,13 @@
 //!
 //! No single task carries the flows: a POST runs in its own request, one writer per flow at a
 //! time; a stream's first subscriber on this replica follows the flow in its own request, one
-//! per flow at a time; the replica's task only applies pub/sub messages (through a bounded
-//! queue) and pings Redis.
+//! per flow at a time; the replica's task applies pub/sub messages (through a bounded queue)
+//! and pings Redis, and runs what needs a flow's turn or a read of Redis as that flow's
+//! follow-up, beside its loop, so one flow's wait never holds up another's messages.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -20,6 +23,8 @@ use flow_contract::{FlowMessage, Limits};
 use flow_router::{
     EventId, FrameStream, IngestError, Router, RouterConfig, SharedRouter, SubscribeError,
 };
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
 use redis::aio::ConnectionManager;
 use redis::{PushInfo, PushKind, RedisError, Value};
 use tokio::sync::mpsc;
@@ -454,7 +459,7 @@ impl Replica {
     }
 
     /// A stream of a followed flow; `None` when this replica does not follow it. Under the
-    /// followed lock, so [`maintain`](Self::maintain) never drops a flow a stream just joined.
+    /// followed lock, so maintenance ([`FollowUp::MAINTAIN`]) never drops a flow a stream just joined.
     fn join(
         &self,
         flow_id: &str,
@@ -474,6 +479,11 @@ impl Replica {
 
     /// The task: applies pub/sub messages, pings Redis, and drops flows without local
     /// subscribers, until `shutdown`. Runs once; later calls return at once.
+    ///
+    /// A message that is simply the flow's next one is applied at once. Whatever needs the
+    /// flow's follow turn or a read of Redis (a gap, a resubscription, maintenance) becomes the
+    /// flow's [`FollowUp`], run beside the task's loop: a flow whose first subscriber is loading
+    /// it here waits for that load without holding up the other flows' messages.
     pub(crate) async fn run(&self, shutdown: impl Future<Output = ()>) {
         let taken = self
             .pushes
@@ -486,11 +496,19 @@ impl Replica {
         let mut ping = tokio::time::interval(PING_INTERVAL);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pings = 0_u32;
+        let mut follow_ups = FollowUps::default();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 () = &mut shutdown => return,
-                Some(push) = pushes.recv() => self.push(push).await,
+                Some(push) = pushes.recv() => {
+                    if let Some((flow_id, work)) = self.push(push).await {
+                        follow_ups.queue(self, flow_id, work);
+                    }
+                }
+                Some(flow_id) = follow_ups.running.next(), if !follow_ups.running.is_empty() => {
+                    follow_ups.finished(self, flow_id);
+                }
                 _ = ping.tick() => {
                     pings = pings.wrapping_add(1);
                     let was_healthy = self.is_healthy();
@@ -501,7 +519,10 @@ impl Replica {
                     }
                     let lagging = self.lagging.swap(false, Ordering::AcqRel);
                     if healthy && (lagging || !was_healthy || pings.is_multiple_of(SYNC_EVERY)) {
-                        self.maintain().await;
+                        let flows: Vec<String> = self.lock_followed().iter().cloned().collect();
+                        for flow_id in flows {
+                            follow_ups.queue(self, flow_id, FollowUp::MAINTAIN);
+                        }
                     }
                 }
             }
@@ -520,47 +541,46 @@ impl Replica {
         }
     }
 
-    async fn push(&self, push: PushInfo) {
+    /// Handles one push; what needs the flow's follow turn is returned as its follow-up.
+    async fn push(&self, push: PushInfo) -> Option<(String, FollowUp)> {
         let channel = match push.data.first() {
             Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
-            _ => return,
+            _ => return None,
         };
-        let Some(flow_id) = shared_log::flow_of_channel(&channel) else {
-            return;
-        };
+        let flow_id = shared_log::flow_of_channel(&channel)?;
         if !self.lock_followed().contains(flow_id) {
-            return;
+            return None;
         }
-        match push.kind {
+        let work = match push.kind {
             PushKind::Message => {
                 let Some(Value::BulkString(payload)) = push.data.get(1) else {
-                    return;
+                    return None;
                 };
-                self.message(flow_id, payload).await;
+                self.message(flow_id, payload).await?
             }
             // A (re)subscription: messages published while unsubscribed were missed. Only a
             // flow with state is kept alive; waiters create none.
-            PushKind::Subscribe => {
-                let _turn = self.follows.turn(flow_id).await;
-                let held = self.router.with(|router| router.contains(flow_id));
-                self.sync_or_warn(flow_id, held).await;
-            }
-            _ => {}
-        }
+            PushKind::Subscribe => FollowUp::KEEP,
+            _ => return None,
+        };
+        Some((flow_id.to_owned(), work))
     }
 
-    async fn message(&self, flow_id: &str, payload: &[u8]) {
+    /// Applies a published message when it is the flow's next one; otherwise the follow-up
+    /// that reads Redis.
+    async fn message(&self, flow_id: &str, payload: &[u8]) -> Option<FollowUp> {
         match Published::parse(payload) {
             Some(Published::Deleted) => {
                 self.router.delete(flow_id);
                 self.unfollow(flow_id).await;
+                None
             }
             Some(Published::Message { at, json }) => {
                 let local = self.router.with(|router| router.position(flow_id));
                 let next = local.is_some_and(|l| l.epoch == at.epoch && at.seq == l.seq + 1);
                 let seen = local.is_some_and(|l| l.epoch == at.epoch && at.seq <= l.seq);
                 if seen {
-                    return;
+                    return None;
                 }
                 if next {
                     let after = EventId {
@@ -573,20 +593,62 @@ impl Replica {
                         .map(|message| self.router.apply_after(flow_id, after, message));
                     // Applied, or a writer of this replica applied it first.
                     if matches!(applied, Ok(Ok(_) | Err(IngestError::Stale { .. }))) {
-                        return;
+                        return None;
                     }
                 }
                 // A gap, a new epoch, or a message the engine refused: read Redis, after the
                 // flow's first subscriber here, if one is loading it with its client's replay.
-                let _turn = self.follows.turn(flow_id).await;
-                self.sync_or_warn(flow_id, false).await;
+                Some(FollowUp::CATCH_UP)
             }
-            None => tracing::warn!(flow_id, "unreadable pub/sub message ignored"),
+            None => {
+                tracing::warn!(flow_id, "unreadable pub/sub message ignored");
+                None
+            }
         }
     }
 
-    /// [`catch_up`](Self::catch_up) without a replay. The task calls it in the flow's follow
-    /// turn: a first subscriber's load carries its client's replay, and a load without one
+    /// Runs a flow's follow-up in its follow turn (after a first subscriber's load with its
+    /// client's replay: see [`sync_or_warn`](Self::sync_or_warn)).
+    async fn follow_up(&self, flow_id: &str, work: FollowUp) {
+        let _turn = self.follows.turn(flow_id).await;
+        let held = if work.prune {
+            let held = {
+                let mut followed = self.lock_followed();
+                let (held, readers) = self.router.with(|router| {
+                    let flow = router.flow(flow_id);
+                    (
+                        flow.is_some(),
+                        flow.map_or(0, |flow| flow.subscribers) + router.waiting(flow_id),
+                    )
+                });
+                if readers == 0 && followed.remove(flow_id) {
+                    self.router.delete(flow_id);
+                    None
+                } else {
+                    Some(held)
+                }
+            };
+            let Some(held) = held else {
+                if let Err(err) = self
+                    .pubsub
+                    .clone()
+                    .unsubscribe(shared_log::channel(flow_id))
+                    .await
+                {
+                    tracing::debug!(flow_id, error = %err, "unsubscribe failed");
+                }
+                return;
+            };
+            held
+        } else {
+            self.router.with(|router| router.contains(flow_id))
+        };
+        self.sync_or_warn(flow_id, held && (work.keep || work.prune))
+            .await;
+    }
+
+    /// [`catch_up`](Self::catch_up) without a replay. A follow-up calls it in the flow's
+    /// follow turn: a first subscriber's load carries its client's replay, and a load without one
     /// must not restore the flow first (the subscriber's would then be skipped as stale).
     async fn sync_or_warn(&self, flow_id: &str, create: bool) {
         if let Err(err) = self.catch_up(flow_id, create, None).await {
@@ -601,44 +663,81 @@ impl Replica {
             .await
             .is_ok()
     }
+}
 
-    /// Drops followed flows without local subscribers or waiters; catches the others up (and
-    /// keeps those with state alive; waiters create none). Each in the flow's follow turn, so
-    /// a flow being followed right now is left to its first subscriber.
-    async fn maintain(&self) {
-        let flows: Vec<String> = self.lock_followed().iter().cloned().collect();
-        for flow_id in flows {
-            let _turn = self.follows.turn(&flow_id).await;
-            let held = {
-                let mut followed = self.lock_followed();
-                let (held, readers) = self.router.with(|router| {
-                    let flow = router.flow(&flow_id);
-                    (
-                        flow.is_some(),
-                        flow.map_or(0, |flow| flow.subscribers) + router.waiting(&flow_id),
-                    )
-                });
-                if readers == 0 && followed.remove(&flow_id) {
-                    self.router.delete(&flow_id);
-                    None
-                } else {
-                    Some(held)
-                }
-            };
-            match held {
-                None => {
-                    if let Err(err) = self
-                        .pubsub
-                        .clone()
-                        .unsubscribe(shared_log::channel(&flow_id))
-                        .await
-                    {
-                        tracing::debug!(flow_id, error = %err, "unsubscribe failed");
-                    }
-                }
-                Some(held) => self.sync_or_warn(&flow_id, held).await,
+/// What the replica's task still has to do for a flow, in the flow's follow turn. Follow-ups
+/// queued while the flow's previous one runs are merged into one that runs after it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct FollowUp {
+    /// Drop the flow when nobody here reads it any more; otherwise catch up and keep it alive.
+    prune: bool,
+    /// Catch up, and keep the flow alive in Redis when this replica holds its state.
+    keep: bool,
+}
+
+impl FollowUp {
+    /// Catch up with Redis (a gap or a new epoch); creates nothing.
+    const CATCH_UP: Self = Self {
+        prune: false,
+        keep: false,
+    };
+    /// Catch up and keep the flow alive (a resubscription).
+    const KEEP: Self = Self {
+        prune: false,
+        keep: true,
+    };
+    /// Maintenance: drop the flow if unread, else catch up and keep it alive.
+    const MAINTAIN: Self = Self {
+        prune: true,
+        keep: true,
+    };
+
+    /// Both follow-ups' work, done once.
+    fn merge(self, other: Self) -> Self {
+        Self {
+            prune: self.prune || other.prune,
+            keep: self.keep || other.keep,
+        }
+    }
+}
+
+type Running<'a> = Pin<Box<dyn Future<Output = String> + Send + 'a>>;
+
+/// The follow-ups in flight, at most one per flow, and the one queued after each.
+#[derive(Default)]
+struct FollowUps<'a> {
+    running: FuturesUnordered<Running<'a>>,
+    /// Flows with a running follow-up, and the merged follow-up queued after it.
+    queued: HashMap<String, Option<FollowUp>>,
+}
+
+impl<'a> FollowUps<'a> {
+    /// Starts `work` for `flow_id`, or queues it (merged) after the flow's running one.
+    fn queue(&mut self, replica: &'a Replica, flow_id: String, work: FollowUp) {
+        match self.queued.get_mut(&flow_id) {
+            Some(next) => *next = Some(next.map_or(work, |queued| queued.merge(work))),
+            None => {
+                self.queued.insert(flow_id.clone(), None);
+                self.start(replica, flow_id, work);
             }
         }
+    }
+
+    /// `flow_id`'s follow-up ended: starts the one queued after it, if any.
+    fn finished(&mut self, replica: &'a Replica, flow_id: String) {
+        match self.queued.get_mut(&flow_id).and_then(Option::take) {
+            Some(next) => self.start(replica, flow_id, next),
+            None => {
+                self.queued.remove(&flow_id);
+            }
+        }
+    }
+
+    fn start(&mut self, replica: &'a Replica, flow_id: String, work: FollowUp) {
+        self.running.push(Box::pin(async move {
+            replica.follow_up(&flow_id, work).await;
+            flow_id
+        }));
     }
 }
 
@@ -691,9 +790,80 @@ async fn catch_up(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
+
+    use redis_process::RedisProcess;
 
     use super::*;
+    use crate::config::Config;
+
+    const WAIT: Duration = Duration::from_secs(20);
+
+    /// A replica of the server's defaults on `url`.
+    fn replica(url: &str) -> Replica {
+        let config = Config::try_from_args([
+            "openova-flow-server",
+            "--backend",
+            "redis",
+            "--redis-url",
+            url,
+        ])
+        .expect("valid flags");
+        let router = SharedRouter::new(
+            Router::new(config.router.clone(), 7).expect("default bounds"),
+            Instant::now,
+        );
+        Replica::new(config.redis.as_ref().expect("redis backend"), router).expect("a redis client")
+    }
+
+    fn upsert(flow_id: &str, node: &str) -> FlowMessage {
+        let json = format!(
+            r#"{{"type":"upsert-nodes","nodes":[{{"id":"{node}","flowId":"{flow_id}","label":"{node}","status":"running"}}]}}"#
+        );
+        flow_contract::decode(json.as_bytes(), flow_id).expect("a valid message")
+    }
+
+    /// While a flow's first subscriber loads it here (its follow turn is held), the task keeps
+    /// applying the other flows' messages: the flow's resubscription waits as its follow-up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flow_in_its_first_load_does_not_hold_up_the_others() {
+        let redis = RedisProcess::start();
+        let writer = replica(&redis.url());
+        let here = Arc::new(replica(&redis.url()));
+        let task = tokio::spawn({
+            let here = Arc::clone(&here);
+            async move { here.run(std::future::pending()).await }
+        });
+        writer
+            .append("y", upsert("y", "a"), true)
+            .await
+            .expect("redis answers")
+            .expect("created");
+        let mut y = here.subscribe("y", None).await.expect("y followed");
+        assert!(y.next().await.is_some(), "y's initial snapshot");
+
+        let loading = here.follows.turn("x").await;
+        here.lock_followed().insert("x".to_owned());
+        here.pubsub
+            .clone()
+            .subscribe(shared_log::channel("x"))
+            .await
+            .expect("subscribed to x");
+
+        let at = writer
+            .append("y", upsert("y", "b"), false)
+            .await
+            .expect("redis answers")
+            .expect("y exists");
+        let frame = tokio::time::timeout(WAIT, y.next())
+            .await
+            .expect("y's message is applied while x loads")
+            .expect("y's stream is open");
+        let text = String::from_utf8_lossy(&frame);
+        assert!(text.contains(&format!("id: {at}\n")), "{text}");
+        drop(loading);
+        task.abort();
+    }
 
     /// A flow's users queue for its turn; other flows never wait; nothing is left behind.
     #[tokio::test]
