@@ -364,6 +364,15 @@ impl Fold {
         }
     }
 
+    /// [`to_message`](Self::to_message), consuming the state instead of cloning it.
+    pub(crate) fn into_message(self, flow_id: &str) -> FlowMessage {
+        FlowMessage::Snapshot {
+            flow: self.instance(flow_id),
+            nodes: self.nodes.into_values().collect(),
+            relationships: self.rels.into_values().collect(),
+        }
+    }
+
     /// Writes the state as the compact JSON of a `snapshot` message, byte-identical to
     /// `to_message(flow_id).write_json(..)` but without cloning the state.
     pub(crate) fn write_snapshot_json(&self, flow_id: &str, out: &mut Vec<u8>) {

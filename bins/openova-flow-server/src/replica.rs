@@ -20,9 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use flow_contract::{FlowMessage, Limits};
-use flow_router::{
-    EventId, FrameStream, IngestError, Router, RouterConfig, SharedRouter, SubscribeError,
-};
+use flow_router::{EventId, FrameStream, IngestError, RouterConfig, SharedRouter, SubscribeError};
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use redis::aio::ConnectionManager;
@@ -397,16 +395,7 @@ impl Replica {
         let Loaded::Full { at, state, .. } = loaded else {
             return Ok(None);
         };
-        // A scratch engine: the snapshot is built by the same fold code as every stream's.
-        let mut config = self.router_config.clone();
-        config.max_flows = 1;
-        let mut scratch = Router::new(config, 0).map_err(|err| {
-            ReplicaError::Log(LogError::Reply(format!("engine configuration: {err}")))
-        })?;
-        scratch
-            .restore(flow_id, at, *state, Vec::new(), std::time::Instant::now())
-            .map_err(ReplicaError::Restore)?;
-        Ok(scratch.snapshot(flow_id))
+        Ok(Some(state.into_snapshot(flow_id, at)))
     }
 
     /// The flow's stored position (epoch and seq), read from its meta hash alone; `None`
@@ -792,6 +781,7 @@ async fn catch_up(
 mod tests {
     use std::time::{Duration, Instant};
 
+    use flow_router::Router;
     use redis_process::RedisProcess;
 
     use super::*;

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use flow_contract::{FlowInstance, FlowMessage, FlowNode, Relationship, validate_flow_id};
 
-use super::Router;
+use super::{FlowSnapshot, Router};
 use crate::error::IngestError;
 use crate::event_id::EventId;
 use crate::fold::Fold;
@@ -35,6 +35,20 @@ impl FlowState {
             fold.apply(flow_id, message);
         }
         Self::of(&fold)
+    }
+
+    /// The `snapshot` message a stream of the flow held at `at` with this state would start
+    /// with: the engine's fold orders the items and fills in the synthetic flow instance, so
+    /// a reader of the shared log answers what a replica holding the flow answers, without
+    /// holding it.
+    #[must_use]
+    pub fn into_snapshot(self, flow_id: &str, at: EventId) -> FlowSnapshot {
+        let fold = Fold::from_state(self.instance, self.nodes, self.relationships);
+        FlowSnapshot {
+            message: fold.into_message(flow_id),
+            epoch: at.epoch,
+            seq: at.seq,
+        }
     }
 
     /// The state a fold holds (`instance: None` while no flow instance was posted).

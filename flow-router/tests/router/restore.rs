@@ -292,3 +292,27 @@ fn apply_after_applies_only_at_the_admitted_position() {
         "one fold"
     );
 }
+
+#[test]
+fn a_state_read_from_a_log_snapshots_like_the_flow_held() {
+    let epoch = Epoch(9);
+    let mut origin = Sim::with(|_| {});
+    for (seq, (id, status)) in (1..=4).zip([
+        ("b", "running"),
+        ("a", "failed"),
+        ("c", "running"),
+        ("a", "succeeded"),
+    ]) {
+        origin
+            .router
+            .apply_ordered("f", epoch, seq, msg(id, status), origin.now)
+            .unwrap();
+    }
+    let (at, state) = origin.router.state("f").expect("held");
+    assert_eq!(at, EventId { epoch, seq: 4 });
+    assert_eq!(
+        Some(state.into_snapshot("f", at)),
+        origin.router.snapshot("f"),
+        "same items, same order, same synthetic flow instance"
+    );
+}
