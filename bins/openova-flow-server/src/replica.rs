@@ -520,6 +520,10 @@ impl Replica {
 
     async fn unfollow(&self, flow_id: &str) {
         self.lock_followed().remove(flow_id);
+        self.unsubscribe(flow_id).await;
+    }
+
+    async fn unsubscribe(&self, flow_id: &str) {
         if let Err(err) = self
             .pubsub
             .clone()
@@ -600,40 +604,29 @@ impl Replica {
     /// client's replay: see [`sync_or_warn`](Self::sync_or_warn)).
     async fn follow_up(&self, flow_id: &str, work: FollowUp) {
         let _turn = self.follows.turn(flow_id).await;
-        let held = if work.prune {
-            let held = {
-                let mut followed = self.lock_followed();
-                let (held, readers) = self.router.with(|router| {
-                    let flow = router.flow(flow_id);
-                    (
-                        flow.is_some(),
-                        flow.map_or(0, |flow| flow.subscribers) + router.waiting(flow_id),
-                    )
-                });
-                if readers == 0 && followed.remove(flow_id) {
-                    self.router.delete(flow_id);
-                    None
-                } else {
-                    Some(held)
-                }
-            };
-            let Some(held) = held else {
-                if let Err(err) = self
-                    .pubsub
-                    .clone()
-                    .unsubscribe(shared_log::channel(flow_id))
-                    .await
-                {
-                    tracing::debug!(flow_id, error = %err, "unsubscribe failed");
-                }
-                return;
-            };
-            held
-        } else {
-            self.router.with(|router| router.contains(flow_id))
-        };
+        if work.prune && self.prune(flow_id) {
+            self.unsubscribe(flow_id).await;
+            return;
+        }
+        let held = self.router.with(|router| router.contains(flow_id));
         self.sync_or_warn(flow_id, held && (work.keep || work.prune))
             .await;
+    }
+
+    /// Stops following `flow_id` and drops its local state when nobody here reads it (no
+    /// subscriber, no waiter); whether it did. Under the followed lock, so a stream joining
+    /// right now keeps it ([`join`](Self::join)).
+    fn prune(&self, flow_id: &str) -> bool {
+        let mut followed = self.lock_followed();
+        let readers = self.router.with(|router| {
+            router.flow(flow_id).map_or(0, |flow| flow.subscribers) + router.waiting(flow_id)
+        });
+        if readers == 0 && followed.remove(flow_id) {
+            self.router.delete(flow_id);
+            true
+        } else {
+            false
+        }
     }
 
     /// [`catch_up`](Self::catch_up) without a replay. A follow-up calls it in the flow's
@@ -853,6 +846,31 @@ mod tests {
         assert!(text.contains(&format!("id: {at}\n")), "{text}");
         drop(loading);
         task.abort();
+    }
+
+    /// Maintenance keeps a flow someone here reads, and drops one nobody reads any more.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn maintenance_drops_only_flows_nobody_here_reads() {
+        let redis = RedisProcess::start();
+        let here = replica(&redis.url());
+        here.append("y", upsert("y", "a"), true)
+            .await
+            .expect("redis answers")
+            .expect("created");
+        let stream = here.subscribe("y", None).await.expect("y followed");
+        let held = |here: &Replica| here.router.with(|router| router.contains("y"));
+
+        here.follow_up("y", FollowUp::MAINTAIN).await;
+        assert!(held(&here), "read here: kept");
+        assert!(here.lock_followed().contains("y"));
+
+        drop(stream);
+        here.follow_up("y", FollowUp::MAINTAIN).await;
+        assert!(!held(&here), "unread: its local state is dropped");
+        assert!(
+            !here.lock_followed().contains("y"),
+            "and no longer followed"
+        );
     }
 
     /// A flow's users queue for its turn; other flows never wait; nothing is left behind.
