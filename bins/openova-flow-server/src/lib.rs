@@ -2,9 +2,11 @@
 //! [`flow_router`], built on warp.
 //!
 //! The binary's `main` is a table of contents: [`Config::try_from_env`], [`App::new`],
-//! [`serve`]. This library exposes the same pieces so tests and embedders reach every route
-//! through [`routes`] without binding a port ([`serve`] additionally sends canonical ingest
-//! POSTs straight to the same handler, skipping the filter tree; the answers are identical):
+//! [`serve_with_stream_runtime`] (requests on one runtime, event streams on another; [`serve`]
+//! keeps both on the caller's). This library exposes the same pieces so tests and embedders
+//! reach every route through [`routes`] without binding a port ([`serve`] additionally sends
+//! canonical ingest POSTs straight to the same handler, skipping the filter tree; the answers
+//! are identical):
 //!
 //! ```
 //! use openova_flow_server::{App, Config, routes};
