@@ -110,7 +110,7 @@ pub use error::{ConfigError, IngestError, SubscribeError};
 pub use event_id::{Epoch, EventId};
 pub use fold::Fold;
 pub use frame::{HEARTBEAT, heartbeat};
-pub use router::{FlowInfo, FlowSnapshot, FlowState, Ingested, Restored, Router, Stats};
+pub use router::{FlowInfo, FlowSnapshot, FlowState, Ingested, LogTail, Restored, Router, Stats};
 pub use shared::{FrameStream, MAX_BATCH_BYTES, SharedRouter};
 pub use timeline::{NodeTiming, Timeline, TimelineError};
 

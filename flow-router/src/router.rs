@@ -20,6 +20,7 @@ use crate::table::Table;
 mod append;
 mod restore;
 
+pub use append::LogTail;
 pub use restore::{FlowState, Restored};
 
 /// The sans-I/O engine. See the [crate docs](crate) for the model.

@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use flow_contract::{FlowMessage, Limits};
-use flow_router::{EventId, FrameStream, IngestError, RouterConfig, SharedRouter, SubscribeError};
+use flow_router::{
+    EventId, FrameStream, IngestError, LogTail, RouterConfig, SharedRouter, SubscribeError,
+};
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use redis::aio::ConnectionManager;
@@ -331,16 +333,14 @@ impl Replica {
         &self,
         flow_id: &str,
         at: EventId,
-        tail: Option<shared_log::Tail>,
+        tail: Option<LogTail>,
         before: Option<&Listing>,
     ) {
-        let (capacity, budget) = self.log.bounds();
         let held = self.router.with(|router| {
             let info = router
                 .flow(flow_id)
                 .filter(|info| info.seq == at.seq && info.epoch == at.epoch)?;
-            let due =
-                tail.is_none_or(|tail| tail.needs_checkpoint(info.state_bytes, capacity, budget));
+            let due = tail.is_none_or(|tail| router.checkpoint_due(flow_id, tail));
             let state = due
                 .then(|| router.state(flow_id).map(|(_, state)| state))
                 .flatten();

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use flow_contract::{FlowMessage, Limits};
-use flow_router::{Epoch, EventId, FlowState};
+use flow_router::{Epoch, EventId, FlowState, LogTail};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, ConnectionInfo, RedisError, Script, Value};
 
@@ -26,9 +26,6 @@ const PREFIX: &str = "openova-flow:2:";
 /// Overhead of a frame around its JSON with the longest id: `event: ` + type + `\nid: ` + id
 /// + `\ndata: ` + `\n\n`.
 const FRAME_OVERHEAD: usize = 7 + 12 + 5 + EventId::MAX_LEN + 7 + 2;
-/// A checkpoint is due once the entries after the last one take half the state's bytes, and
-/// at least this many: a restore reads at most the state and half as much again.
-const CHECKPOINT_FLOOR: usize = 16 * 1024;
 /// At most this many flows are listed (`GET /v1/flows`), the first by id.
 pub(crate) const LIST_LIMIT: usize = 10_000;
 /// Keys a `SCAN` step looks at.
@@ -72,38 +69,12 @@ impl From<RedisError> for LogError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Appended {
     /// Appended at `at`; `tail` is what the log holds after its checkpoint.
-    Ok { at: EventId, tail: Tail },
+    Ok { at: EventId, tail: LogTail },
     /// The flow is not at the expected position: nothing was written.
     Stale,
     /// The entries after the checkpoint fill the stream's bounds: a checkpoint must be
     /// written first. Nothing was written.
     NeedsCheckpoint,
-}
-
-/// The log's entries after its checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Tail {
-    /// Their bytes, each counted as its frame with the longest id.
-    pub(crate) bytes: usize,
-    /// How many.
-    pub(crate) entries: usize,
-}
-
-impl Tail {
-    /// Whether a checkpoint is due: the tail holds half the ring's bounds, or half as many
-    /// bytes as the state (at least [`CHECKPOINT_FLOOR`]). So a restore reads at most the state
-    /// and half again, and checkpoints cost at most two state writes per state's worth of
-    /// messages.
-    pub(crate) fn needs_checkpoint(
-        self,
-        state_bytes: usize,
-        capacity: usize,
-        budget: usize,
-    ) -> bool {
-        2 * self.entries >= capacity
-            || 2 * self.bytes >= budget
-            || 2 * self.bytes >= state_bytes.max(CHECKPOINT_FLOOR)
-    }
 }
 
 /// A flow's figures for the listing, as the engine counted them at a position.
@@ -275,11 +246,6 @@ impl SharedLog {
             .map_err(LogError::from)
     }
 
-    /// The ring's bounds the stream keeps: entries and bytes.
-    pub(crate) fn bounds(&self) -> (usize, usize) {
-        (self.ring_capacity, self.byte_budget)
-    }
-
     /// Appends a message the engine admitted at `after` (`None`: the flow has no meta), as
     /// its canonical JSON, if the flow is still there: one script call assigns the seq,
     /// appends, trims what the checkpoint covers and publishes.
@@ -312,7 +278,7 @@ impl SharedLog {
                     epoch: epoch_of(&items[1])?,
                     seq: int(&items[2])?,
                 },
-                tail: Tail {
+                tail: LogTail {
                     bytes: usize::try_from(int(&items[3])?).unwrap_or(usize::MAX),
                     entries: usize::try_from(int(&items[4])?).unwrap_or(usize::MAX),
                 },
@@ -679,25 +645,6 @@ mod tests {
                 .iter()
                 .all(|key| key.starts_with("openova-flow:2:{f}:"))
         );
-    }
-
-    /// A checkpoint is due at half the ring's bounds, or once the tail holds half the
-    /// state's bytes (at least half of [`CHECKPOINT_FLOOR`]).
-    #[test]
-    fn a_checkpoint_is_due_at_half_the_bounds_or_half_the_state() {
-        let due =
-            |bytes, entries, state| Tail { bytes, entries }.needs_checkpoint(state, 100, 1 << 20);
-        assert!(!due(0, 0, 0));
-        assert!(!due(100, 49, 0));
-        assert!(due(100, 50, 0), "half the ring's entries");
-        assert!(due(1 << 19, 1, usize::MAX), "half the ring's bytes");
-        assert!(!due(CHECKPOINT_FLOOR / 2 - 1, 1, 0));
-        assert!(
-            due(CHECKPOINT_FLOOR / 2, 1, 0),
-            "the floor for small states"
-        );
-        assert!(!due(40_000, 1, 100_000));
-        assert!(due(50_000, 1, 100_000), "half a large state");
     }
 
     /// A restore folds the entries after the checkpoint, and refuses a stream that does not

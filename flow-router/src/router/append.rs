@@ -19,7 +19,38 @@ const LONGEST_ID: EventId = EventId {
     seq: u64::MAX,
 };
 
+/// The least tail, in bytes, that makes a checkpoint due by size: a small state is not
+/// rewritten every few messages.
+const CHECKPOINT_FLOOR: usize = 16 * 1024;
+
+/// What a shared log holds after a flow's last checkpoint: the entries a restore folds on top
+/// of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogTail {
+    /// How many entries.
+    pub entries: usize,
+    /// Their bytes, each counted as its frame would be with the longest id.
+    pub bytes: usize,
+}
+
 impl Router {
+    /// Whether a shared log whose entries after the flow's last checkpoint are `tail` should
+    /// write a new checkpoint of the flow as held: once the tail holds half the ring's bounds
+    /// (its capacity, or the flow's share of bytes), or half as many bytes as the flow's state
+    /// (at least 8 KiB). A restore then reads at most the state and half as much again, a log
+    /// that trims only below its checkpoint stays within the ring's bounds, and checkpoints
+    /// cost at most two state writes per state's worth of messages. `false` for a flow not
+    /// held.
+    #[must_use]
+    pub fn checkpoint_due(&self, flow_id: &str, tail: LogTail) -> bool {
+        let Some(flow) = self.flows.get(flow_id) else {
+            return false;
+        };
+        2 * tail.entries >= self.config.ring_capacity
+            || 2 * tail.bytes >= self.config.flow_share()
+            || 2 * tail.bytes >= flow.fold.bytes().max(CHECKPOINT_FLOOR)
+    }
+
     /// The position of a flow's state, `Some` as soon as the flow is held (seq 0 included:
     /// a flow a log created before anything was appended).
     #[must_use]

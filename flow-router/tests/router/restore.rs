@@ -316,3 +316,33 @@ fn a_state_read_from_a_log_snapshots_like_the_flow_held() {
         "same items, same order, same synthetic flow instance"
     );
 }
+
+#[test]
+fn a_checkpoint_is_due_at_half_the_ring_or_half_the_state() {
+    let mut sim = Sim::with(|config| config.ring_capacity = 100);
+    let share = sim.router.config().flow_share();
+    let due = |sim: &Sim, entries, bytes| {
+        sim.router
+            .checkpoint_due("f", flow_router::LogTail { entries, bytes })
+    };
+    assert!(!due(&sim, 0, 0), "a flow not held");
+    sim.router
+        .ingest("f", msg("a", "running"), sim.now)
+        .unwrap();
+    assert!(!due(&sim, 0, 0));
+    assert!(!due(&sim, 49, 100));
+    assert!(due(&sim, 50, 100), "half the ring's entries");
+    assert!(due(&sim, 1, share / 2), "half the ring's bytes");
+    assert!(!due(&sim, 1, 8 * 1024 - 1), "a small state: an 8 KiB floor");
+    assert!(due(&sim, 1, 8 * 1024));
+
+    for i in 0..400 {
+        sim.router
+            .ingest("f", msg(&format!("n{i:04}"), "running"), sim.now)
+            .unwrap();
+    }
+    let state = sim.router.flow("f").expect("held").state_bytes;
+    assert!(state > 32 * 1024, "a state past the floor: {state} B");
+    assert!(!due(&sim, 1, state / 2 - 1));
+    assert!(due(&sim, 1, state.div_ceil(2)), "half a large state");
+}
