@@ -31,7 +31,7 @@ pub(crate) struct Dispatch<W> {
 }
 
 /// Set once a connection answered a request with an event stream: from then on it mostly
-/// writes frames, and [`crate::serve`] moves it to the stream runtime.
+/// writes frames, and [`crate::serve_with_stream_runtime`] moves it to the stream runtime.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Streaming(Arc<AtomicBool>);
 
