@@ -8,7 +8,7 @@ use std::time::Instant;
 use flow_router::{EventId, FlowInfo, FlowSnapshot, FrameStream, IngestError, SharedRouter};
 
 use crate::http_error::ApiError;
-use crate::replica::Replica;
+use crate::replica::{Append, Replica};
 use crate::shared_log::LogError;
 
 /// The backend of one server process.
@@ -70,13 +70,15 @@ impl Backend {
                     .limits()
                     .decode(body, flow_id)
                     .map_err(|err| ApiError::Ingest(IngestError::Contract(err)))?;
-                if let Some(at) = replica.append(flow_id, message.clone(), false).await? {
-                    return Ok(at);
-                }
+                let message = match replica.append(flow_id, message, false).await? {
+                    Append::Appended(at) => return Ok(at),
+                    Append::NoFlow(message) => *message,
+                };
                 admit_new()?;
                 replica
                     .append(flow_id, message, true)
                     .await?
+                    .at()
                     .ok_or_else(|| {
                         ApiError::Backend(LogError::Reply(
                             "append with create found no flow to create".to_owned(),

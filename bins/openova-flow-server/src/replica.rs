@@ -116,6 +116,26 @@ impl Drop for Turn<'_> {
     }
 }
 
+/// What [`Replica::append`] did.
+#[derive(Debug)]
+pub(crate) enum Append {
+    /// Appended at this position.
+    Appended(EventId),
+    /// The flow does not exist and the call was not to create it: nothing was written, and
+    /// here is the message back, for a call that may create it.
+    NoFlow(Box<FlowMessage>),
+}
+
+impl Append {
+    /// Where the message was appended; `None` for [`Append::NoFlow`].
+    pub(crate) fn at(&self) -> Option<EventId> {
+        match self {
+            Self::Appended(at) => Some(*at),
+            Self::NoFlow(_) => None,
+        }
+    }
+}
+
 /// The handle request handlers use; [`Replica::run`] is its task.
 pub(crate) struct Replica {
     log: SharedLog,
@@ -251,14 +271,14 @@ impl Replica {
     /// Appends a message: the local engine admits it at the flow's position (read from Redis
     /// first when this replica does not hold the flow), the log appends it only if the flow is
     /// still there, and the engine applies it; a flow that moved on is read again and the
-    /// message admitted anew. `Ok(None)` when the flow does not exist and `create` is false
-    /// (nothing written).
+    /// message admitted anew. [`Append::NoFlow`] (nothing written, the message handed back)
+    /// when the flow does not exist and `create` is false.
     pub(crate) async fn append(
         &self,
         flow_id: &str,
         message: FlowMessage,
         create: bool,
-    ) -> Result<Option<EventId>, ReplicaError> {
+    ) -> Result<Append, ReplicaError> {
         let json = message.to_json();
         let _turn = self.writers.turn(flow_id).await;
         // Whether the local flow was read from Redis during this call: a refusal is final only
@@ -278,7 +298,7 @@ impl Replica {
                 continue;
             }
             if after.is_none() && !create {
-                return Ok(None);
+                return Ok(Append::NoFlow(Box::new(message)));
             }
             let appended = self.observe(self.log.append(flow_id, &json, after).await);
             match appended.map_err(ReplicaError::Log)? {
@@ -294,7 +314,7 @@ impl Replica {
                     };
                     // Whoever applied it here, the engine holds the state at `at`.
                     self.settle(flow_id, at, Some(tail), before.as_ref()).await;
-                    return Ok(Some(at));
+                    return Ok(Append::Appended(at));
                 }
                 Appended::Stale => {
                     self.catch_up_to_write(flow_id).await?;
@@ -821,6 +841,7 @@ mod tests {
             .append("y", upsert("y", "a"), true)
             .await
             .expect("redis answers")
+            .at()
             .expect("created");
         let mut y = here.subscribe("y", None).await.expect("y followed");
         assert!(y.next().await.is_some(), "y's initial snapshot");
@@ -837,6 +858,7 @@ mod tests {
             .append("y", upsert("y", "b"), false)
             .await
             .expect("redis answers")
+            .at()
             .expect("y exists");
         let frame = tokio::time::timeout(WAIT, y.next())
             .await
@@ -856,6 +878,7 @@ mod tests {
         here.append("y", upsert("y", "a"), true)
             .await
             .expect("redis answers")
+            .at()
             .expect("created");
         let stream = here.subscribe("y", None).await.expect("y followed");
         let held = |here: &Replica| here.router.with(|router| router.contains("y"));
