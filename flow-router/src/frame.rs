@@ -18,6 +18,15 @@ pub fn heartbeat() -> Bytes {
     Bytes::from_static(HEARTBEAT)
 }
 
+/// The longest event name a frame carries (`upsert-nodes`, `delete-nodes`).
+const LONGEST_EVENT: usize = 12;
+
+/// The most bytes a frame adds around its message's compact JSON: the longest event name and
+/// the longest id. A shared log that bounds its entries as frames counts each entry's JSON
+/// plus this.
+pub const MAX_FRAME_OVERHEAD: usize =
+    "event: ".len() + LONGEST_EVENT + "\nid: ".len() + EventId::MAX_LEN + "\ndata: ".len() + 2;
+
 /// The `retry:` block sent first on every subscription.
 pub(crate) fn retry(millis: u128) -> Vec<u8> {
     format!("retry: {millis}\n\n").into_bytes()
@@ -60,6 +69,25 @@ mod tests {
 
     use super::*;
     use crate::event_id::Epoch;
+
+    #[test]
+    fn no_frame_adds_more_than_the_max_overhead_and_the_longest_event_reaches_it() {
+        use flow_contract::MessageType;
+        assert!(
+            MessageType::ALL
+                .iter()
+                .all(|kind| kind.as_str().len() <= LONGEST_EVENT)
+        );
+        let message = decode(br#"{"type":"delete-nodes","ids":["a"]}"#, "f").unwrap();
+        let longest = EventId {
+            epoch: Epoch(u64::MAX),
+            seq: u64::MAX,
+        };
+        assert_eq!(
+            encode(&message, longest).len(),
+            message.to_json().len() + MAX_FRAME_OVERHEAD
+        );
+    }
 
     #[test]
     fn control_characters_are_escaped() {

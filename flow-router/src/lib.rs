@@ -109,7 +109,7 @@ pub use cursor::{Cursor, Polled, ResetReason, Start, Subscription};
 pub use error::{ConfigError, IngestError, SubscribeError};
 pub use event_id::{Epoch, EventId};
 pub use fold::Fold;
-pub use frame::{HEARTBEAT, heartbeat};
+pub use frame::{HEARTBEAT, MAX_FRAME_OVERHEAD, heartbeat};
 pub use router::{FlowInfo, FlowSnapshot, FlowState, Ingested, LogTail, Restored, Router, Stats};
 pub use shared::{FrameStream, MAX_BATCH_BYTES, SharedRouter};
 pub use timeline::{NodeTiming, Timeline, TimelineError};

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use flow_contract::{FlowMessage, Limits};
-use flow_router::{Epoch, EventId, FlowState, LogTail};
+use flow_router::{Epoch, EventId, FlowState, LogTail, MAX_FRAME_OVERHEAD};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, ConnectionInfo, RedisError, Script, Value};
 
@@ -23,9 +23,6 @@ use crate::config::RedisConfig;
 /// The key prefix; `2` is the layout (checkpoints), so keys of another layout are never read
 /// as this one (they expire by their TTL).
 const PREFIX: &str = "openova-flow:2:";
-/// Overhead of a frame around its JSON with the longest id: `event: ` + type + `\nid: ` + id
-/// + `\ndata: ` + `\n\n`.
-const FRAME_OVERHEAD: usize = 7 + 12 + 5 + EventId::MAX_LEN + 7 + 2;
 /// At most this many flows are listed (`GET /v1/flows`), the first by id.
 pub(crate) const LIST_LIMIT: usize = 10_000;
 /// Keys a `SCAN` step looks at.
@@ -267,7 +264,7 @@ impl SharedLog {
             .arg(seq)
             .arg(self.ring_capacity)
             .arg(self.byte_budget)
-            .arg(FRAME_OVERHEAD)
+            .arg(MAX_FRAME_OVERHEAD)
             .arg(self.ttl_ms);
         let mut connection = self.connection.clone();
         let reply: Value = invocation.invoke_async(&mut connection).await?;
@@ -309,7 +306,7 @@ impl SharedLog {
             .arg(to_json(&listing.nodes_by_status))
             .arg(listing.relationships)
             .arg(checkpoint.map(to_json).unwrap_or_default())
-            .arg(FRAME_OVERHEAD)
+            .arg(MAX_FRAME_OVERHEAD)
             .arg(self.ttl_ms);
         let mut connection = self.connection.clone();
         let reply: Value = invocation.invoke_async(&mut connection).await?;
