@@ -3,8 +3,9 @@
 Each OCI archive is unpacked (index -> manifest -> config and layers) into a root filesystem,
 the image's configuration is checked (user, entrypoint, labels), and its entrypoint runs in a
 chroot of that root filesystem as the image's user, with the image's environment: the server
-answers /healthz and a POST; the adapter prints --help and resolves a name through the image's
-/etc/hosts (its Kubernetes API server is a listener here, named in a kubeconfig).
+answers /healthz and a POST, and allocates with jemalloc; the adapter prints --help and resolves
+a name through the image's /etc/hosts (its Kubernetes API server is a listener here, named in a
+kubeconfig).
 """
 
 from __future__ import annotations
@@ -225,6 +226,17 @@ def test_server_answers_healthz_and_a_post(server: Image) -> None:
         assert {node["id"] for node in snapshot["nodes"]} == posted
     finally:
         assert _stop(process) == 0
+
+
+def test_server_allocates_with_jemalloc(server: Image) -> None:
+    """musl's own allocator costs the server a third more CPU per request (docs/BENCHMARKS.md,
+    "allocator"): the image's binary allocates with jemalloc, which prints its statistics at
+    exit when its (prefixed) configuration variable asks for them."""
+    process = _run_in_image(server, ["--version"], {"_RJEM_MALLOC_CONF": "stats_print:true"})
+    stdout, stderr = process.communicate(timeout=DEADLINE_S)
+    assert process.returncode == 0, stderr
+    assert stdout.startswith(b"openova-flow-server ")
+    assert b"Begin jemalloc statistics" in stderr
 
 
 def test_adapter_prints_help(adapter: Image) -> None:
