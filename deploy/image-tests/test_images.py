@@ -230,8 +230,8 @@ def test_server_answers_healthz_and_a_post(server: Image) -> None:
 
 def test_server_allocates_with_jemalloc(server: Image) -> None:
     """musl's own allocator costs the server a third more CPU per request (docs/BENCHMARKS.md,
-    "allocator"): the image's binary allocates with jemalloc, which prints its statistics at
-    exit when its (prefixed) configuration variable asks for them."""
+    "Issue 18: sixth session"): the image's binary allocates with jemalloc, which prints its
+    statistics at exit when its (prefixed) configuration variable asks for them."""
     process = _run_in_image(server, ["--version"], {"_RJEM_MALLOC_CONF": "stats_print:true"})
     stdout, stderr = process.communicate(timeout=DEADLINE_S)
     assert process.returncode == 0, stderr

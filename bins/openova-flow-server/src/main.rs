@@ -9,9 +9,9 @@ use openova_flow_server::{App, Config, Drained, serve_with_stream_runtime};
 use tracing_subscriber::EnvFilter;
 
 /// The images' static musl binary allocates with jemalloc: with musl's own allocator the server
-/// spends about a third more CPU per ingested event and holds more memory per idle stream
-/// (docs/BENCHMARKS.md, "allocator"). glibc builds keep glibc's allocator, which measured
-/// alike.
+/// spent about a third more CPU per ingested event and held more memory per idle stream
+/// (docs/BENCHMARKS.md, "Issue 18: sixth session"). glibc builds keep glibc's allocator, which
+/// measured alike.
 #[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
