@@ -12,6 +12,7 @@
 //! 1 when the run could not be carried out, 2 for bad flags.
 
 mod baseline;
+mod baseline_process;
 mod board;
 mod http_body;
 mod payload;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
     let (args, baseline_only) = match cli.command {
         Command::Run(args) => (args, false),
         Command::Baseline(args) => (args, true),
+        Command::BaselineWriter => return baseline_writer(),
     };
     let plan = match Plan::from_args(&args) {
         Ok(plan) => Arc::new(plan),
@@ -79,6 +81,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// The child side of `--baseline-process`.
+fn baseline_writer() -> ExitCode {
+    let served = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("building the runtime")
+        .and_then(|runtime| runtime.block_on(baseline_process::serve_for_parent()));
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("flow-load baseline-writer: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn run(
     args: &RunArgs,
     plan: Arc<Plan>,
@@ -86,7 +104,10 @@ async fn run(
     publishers: &tokio::runtime::Handle,
 ) -> anyhow::Result<Report> {
     let baseline = if baseline_only || args.baseline {
-        Some(run::run(Arc::clone(&plan), Mode::Baseline, args.quiet, publishers).await?)
+        let mode = Mode::Baseline {
+            process: args.baseline_process,
+        };
+        Some(run::run(Arc::clone(&plan), mode, args.quiet, publishers).await?)
     } else {
         None
     };

@@ -22,6 +22,9 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Push the same SSE bytes from a minimal in-process TCP writer (the machine's limit).
     Baseline(RunArgs),
+    /// The batched baseline writer as a child of `--baseline-process` (driven by its parent).
+    #[command(name = "baseline-writer", hide = true)]
+    BaselineWriter,
 }
 
 /// Named scenarios; every flag overrides the preset's value.
@@ -105,6 +108,11 @@ pub(crate) struct RunArgs {
     /// Also run the raw baseline with the same shape and report our fraction of it.
     #[arg(long)]
     pub(crate) baseline: bool,
+    /// Run the batched baseline writer in a child process: each process then holds one end of
+    /// every subscriber's connection, as with a server (10,000 subscribers need 20,000 open
+    /// files in one process otherwise).
+    #[arg(long)]
+    pub(crate) baseline_process: bool,
     /// Write the JSON report to this file (`-` for stdout, then the table goes to stderr).
     #[arg(long)]
     pub(crate) json: Option<PathBuf>,
@@ -262,6 +270,7 @@ mod tests {
         full.extend_from_slice(line);
         match Cli::try_parse_from(full).unwrap().command {
             Command::Run(a) | Command::Baseline(a) => a,
+            Command::BaselineWriter => unreachable!("the line starts with `run`"),
         }
     }
 

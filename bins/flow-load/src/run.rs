@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
 
 use crate::baseline::{Baseline, Shape};
+use crate::baseline_process::BaselineProcess;
 use crate::board::Board;
 use crate::payload::{Payload, unix_micros};
 use crate::plan::Plan;
@@ -36,8 +37,17 @@ pub(crate) enum Mode {
         /// Its pid, for RSS.
         pid: Option<u32>,
     },
-    /// The in-process raw baseline writer, in the shape [`baseline_shape`] picks for the plan.
-    Baseline,
+    /// The raw baseline writer, in the shape [`baseline_shape`] picks for the plan.
+    Baseline {
+        /// The batched writer runs in a child process ([`BaselineProcess`]), not in this one.
+        process: bool,
+    },
+}
+
+/// The baseline writer of a run.
+enum Writer {
+    InProcess(Baseline),
+    Child(Box<BaselineProcess>),
 }
 
 /// Runs `plan` against `mode`.
@@ -49,9 +59,12 @@ pub(crate) async fn run(
 ) -> anyhow::Result<Report> {
     // The batched baseline streams one flow to every subscriber by itself; the sparse one is
     // driven by the publishers like a server; without subscribers it answers POSTs.
-    let stream_baseline = matches!(mode, Mode::Baseline)
+    let stream_baseline = matches!(mode, Mode::Baseline { .. })
         && plan.subscribers() > 0
         && baseline_shape(&plan) == Shape::Batched;
+    if matches!(mode, Mode::Baseline { process: true }) && !stream_baseline {
+        bail!("--baseline-process runs the batched baseline only: one flow with subscribers");
+    }
     let flows = if stream_baseline { 1 } else { plan.flows };
     let board = Arc::new(Board::new(flows));
     let run_id = format!("{:x}", unix_micros());
@@ -78,17 +91,30 @@ pub(crate) async fn run(
             let subscribe_target = subscribe_target.map_or_else(|| Arc::clone(&target), Arc::new);
             (target, subscribe_target, pid, None, label)
         }
-        Mode::Baseline => {
-            let baseline = Baseline::start(Arc::clone(&board), baseline_shape(&plan))
-                .await
-                .context("binding the baseline listener")?;
-            let target = Arc::new(Target::local(baseline.addr));
+        Mode::Baseline { process } => {
+            let (writer, addr) = if process {
+                let child = BaselineProcess::start().await?;
+                let addr = child.addr;
+                (Writer::Child(Box::new(child)), addr)
+            } else {
+                let baseline = Baseline::start(Arc::clone(&board), baseline_shape(&plan))
+                    .await
+                    .context("binding the baseline listener")?;
+                let addr = baseline.addr;
+                (Writer::InProcess(baseline), addr)
+            };
+            let target = Arc::new(Target::local(addr));
+            let label = if process {
+                "baseline (child process)"
+            } else {
+                "baseline"
+            };
             (
                 Arc::clone(&target),
                 target,
                 None,
-                Some(baseline),
-                "baseline".to_owned(),
+                Some(writer),
+                label.to_owned(),
             )
         }
     };
@@ -146,10 +172,21 @@ pub(crate) async fn run(
     let deadline = start + plan.duration;
     let progress = (!quiet).then(|| tokio::spawn(progress(Arc::clone(&board), start)));
     let mut rtts = Vec::new();
-    if let Some(baseline) = baseline.filter(|_| stream_baseline) {
-        baseline
-            .produce(&board, plan.size, plan.rate, deadline)
-            .await;
+    let mut child = None;
+    if let Some(writer) = baseline.filter(|_| stream_baseline) {
+        match writer {
+            Writer::InProcess(baseline) => {
+                baseline
+                    .produce(&board, plan.size, plan.rate, deadline)
+                    .await;
+            }
+            Writer::Child(mut process) => {
+                process
+                    .produce(&board, plan.size, plan.rate, deadline)
+                    .await?;
+                child = Some(process);
+            }
+        }
     } else if plan.publishers == 0 {
         tokio::time::sleep_until(deadline).await;
     } else {
@@ -203,6 +240,9 @@ pub(crate) async fn run(
                 last_finish = last_finish.max(drain_deadline.min(Instant::now()));
             }
         }
+    }
+    if let Some(process) = child {
+        process.finish(&board).await?;
     }
     delivery.streams_opened = board.streams_opened.load(Ordering::SeqCst);
     if let Some(task) = progress {

@@ -112,3 +112,53 @@ fn pipelined_ingest_smoke_fails_nothing() {
     assert_eq!(report["publish"]["failed"], 0, "{stdout}");
     assert_eq!(report["errors"], serde_json::json!({}), "{stdout}");
 }
+
+/// `--baseline-process`: the batched writer runs as a child `flow-load baseline-writer`, and
+/// every subscriber still gets every frame it produced.
+#[test]
+fn a_baseline_in_a_child_process_delivers_every_frame() {
+    let stdout = run_tool(|tool| {
+        tool.args([
+            "baseline",
+            "--preset",
+            "fanout",
+            "-S",
+            "20",
+            "--duration",
+            "1s",
+        ])
+        .args(["--drain", "20s", "--connect-timeout", "20s"])
+        .args(["--baseline-process", "--quiet", "--json", "-"]);
+    });
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("the report is JSON");
+    let delivery = &report["delivery"];
+    assert_eq!(report["target"], "baseline (child process)", "{stdout}");
+    assert_eq!(delivery["connected"], 20, "{stdout}");
+    let frames = delivery["frames"].as_u64().expect("frames is a count");
+    assert!(frames > 0, "{stdout}");
+    assert_eq!(delivery["frames"], delivery["expected"], "{stdout}");
+    assert_eq!(
+        frames % 20,
+        0,
+        "every subscriber got the same frames: {stdout}"
+    );
+    assert_eq!(delivery["lost"], 0, "{stdout}");
+    assert_eq!(report["errors"], serde_json::json!({}), "{stdout}");
+}
+
+/// The child writer takes only the batched shape: a plan without subscribers is refused with
+/// a message, not run in-process behind the flag's back.
+#[test]
+fn a_baseline_process_without_subscribers_is_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_flow-load"))
+        .args(["baseline", "--preset", "ingest", "--duration", "1s"])
+        .arg("--baseline-process")
+        .output()
+        .expect("flow-load runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--baseline-process runs the batched baseline only"),
+        "{stderr}"
+    );
+}
