@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -40,6 +40,8 @@ pub struct SharedRouter {
 
 struct Inner {
     state: Mutex<State>,
+    /// Set by [`SharedRouter::close_streams`]: every stream ends at its next poll.
+    closed: AtomicBool,
     /// Frames handed out from a flow's shared batch, without the router
     /// ([`Stats::delivered`] adds them).
     delivered: AtomicU64,
@@ -87,6 +89,7 @@ impl SharedRouter {
         let limits = router.config().limits;
         Self {
             inner: Arc::new(Inner {
+                closed: AtomicBool::new(false),
                 delivered: AtomicU64::new(0),
                 limits,
                 state: Mutex::new(State {
@@ -289,6 +292,19 @@ impl SharedRouter {
         deleted
     }
 
+    /// Ends every stream, open or opened later, at its next poll (a stream opened later still
+    /// yields its initial bytes first): the shell's drain on shutdown, without a shutdown
+    /// future polled beside every stream. The engine itself goes on (ingest, snapshots).
+    pub fn close_streams(&self) {
+        // Set before the notifications: a stream that registers its listener after them
+        // re-checks the flag before it waits.
+        self.inner.closed.store(true, Ordering::SeqCst);
+        let wakers: Vec<Arc<FlowWake>> = self.lock().wakers.values().cloned().collect();
+        for waker in wakers {
+            waker.event.notify(usize::MAX);
+        }
+    }
+
     /// [`Router::handle_timeout`] at the clock's `now`; evicted flows' streams end. Returns
     /// when to call again ([`Router::poll_timeout`]).
     pub fn handle_timeout(&self) -> Option<Instant> {
@@ -352,8 +368,8 @@ fn lock(inner: &Inner) -> MutexGuard<'_, State> {
 /// wake-up, every ready frame concatenated into one [`Bytes`] (up to [`MAX_BATCH_BYTES`]):
 /// one socket write per wake-up. A single frame is the ring's own `Bytes`; a batch is
 /// concatenated once per flow for all the streams that drain the same frames (a fan-out),
-/// not once per stream. Ends when the flow is deleted or evicted. Dropping it
-/// unsubscribes.
+/// not once per stream. Ends when the flow is deleted or evicted, or once
+/// [`SharedRouter::close_streams`] was called. Dropping it unsubscribes.
 pub struct FrameStream {
     inner: Arc<Inner>,
     cursor: Cursor,
@@ -539,10 +555,13 @@ impl Stream for FrameStream {
         if let Some(initial) = this.initial.take() {
             return Poll::Ready(Some(initial));
         }
-        if this.closed {
-            return Poll::Ready(None);
-        }
         loop {
+            // Checked again after the listener is registered: a close that notified before
+            // then is seen here.
+            if this.closed || this.inner.closed.load(Ordering::SeqCst) {
+                this.closed = true;
+                return Poll::Ready(None);
+            }
             match this.drain() {
                 Drained::Ready(batch) => return Poll::Ready(Some(batch)),
                 Drained::Closed => return Poll::Ready(None),

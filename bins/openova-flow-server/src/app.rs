@@ -182,6 +182,7 @@ impl App {
             .phase
             .store(Phase::Draining as u8, Ordering::Release);
         self.inner.shutdown.send_replace(true);
+        self.router().close_streams();
     }
 
     /// Resolves once [`begin_shutdown`](Self::begin_shutdown) was called.

@@ -517,7 +517,6 @@ async fn subscribe(
         frames,
         app.inner.heartbeat,
         app.inner.sse_flush,
-        app.shutdown_signal(),
         waiter,
     ))
 }

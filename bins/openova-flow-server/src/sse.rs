@@ -21,22 +21,22 @@ use crate::client::Slot;
 /// The response for one subscription: `text/event-stream`, no caching, no proxy buffering.
 /// Heartbeats come every `heartbeat` while nothing else is sent; writes of a busy stream are
 /// at least `flush` apart ([`Paced`]); the body ends when the flow is deleted or evicted, or
-/// when `ended` resolves (server shutdown, not delayed by the pacing). `held` (a per-client
-/// waiter slot) is released when the stream joins its flow at the flow's first message, or ends.
+/// when the server drains: the engine's
+/// [`close_streams`](flow_router::SharedRouter::close_streams) ends it at its next poll, at most
+/// one `flush` later for a busy stream (whose held frames go out first). `held` (a per-client
+/// waiter slot) is released when the stream joins its flow at the flow's first message, or
+/// ends.
 pub(crate) fn response(
     frames: FrameStream,
     heartbeat: Duration,
     flush: Duration,
-    ended: impl Future<Output = ()> + Send + 'static,
     held: Option<Slot>,
 ) -> Response {
     let frames = WaiterSlot {
         frames: frames.with_heartbeat(ticks(heartbeat)),
         held,
     };
-    let body = Paced::new(frames, flush)
-        .take_until(ended)
-        .map(Ok::<Bytes, Infallible>);
+    let body = Paced::new(frames, flush).map(Ok::<Bytes, Infallible>);
     let mut response = warp::reply::stream(SyncStream(Mutex::new(Box::pin(body)))).into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -284,3 +284,37 @@ fn a_fan_out_takes_the_first_streams_batch_within_one_incarnation() {
         "the old incarnation ends"
     );
 }
+
+/// `close_streams` (the shell's drain) ends every stream at its next poll: one following a
+/// flow, one waiting for a flow without state, and one opened afterwards (after its initial
+/// bytes); the engine goes on accepting messages.
+#[test]
+fn close_streams_ends_open_and_later_streams() {
+    let h = Harness::new();
+    h.shared
+        .ingest_bytes("f", node("f", "a", "running").as_bytes())
+        .unwrap();
+    let mut following = h.shared.subscribe("f", None).unwrap();
+    let mut waiting = h.shared.subscribe("w", None).unwrap();
+    assert_eq!(waiting.start(), Start::Waiting);
+    for stream in [&mut following, &mut waiting] {
+        h.text(stream);
+        assert_eq!(h.next(stream), Poll::Pending);
+    }
+
+    let before = h.wakes();
+    h.shared.close_streams();
+    assert!(h.wakes() >= before + 2, "both pending streams are woken");
+    assert_eq!(h.next(&mut following), Poll::Ready(None));
+    assert_eq!(h.next(&mut waiting), Poll::Ready(None));
+
+    let mut later = h.shared.subscribe("f", None).unwrap();
+    assert!(h.text(&mut later).contains("event: snapshot\nid: e0-1\n"));
+    assert_eq!(h.next(&mut later), Poll::Ready(None));
+
+    let accepted = h
+        .shared
+        .ingest_bytes("f", node("f", "b", "running").as_bytes())
+        .unwrap();
+    assert_eq!(accepted.seq, 2);
+}
