@@ -6,7 +6,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use flow_router::{Cursor, FrameStream, Polled, Router, RouterConfig, SharedRouter};
+use flow_router::{
+    Cursor, DEFAULT_SHARDS, FrameStream, Polled, Router, RouterConfig, SharedRouter,
+};
 
 /// An upsert-nodes body of about 1.3 KB (a little over 1 KiB): five nodes with meta.
 fn body_1kib(round: usize) -> String {
@@ -143,9 +145,10 @@ fn fan_out(c: &mut Criterion) {
 
 /// Whether flows on different threads contend: `iters` ingests of 1 KiB into one flow on one
 /// thread, against `iters` ingests into each of two flows on two threads at once, through the
-/// [`SharedRouter`] the server uses. The time is the wall time of the whole round, so without
-/// contention (and two free cores) the two figures are equal; a lock shared by all flows shows
-/// as the second rising towards twice the first.
+/// [`SharedRouter`] the server uses: the two flows on shards of their own (the default), and
+/// on one shard (one lock for every flow, as before issue 18). The time is the wall time of
+/// the whole round, so without contention (and two free cores) the figures are equal; a lock
+/// shared by both flows shows as the time rising towards twice the first.
 fn flows_on_threads(c: &mut Criterion) {
     let bodies = |flow: &str| -> Vec<String> {
         (0..64)
@@ -154,12 +157,29 @@ fn flows_on_threads(c: &mut Criterion) {
             })
             .collect()
     };
-    let (flow_a, flow_b) = (bodies("a"), bodies("b"));
-    let run = |flows: &[(&str, &Vec<String>)], iters: u64| {
-        let shared = SharedRouter::new(router(), now);
+    let flows: Vec<(String, Vec<String>)> = ["a", "b", "c", "d", "e", "f", "g", "h"]
+        .iter()
+        .map(|flow| (flow.to_string(), bodies(flow)))
+        .collect();
+    let run = |writers: usize, shards: usize, iters: u64| {
+        let shared = SharedRouter::with_shards(RouterConfig::default(), 1, shards, now)
+            .expect("default config is valid");
+        // Flows on distinct shards where there are several (the hash is keyed per router).
+        let mut taken = Vec::new();
+        let chosen: Vec<&(String, Vec<String>)> = flows
+            .iter()
+            .filter(|(flow, _)| {
+                let shard = shared.shard_of(flow);
+                let apart = shards == 1 || !taken.contains(&shard);
+                taken.push(shard);
+                apart
+            })
+            .take(writers)
+            .collect();
+        assert_eq!(chosen.len(), writers, "eight ids cover two shards");
         let started = now();
         std::thread::scope(|scope| {
-            for &(flow, bodies) in flows {
+            for (flow, bodies) in chosen {
                 let shared = shared.clone();
                 scope.spawn(move || {
                     for i in 0..iters {
@@ -173,10 +193,13 @@ fn flows_on_threads(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("flows_on_threads");
     group.bench_function("one_flow_one_thread", |b| {
-        b.iter_custom(|iters| run(&[("a", &flow_a)], iters));
+        b.iter_custom(|iters| run(1, DEFAULT_SHARDS, iters));
     });
     group.bench_function("two_flows_two_threads", |b| {
-        b.iter_custom(|iters| run(&[("a", &flow_a), ("b", &flow_b)], iters));
+        b.iter_custom(|iters| run(2, DEFAULT_SHARDS, iters));
+    });
+    group.bench_function("two_flows_two_threads_one_lock", |b| {
+        b.iter_custom(|iters| run(2, 1, iters));
     });
     group.finish();
 }

@@ -15,7 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use flow_router::{Router, RouterConfig, SharedRouter, SubscribeError};
+use flow_router::{RouterConfig, SharedRouter, SubscribeError};
 use futures::StreamExt;
 
 /// How often an idle stream gets a heartbeat frame.
@@ -82,7 +82,7 @@ async fn stream(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seed = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let shared = SharedRouter::new(Router::new(RouterConfig::default(), seed)?, Instant::now);
+    let shared = SharedRouter::new(RouterConfig::default(), seed, Instant::now)?;
     // One timer drives idle-flow eviction.
     let evictor = shared.clone();
     tokio::spawn(async move {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::event_id::{Epoch, EventId};
+use crate::ledger::{SubscriberSeat, WaiterSeat};
 
 /// A subscriber's position in one flow. Holding it counts as one subscriber; drop it to
 /// unsubscribe. A cursor is small (no queue): frames stay in the flow's ring.
@@ -12,8 +13,8 @@ use crate::event_id::{Epoch, EventId};
 pub struct Cursor {
     pub(crate) flow_id: Arc<str>,
     pub(crate) target: Target,
-    /// Shared by every cursor of the router, held only for its strong count (the total).
-    pub(crate) _all: Arc<()>,
+    /// This cursor's place in the router's subscriber count.
+    pub(crate) _seat: SubscriberSeat,
     pub(crate) epoch: Epoch,
     pub(crate) seen: u64,
 }
@@ -35,8 +36,8 @@ pub(crate) enum Target {
         /// The wait group of the flow id, holding the epoch it reserved (its strong count:
         /// the group's waiters).
         ticket: Arc<Epoch>,
-        /// Shared by every waiting cursor of the router, held for its strong count.
-        _waiter: Arc<()>,
+        /// This cursor's place in the router's waiter count.
+        _waiter: WaiterSeat,
     },
 }
 

@@ -46,7 +46,8 @@
 //! depends on no async runtime or HTTP framework. Time (`now`) and the epoch seed are inputs;
 //! the shell owns sockets, the heartbeat timer and the idle-eviction timer
 //! ([`Router::poll_timeout`] / [`Router::handle_timeout`]). It does not rate-limit or
-//! authenticate. The [`SharedRouter`] layer adds only a mutex and runtime-agnostic wake-ups.
+//! authenticate. The [`SharedRouter`] layer adds only locks (flows split over shards that share
+//! one ledger of the bounds) and runtime-agnostic wake-ups.
 //!
 //! # Rules
 //!
@@ -98,6 +99,7 @@ mod event_id;
 mod fold;
 mod footprint;
 mod frame;
+mod ledger;
 mod ring;
 mod router;
 mod shared;
@@ -111,7 +113,7 @@ pub use event_id::{Epoch, EventId};
 pub use fold::Fold;
 pub use frame::{HEARTBEAT, MAX_FRAME_OVERHEAD, heartbeat};
 pub use router::{FlowInfo, FlowSnapshot, FlowState, Ingested, LogTail, Restored, Router, Stats};
-pub use shared::{FrameStream, MAX_BATCH_BYTES, SharedRouter};
+pub use shared::{DEFAULT_SHARDS, FrameStream, MAX_BATCH_BYTES, SharedRouter};
 pub use timeline::{NodeTiming, Timeline, TimelineError};
 
 /// The README's example, compiled and run as a doctest.

@@ -14,6 +14,7 @@ use crate::event_id::{Epoch, EventId};
 use crate::fold::{Fold, Preview};
 use crate::footprint;
 use crate::frame;
+use crate::ledger::{FlowSeat, Ledger, SubscriberSeat};
 use crate::ring::Ring;
 use crate::table::Table;
 
@@ -21,6 +22,7 @@ mod append;
 mod restore;
 
 pub use append::LogTail;
+pub(crate) use restore::prepare as prepare_restore;
 pub use restore::{FlowState, Restored};
 
 /// The sans-I/O engine. See the [crate docs](crate) for the model.
@@ -28,16 +30,14 @@ pub use restore::{FlowState, Restored};
 pub struct Router {
     config: RouterConfig,
     epoch_seed: u64,
-    epochs_issued: u64,
     flows: Table<Flow>,
     /// Wait groups of flow ids without state: each holds the epoch reserved for the flow's
     /// first incarnation, and each waiting cursor a clone of it (the ticket). Entries whose
     /// ticket nobody else holds are pruned lazily.
     waiting: HashMap<Arc<str>, Arc<Epoch>>,
-    all_cursors: Arc<()>,
-    all_waiters: Arc<()>,
-    /// What every flow costs together: the sum of their `charged` bytes.
-    bytes: usize,
+    /// Bytes, flows, subscribers, waiters and epochs: this router's own, or shared by the
+    /// shards of a [`SharedRouter`](crate::SharedRouter).
+    ledger: Arc<Ledger>,
     counters: Counters,
 }
 
@@ -114,9 +114,10 @@ impl Flow {
             + self.snapshot.as_ref().map_or(0, Bytes::len)
     }
 
-    /// The snapshot frame at `seq`; a new one is kept for the next reader only if it fits in
-    /// `room` bytes (a read never fails for memory, but keeps nothing it cannot pay for).
-    fn snapshot_frame(&mut self, room: usize) -> Bytes {
+    /// The snapshot frame at `seq`; a new one is kept for the next reader only if the ledger
+    /// has room for it within `limit` (a read never fails for memory, but keeps nothing it
+    /// cannot pay for).
+    fn snapshot_frame(&mut self, ledger: &Ledger, limit: usize) -> Bytes {
         if let Some(frame) = &self.snapshot {
             return frame.clone();
         }
@@ -127,18 +128,93 @@ impl Flow {
         let frame = frame::encode_with("snapshot", at, |out| {
             self.fold.write_snapshot_json(&self.id, out);
         });
-        if frame.len() <= room {
+        if ledger.reserve(frame.len(), limit) {
+            self.charged += frame.len();
             self.snapshot = Some(frame.clone());
         }
         frame
     }
 }
 
-/// What makes room for a message at the memory bound: idle flows to evict, and the frame
-/// bytes the writing flow's ring may keep (less than its share when memory is short).
-struct Room {
-    evict: Vec<Arc<str>>,
-    ring_budget: usize,
+/// How often a write looks for room again when writers of other shards took it between its
+/// look and its reservation.
+const RESERVE_ATTEMPTS: usize = 4;
+
+/// The room a write reserved in the ledger.
+struct Reserved {
+    /// Bytes the writing flow's older replay frames give up.
+    trim: usize,
+    /// What the flow counts for in the ledger now: its charge before the write plus the
+    /// growth reserved (the write then settles it to the flow's real charge, never more).
+    prepaid: usize,
+}
+
+/// What a write does at the memory bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AtBound {
+    /// Evict this router's idle flows, oldest activity first, then trim the writing flow's
+    /// older frames: a router alone, or a shard once its caller evicted across shards.
+    MakeRoom,
+    /// Change nothing and answer [`Refusal::Short`], so that the caller evicts idle flows
+    /// across every shard, oldest first, then writes again with [`AtBound::MakeRoom`].
+    Defer,
+}
+
+/// A write that found no room at the memory bound and, deferring, changed nothing.
+#[derive(Debug)]
+pub(crate) struct Short {
+    /// Bytes over the bound.
+    pub(crate) excess: usize,
+    /// Bytes the writing flow's older replay frames could give up.
+    pub(crate) own: usize,
+    /// The answer if no room is made.
+    pub(crate) error: IngestError,
+}
+
+/// Why a write was not applied: an error, or a deferral at the memory bound that hands its
+/// input `P` back for the second attempt.
+#[derive(Debug)]
+pub(crate) enum Refusal<P> {
+    Error(IngestError),
+    /// The input and what was short, boxed: this is the rare path.
+    Short(Box<(P, Short)>),
+}
+
+impl<P> Refusal<P> {
+    /// The error a caller that will not make room answers.
+    pub(crate) fn into_error(self) -> IngestError {
+        match self {
+            Self::Error(error) => error,
+            Self::Short(deferred) => deferred.1.error,
+        }
+    }
+}
+
+impl<P> From<IngestError> for Refusal<P> {
+    fn from(error: IngestError) -> Self {
+        Self::Error(error)
+    }
+}
+
+/// Why [`Router::reserve`] found no room.
+enum NoRoom {
+    Error(IngestError),
+    Short(Short),
+}
+
+impl From<IngestError> for NoRoom {
+    fn from(error: IngestError) -> Self {
+        Self::Error(error)
+    }
+}
+
+impl NoRoom {
+    fn with<P>(self, payload: P) -> Refusal<P> {
+        match self {
+            Self::Error(error) => Refusal::Error(error),
+            Self::Short(short) => Refusal::Short(Box::new((payload, short))),
+        }
+    }
 }
 
 /// A message accepted by [`Router::ingest`] and friends.
@@ -243,17 +319,20 @@ impl Router {
     /// [`ConfigError`] when a bound is unusable.
     pub fn new(config: RouterConfig, epoch_seed: u64) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self {
+        Ok(Self::with_ledger(config, epoch_seed, Arc::default()))
+    }
+
+    /// A router whose bounds count against `ledger` (a shard of a
+    /// [`SharedRouter`](crate::SharedRouter)); `config` is valid.
+    pub(crate) fn with_ledger(config: RouterConfig, epoch_seed: u64, ledger: Arc<Ledger>) -> Self {
+        Self {
             config,
             epoch_seed,
-            epochs_issued: 0,
             flows: Table::new(),
             waiting: HashMap::new(),
-            all_cursors: Arc::new(()),
-            all_waiters: Arc::new(()),
-            bytes: 0,
+            ledger,
             counters: Counters::default(),
-        })
+        }
     }
 
     /// The configuration.
@@ -277,7 +356,8 @@ impl Router {
         message
             .validate(flow_id, &self.config.limits)
             .map_err(IngestError::Contract)?;
-        self.accept(flow_id, None, message, None, now)
+        self.accept(flow_id, None, message, None, now, AtBound::MakeRoom)
+            .map_err(Refusal::into_error)
     }
 
     /// [`ingest`](Self::ingest) of a JSON body, decoded strictly with
@@ -293,21 +373,23 @@ impl Router {
         now: Instant,
     ) -> Result<Ingested, IngestError> {
         let message = decode_body(&self.config.limits, flow_id, body)?;
-        self.accept(flow_id, None, message, None, now)
+        self.accept(flow_id, None, message, None, now, AtBound::MakeRoom)
+            .map_err(Refusal::into_error)
     }
 
-    /// [`ingest`](Self::ingest) of a message the caller decoded with
-    /// [`RouterConfig::limits`] (so it is valid for `flow_id`) and whose compact JSON it wrote
-    /// with [`FlowMessage::write_json`]: the work that needs no router, done before the
-    /// caller takes its lock.
+    /// [`ingest`](Self::ingest) of a message the caller validated for `flow_id` with
+    /// [`RouterConfig::limits`] (and whose compact JSON it may have written with
+    /// [`FlowMessage::write_json`]): the work that needs no router, done before the caller
+    /// takes its lock. Does `at_bound` at the memory bound.
     pub(crate) fn ingest_prepared(
         &mut self,
         flow_id: &str,
         message: FlowMessage,
-        json: &[u8],
+        json: Option<&[u8]>,
         now: Instant,
-    ) -> Result<Ingested, IngestError> {
-        self.accept(flow_id, None, message, Some(json), now)
+        at_bound: AtBound,
+    ) -> Result<Ingested, Refusal<FlowMessage>> {
+        self.accept(flow_id, None, message, json, now, at_bound)
     }
 
     /// Applies a message whose `epoch` and `seq` were decided by a shared, ordered log (the
@@ -327,6 +409,20 @@ impl Router {
         message: FlowMessage,
         now: Instant,
     ) -> Result<Ingested, IngestError> {
+        self.apply_ordered_at(flow_id, epoch, seq, message, now, AtBound::MakeRoom)
+            .map_err(Refusal::into_error)
+    }
+
+    /// [`apply_ordered`](Self::apply_ordered), doing `at_bound` at the memory bound.
+    pub(crate) fn apply_ordered_at(
+        &mut self,
+        flow_id: &str,
+        epoch: Epoch,
+        seq: u64,
+        message: FlowMessage,
+        now: Instant,
+        at_bound: AtBound,
+    ) -> Result<Ingested, Refusal<FlowMessage>> {
         validate_flow_id(flow_id).map_err(IngestError::FlowId)?;
         message
             .validate(flow_id, &self.config.limits)
@@ -339,9 +435,9 @@ impl Router {
             .filter(|flow| flow.epoch == epoch)
             .map_or(0, |flow| flow.seq);
         if seq <= current {
-            return Err(IngestError::Stale { seq, current });
+            return Err(IngestError::Stale { seq, current }.into());
         }
-        self.accept(flow_id, Some((epoch, seq)), message, None, now)
+        self.accept(flow_id, Some((epoch, seq)), message, None, now, at_bound)
     }
 
     /// Accepts a valid message; `json` is its compact JSON when the caller wrote it already.
@@ -352,18 +448,18 @@ impl Router {
         message: FlowMessage,
         json: Option<&[u8]>,
         now: Instant,
-    ) -> Result<Ingested, IngestError> {
+        at_bound: AtBound,
+    ) -> Result<Ingested, Refusal<FlowMessage>> {
         let held = self.flows.get(flow_id);
         // A position from another epoch starts a new incarnation of the flow.
         let replaces =
             matches!((held, ordered), (Some(flow), Some((epoch, _))) if flow.epoch != epoch);
         let slot = self.flows.slot(flow_id).filter(|_| !replaces);
         let existing = slot.and_then(|slot| self.flows.at(slot));
-        if held.is_none() && self.flows.len() >= self.config.max_flows {
-            return Err(IngestError::TooManyFlows {
-                limit: self.config.max_flows,
-            });
-        }
+        let seat = match held {
+            Some(_) => None,
+            None => Some(self.take_flow()?),
+        };
         let (epoch, seq) = match (existing, ordered) {
             (_, Some(position)) => position,
             (Some(flow), None) => (
@@ -393,7 +489,8 @@ impl Router {
             return Err(IngestError::StateFull {
                 items,
                 limit: self.config.max_state_items,
-            });
+            }
+            .into());
         }
         let id = EventId { epoch, seq };
         let encoded = match json {
@@ -404,33 +501,37 @@ impl Router {
             return Err(IngestError::TooLarge {
                 len: encoded.len(),
                 budget: share,
-            });
+            }
+            .into());
         }
 
         let held = held.map_or(0, |flow| flow.charged);
-        let room = self.room_for(flow_id, existing, held, &message, encoded.len())?;
-
         let created = existing.is_none();
-        self.counters.memory_evictions += room.evict.len() as u64;
-        for id in &room.evict {
-            self.remove_flow(id);
-        }
+        let (charge, ring_bytes) =
+            self.charge_after(flow_id, existing, held, &message, encoded.len())?;
+        let own = ring_bytes - encoded.len();
+        let reserved = match self.reserve(flow_id, held, charge, own, at_bound) {
+            Ok(reserved) => reserved,
+            Err(no_room) => return Err(no_room.with(message)),
+        };
         let slot = match slot {
             Some(slot) => slot,
-            None => self.create(flow_id, epoch, now),
+            None => self.create(flow_id, epoch, now, seat),
         };
         let flow = self
             .flows
             .at_mut(slot)
             .expect("the slot was just looked up or created");
+        flow.charged = reserved.prepaid;
         flow.fold.apply(flow_id, message);
-        let evicted = flow.ring.push(seq, encoded, room.ring_budget);
+        // What the push leaves at the flow's share, less what its older frames give up.
+        let evicted = flow.ring.push(seq, encoded, ring_bytes - reserved.trim);
         flow.seq = seq;
         flow.snapshot = None;
         flow.last_event = Some(now);
         flow.last_active = now;
         self.recharge(slot);
-        debug_assert!(self.bytes <= self.config.max_memory_bytes);
+        debug_assert!(self.ledger.bytes() <= self.config.max_memory_bytes);
         self.counters.ingested += 1;
         Ok(Ingested {
             epoch,
@@ -440,32 +541,38 @@ impl Router {
         })
     }
 
-    /// Checks the bytes `message` (a frame of `frame_len` bytes) would add to `flow_id`
-    /// (`existing` to continue, `held` the bytes of the flow now held under that id): its
-    /// state within the flow's share, every flow within the process bound, evicting idle
-    /// flows or the flow's older replay frames where needed ([`Room`]).
-    fn room_for(
+    /// A flow in the ledger's count, unless [`max_flows`](RouterConfig::max_flows) are held.
+    fn take_flow(&self) -> Result<FlowSeat, IngestError> {
+        let limit = self.config.max_flows;
+        self.ledger
+            .take_flow(limit)
+            .ok_or(IngestError::TooManyFlows { limit })
+    }
+
+    /// What `flow_id` will be charged (an upper bound) once `message`, a frame of
+    /// `frame_len` bytes, is written to it (`existing` to continue, `held` the bytes of the
+    /// flow now held under that id), and the bytes its ring would hold at its share; checks
+    /// its state within the flow's share.
+    fn charge_after(
         &self,
         flow_id: &str,
         existing: Option<&Flow>,
         held: usize,
         message: &FlowMessage,
         frame_len: usize,
-    ) -> Result<Room, IngestError> {
+    ) -> Result<(usize, usize), IngestError> {
         let share = self.config.flow_share();
         let (frames, ring_bytes) = existing.map_or((1, frame_len), |flow| {
             flow.ring.after_push(frame_len, share)
         });
         let empty = Fold::default();
         let fold = existing.map_or(&empty, |flow| &flow.fold);
-        let others = self.bytes - held;
-        let total = |state: usize| {
-            others + flow_overhead(flow_id) + state + Ring::charge_of(frames, ring_bytes)
-        };
-        let limit = self.config.max_memory_bytes;
+        let charge =
+            |state: usize| flow_overhead(flow_id) + state + Ring::charge_of(frames, ring_bytes);
+        let others = self.ledger.bytes().saturating_sub(held);
         // The exact figure needs lookups; only pay for them near a bound.
         let mut state = fold.bytes_after(message, Preview::AtMost);
-        if state > share || total(state) > limit {
+        if state > share || others + charge(state) > self.config.max_memory_bytes {
             state = fold.bytes_after(message, Preview::Exact);
         }
         if state > share {
@@ -474,56 +581,90 @@ impl Router {
                 limit: share,
             });
         }
-        let excess = total(state).saturating_sub(limit);
-        if excess == 0 {
-            return Ok(Room {
-                evict: Vec::new(),
-                ring_budget: share,
-            });
+        Ok((charge(state), ring_bytes))
+    }
+
+    /// Reserves in the ledger what `flow_id` grows by when its charge goes from `held` to at
+    /// most `charge` bytes, within [`max_memory_bytes`](RouterConfig::max_memory_bytes).
+    /// At the bound, by `at_bound`: idle flows are evicted, oldest activity first, then up to
+    /// `own` bytes of the flow's older replay frames give way (nothing changes when that is
+    /// not enough), or the write defers to its caller.
+    fn reserve(
+        &mut self,
+        flow_id: &str,
+        held: usize,
+        charge: usize,
+        own: usize,
+        at_bound: AtBound,
+    ) -> Result<Reserved, NoRoom> {
+        let limit = self.config.max_memory_bytes;
+        for _ in 0..RESERVE_ATTEMPTS {
+            let in_use = self.ledger.bytes();
+            let excess = (in_use.saturating_sub(held) + charge).saturating_sub(limit);
+            let needed = charge.saturating_sub(held);
+            let trim = match (excess, at_bound) {
+                (0, _) => 0,
+                (_, AtBound::Defer) => {
+                    return Err(NoRoom::Short(Short {
+                        excess,
+                        own,
+                        error: IngestError::MemoryFull {
+                            in_use,
+                            needed,
+                            limit,
+                        },
+                    }));
+                }
+                (_, AtBound::MakeRoom) => {
+                    let (evict, trim) = self.room(flow_id, excess, own, in_use, needed)?;
+                    self.counters.memory_evictions += evict.len() as u64;
+                    for id in &evict {
+                        self.remove_flow(id);
+                    }
+                    trim
+                }
+            };
+            let growth = (charge - trim).saturating_sub(held);
+            if self.ledger.reserve(growth, limit) {
+                return Ok(Reserved {
+                    trim,
+                    prepaid: held + growth,
+                });
+            }
+            // Writers of other shards took the room since it was looked at.
         }
-        let needed = total(state).saturating_sub(self.bytes);
-        let (evict, trim) = self.room(flow_id, excess, ring_bytes - frame_len, needed)?;
-        Ok(Room {
-            evict,
-            // What the push leaves at the flow's share, less what its older frames give up.
-            ring_budget: ring_bytes - trim,
-        })
+        Err(NoRoom::Error(IngestError::MemoryFull {
+            in_use: self.ledger.bytes(),
+            needed: charge.saturating_sub(held),
+            limit,
+        }))
     }
 
     /// What makes `excess` bytes of room for a message of `flow_id` that needs `needed` more
-    /// bytes: idle flows (no reader), oldest activity first, then up to `own` bytes of the
-    /// flow's older replay frames. Returns the flows to evict and the bytes the older frames
-    /// give up; nothing is evicted when that is not enough.
+    /// bytes (with `in_use` bytes taken): idle flows (no reader), oldest activity first, then
+    /// up to `own` bytes of the flow's older replay frames. Returns the flows to evict and
+    /// the bytes the older frames give up; nothing is evicted when that is not enough.
     fn room(
         &self,
         flow_id: &str,
         excess: usize,
         own: usize,
+        in_use: usize,
         needed: usize,
     ) -> Result<(Vec<Arc<str>>, usize), IngestError> {
-        let mut idle: Vec<&Flow> = self
-            .flows
-            .values()
-            .filter(|flow| &*flow.id != flow_id && !flow.has_readers())
-            .collect();
-        idle.sort_unstable_by(|a, b| {
-            a.last_active
-                .cmp(&b.last_active)
-                .then_with(|| a.id.cmp(&b.id))
-        });
         let mut freed = 0;
         let mut evict = Vec::new();
-        for flow in idle {
+        for (_, id, charged) in self.idle_flows(flow_id) {
             if freed >= excess {
                 break;
             }
-            freed += flow.charged;
-            evict.push(Arc::clone(&flow.id));
+            freed += charged;
+            evict.push(id);
         }
         let trim = excess.saturating_sub(freed);
         if trim > own {
             return Err(IngestError::MemoryFull {
-                in_use: self.bytes,
+                in_use,
                 needed,
                 limit: self.config.max_memory_bytes,
             });
@@ -531,11 +672,35 @@ impl Router {
         Ok((evict, trim))
     }
 
+    /// The flows other than `except` that nobody reads, oldest activity first, with when
+    /// they were last active and what they are charged.
+    pub(crate) fn idle_flows(&self, except: &str) -> Vec<(Instant, Arc<str>, usize)> {
+        let mut idle: Vec<(Instant, Arc<str>, usize)> = self
+            .flows
+            .values()
+            .filter(|flow| &*flow.id != except && !flow.has_readers())
+            .map(|flow| (flow.last_active, Arc::clone(&flow.id), flow.charged))
+            .collect();
+        idle.sort_unstable();
+        idle
+    }
+
+    /// Evicts `flow_id` to make room when it is still idle and last active at `last_active`
+    /// (as [`idle_flows`](Self::idle_flows) listed it); the bytes freed.
+    pub(crate) fn evict_idle(&mut self, flow_id: &str, last_active: Instant) -> Option<usize> {
+        self.flows
+            .get(flow_id)
+            .filter(|flow| flow.last_active == last_active && !flow.has_readers())?;
+        let flow = self.remove_flow(flow_id)?;
+        self.counters.memory_evictions += 1;
+        Some(flow.charged)
+    }
+
     /// Brings the router's total up to date with the flow in `slot`.
     fn recharge(&mut self, slot: usize) {
         if let Some(flow) = self.flows.at_mut(slot) {
             let charge = flow.charge();
-            self.bytes = self.bytes - flow.charged + charge;
+            self.ledger.recharge(flow.charged, charge);
             flow.charged = charge;
         }
     }
@@ -543,39 +708,40 @@ impl Router {
     /// Removes a flow's state and its bytes from the total.
     fn remove_flow(&mut self, flow_id: &str) -> Option<Flow> {
         let flow = self.flows.remove(flow_id)?;
-        self.bytes -= flow.charged;
+        self.ledger.release(flow.charged);
+        self.ledger.flows_removed(1);
         Some(flow)
     }
 
-    /// Live cursors: every one holds a clone of `all_cursors`.
-    fn subscriber_count(&self) -> usize {
-        Arc::strong_count(&self.all_cursors) - 1
-    }
-
-    /// Cursors that have not joined a flow yet: every one holds a clone of `all_waiters`.
-    fn waiter_count(&self) -> usize {
-        Arc::strong_count(&self.all_waiters) - 1
-    }
-
     fn next_epoch(&self) -> Epoch {
-        Epoch(self.epoch_seed.wrapping_add(self.epochs_issued))
+        Epoch(self.epoch_seed.wrapping_add(self.ledger.epochs()))
     }
 
-    /// Creates a flow's state; every creation consumes one epoch of the seed's sequence.
-    /// The cursors waiting for the flow id join it. Returns the flow's slot.
+    /// Creates a flow's state in place of any held under `flow_id` (`seat`: the flow's place
+    /// in the count when none was held); every creation consumes one epoch of the seed's
+    /// sequence. The cursors waiting for the flow id join it. Returns the flow's slot.
     /// An epoch reserved by the flow id's wait group was consumed when it was reserved.
-    fn create(&mut self, flow_id: &str, epoch: Epoch, now: Instant) -> usize {
+    ///
+    /// The new flow is charged nothing yet: a replaced flow's bytes stay in the ledger for
+    /// the caller, which sets the new flow's charge to what it reserved on top of them.
+    fn create(
+        &mut self,
+        flow_id: &str,
+        epoch: Epoch,
+        now: Instant,
+        seat: Option<FlowSeat>,
+    ) -> usize {
         let id: Arc<str> = Arc::from(flow_id);
         let waiters = self.waiting.remove(flow_id);
         if waiters.as_deref() != Some(&epoch) {
-            self.epochs_issued += 1;
+            self.ledger.issue_epoch();
         }
         let flow = Flow::new(Arc::clone(&id), epoch, waiters, &self.config, now);
         let (slot, replaced) = self.flows.insert(id, flow);
-        if let Some(replaced) = replaced {
-            self.bytes -= replaced.charged;
+        // A replacement keeps the count; a seat taken meanwhile is given back on drop.
+        if let (None, Some(seat)) = (replaced, seat) {
+            seat.keep();
         }
-        self.recharge(slot);
         slot
     }
 
@@ -601,14 +767,14 @@ impl Router {
         now: Instant,
     ) -> Result<Subscription, SubscribeError> {
         validate_flow_id(flow_id).map_err(SubscribeError::FlowId)?;
-        if self.subscriber_count() >= self.config.max_subscribers {
-            return Err(SubscribeError::TooManySubscribers {
-                limit: self.config.max_subscribers,
-            });
-        }
+        let limit = self.config.max_subscribers;
+        let seat = self
+            .ledger
+            .take_subscriber(limit)
+            .ok_or(SubscribeError::TooManySubscribers { limit })?;
         match self.flows.slot(flow_id) {
-            Some(slot) => Ok(self.subscribe_at(slot, last_event_id, now)),
-            None => self.wait(flow_id, last_event_id),
+            Some(slot) => Ok(self.subscribe_at(slot, last_event_id, now, seat)),
+            None => self.wait(flow_id, last_event_id, seat),
         }
     }
 
@@ -617,12 +783,13 @@ impl Router {
         &mut self,
         flow_id: &str,
         last_event_id: Option<&str>,
+        seat: SubscriberSeat,
     ) -> Result<Subscription, SubscribeError> {
-        if self.waiter_count() >= self.config.max_waiters {
-            return Err(SubscribeError::TooManyWaiters {
-                limit: self.config.max_waiters,
-            });
-        }
+        let limit = self.config.max_waiters;
+        let waiter = self
+            .ledger
+            .take_waiter(limit)
+            .ok_or(SubscribeError::TooManyWaiters { limit })?;
         if self.waiting.len() >= self.config.max_waiters {
             // Groups whose every cursor was dropped: only the map holds their ticket.
             self.waiting
@@ -633,7 +800,7 @@ impl Router {
         } else {
             let id: Arc<str> = Arc::from(flow_id);
             let ticket = Arc::new(self.next_epoch());
-            self.epochs_issued += 1;
+            self.ledger.issue_epoch();
             self.waiting.insert(Arc::clone(&id), Arc::clone(&ticket));
             (id, ticket)
         };
@@ -656,9 +823,9 @@ impl Router {
             flow_id: id,
             target: Target::Waiting {
                 ticket,
-                _waiter: Arc::clone(&self.all_waiters),
+                _waiter: waiter,
             },
-            _all: Arc::clone(&self.all_cursors),
+            _seat: seat,
             epoch: at.epoch,
             seen: 0,
         };
@@ -674,9 +841,10 @@ impl Router {
         slot: usize,
         last_event_id: Option<&str>,
         now: Instant,
+        seat: SubscriberSeat,
     ) -> Subscription {
         let retry = self.config.retry.as_millis();
-        let room = self.config.max_memory_bytes.saturating_sub(self.bytes);
+        let (ledger, limit) = (&self.ledger, self.config.max_memory_bytes);
         let flow = self
             .flows
             .at_mut(slot)
@@ -707,7 +875,7 @@ impl Router {
                 delivered += 1;
             }
         } else {
-            initial.extend_from_slice(&flow.snapshot_frame(room));
+            initial.extend_from_slice(&flow.snapshot_frame(ledger, limit));
         }
         self.counters.delivered += delivered;
         if matches!(start, Start::Reset(_)) {
@@ -719,7 +887,7 @@ impl Router {
                 slot,
                 incarnation: Arc::clone(&flow.incarnation),
             },
-            _all: Arc::clone(&self.all_cursors),
+            _seat: seat,
             epoch: flow.epoch,
             seen: flow.seq,
         };
@@ -749,7 +917,7 @@ impl Router {
                 }
             },
         };
-        let room = self.config.max_memory_bytes.saturating_sub(self.bytes);
+        let (ledger, limit) = (&self.ledger, self.config.max_memory_bytes);
         let Some(flow) = self.flows.at_mut(slot) else {
             return Polled::Closed;
         };
@@ -766,7 +934,7 @@ impl Router {
             cursor.seen = flow.seq;
             self.counters.resyncs += 1;
             self.counters.delivered += 1;
-            let frame = flow.snapshot_frame(room);
+            let frame = flow.snapshot_frame(ledger, limit);
             self.recharge(slot);
             return Polled::Resync(frame);
         }
@@ -858,7 +1026,8 @@ impl Router {
             }
             !due
         });
-        self.bytes -= freed;
+        self.ledger.release(freed);
+        self.ledger.flows_removed(evicted.len());
         self.counters.evicted_flows += evicted.len() as u64;
         evicted
     }
@@ -895,15 +1064,15 @@ impl Router {
     #[must_use]
     pub fn stats(&self) -> Stats {
         Stats {
-            flows: self.flows.len(),
-            subscribers: self.subscriber_count(),
-            waiters: self.waiter_count(),
+            flows: self.ledger.flows(),
+            subscribers: self.ledger.subscribers(),
+            waiters: self.ledger.waiters(),
             ingested: self.counters.ingested,
             delivered: self.counters.delivered,
             resyncs: self.counters.resyncs,
             evicted_flows: self.counters.evicted_flows,
             memory_evictions: self.counters.memory_evictions,
-            memory_bytes: self.bytes,
+            memory_bytes: self.ledger.bytes(),
             memory_limit: self.config.max_memory_bytes,
         }
     }

@@ -1,5 +1,5 @@
-//! The async layer: a [`Router`] behind a mutex, with runtime-agnostic wake-ups, and each
-//! subscription as a [`futures_core::Stream`] of [`Bytes`].
+//! The async layer: [`Router`] shards, each behind a mutex of its own, with runtime-agnostic
+//! wake-ups, and each subscription as a [`futures_core::Stream`] of [`Bytes`].
 //!
 //! Works with any executor: wake-ups use [`event_listener`], time comes from the clock
 //! closure the shell supplies, and heartbeats come from a tick stream the shell supplies.
@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -15,23 +16,37 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use event_listener::{Event, EventListener};
-use flow_contract::{FlowMessage, Limits};
+use flow_contract::{FlowMessage, validate_flow_id};
 use futures_core::Stream;
 
+use crate::config::RouterConfig;
 use crate::cursor::{Cursor, Polled, Start, Target};
-use crate::error::{IngestError, SubscribeError};
+use crate::error::{ConfigError, IngestError, SubscribeError};
 use crate::event_id::{Epoch, EventId};
 use crate::frame;
+use crate::ledger::Ledger;
 use crate::router::{
-    FlowInfo, FlowSnapshot, FlowState, Ingested, Restored, Router, Stats, decode_body,
+    AtBound, FlowInfo, FlowSnapshot, FlowState, Ingested, Refusal, Restored, Router, Short, Stats,
+    decode_body, prepare_restore,
 };
 
 /// Most bytes a [`FrameStream`] gathers into one item when several frames are ready.
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 
-/// A cloneable handle to a [`Router`] shared by request handlers.
+/// How many locks a [`SharedRouter`] splits its flows over by default.
+pub const DEFAULT_SHARDS: usize = 16;
+
+/// A cloneable, thread-safe engine for request handlers: flows split over shards, each a
+/// [`Router`] behind a lock of its own.
 ///
-/// The lock is held only while the engine runs, never while a consumer writes to a socket:
+/// A flow id always maps to the same shard (a hash keyed per process, so clients cannot aim
+/// their flow ids at one lock), and writers and streams of flows in different shards never
+/// wait for each other. The bounds of [`RouterConfig`] hold for all flows together: bytes,
+/// flows, subscribers and waiters are counted in one ledger the shards share, and a write at
+/// the memory bound evicts idle flows across every shard, oldest activity first, before the
+/// writing flow's older frames give way.
+///
+/// A lock is held only while the engine runs, never while a consumer writes to a socket:
 /// streams copy frames out (reference-count bumps) and release it before yielding.
 #[derive(Clone)]
 pub struct SharedRouter {
@@ -39,17 +54,23 @@ pub struct SharedRouter {
 }
 
 struct Inner {
-    state: Mutex<State>,
+    shards: Box<[Shard]>,
+    /// Maps a flow id to its shard.
+    hasher: RandomState,
     /// Set by [`SharedRouter::close_streams`]: every stream ends at its next poll.
     closed: AtomicBool,
     /// Frames handed out from a flow's shared batch, without the router
     /// ([`Stats::delivered`] adds them).
     delivered: AtomicU64,
     clock: Box<dyn Fn() -> Instant + Send + Sync>,
-    /// The router's [`RouterConfig::limits`](crate::RouterConfig::limits) (fixed at
-    /// construction), to decode bodies without the lock.
-    limits: Limits,
+    /// The configuration every shard was built with, to check messages without a lock.
+    config: RouterConfig,
 }
+
+/// One lock and what it guards, on a cache line of its own so that shards taken on
+/// different cores do not share one.
+#[repr(align(128))]
+struct Shard(Mutex<State>);
 
 struct State {
     router: Router,
@@ -78,42 +99,84 @@ struct Batch {
 
 impl fmt::Debug for SharedRouter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SharedRouter").finish_non_exhaustive()
+        f.debug_struct("SharedRouter")
+            .field("shards", &self.inner.shards.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl SharedRouter {
-    /// Shares `router`; `clock` supplies `now` for every call (`std::time::Instant::now` in
-    /// production, a simulated clock in tests).
-    pub fn new(router: Router, clock: impl Fn() -> Instant + Send + Sync + 'static) -> Self {
-        let limits = router.config().limits;
-        Self {
+    /// An engine with `config` over [`DEFAULT_SHARDS`] locks. `epoch_seed` must differ
+    /// between process starts (see [`Router::new`]); `clock` supplies `now` for every call
+    /// (`std::time::Instant::now` in production, a simulated clock in tests).
+    ///
+    /// # Errors
+    /// [`ConfigError`] when a bound is unusable.
+    pub fn new(
+        config: RouterConfig,
+        epoch_seed: u64,
+        clock: impl Fn() -> Instant + Send + Sync + 'static,
+    ) -> Result<Self, ConfigError> {
+        Self::with_shards(config, epoch_seed, DEFAULT_SHARDS, clock)
+    }
+
+    /// [`new`](Self::new) over `shards` locks (1: every flow behind one lock).
+    ///
+    /// # Errors
+    /// [`ConfigError`] when a bound is unusable or `shards` is zero.
+    pub fn with_shards(
+        config: RouterConfig,
+        epoch_seed: u64,
+        shards: usize,
+        clock: impl Fn() -> Instant + Send + Sync + 'static,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if shards == 0 {
+            return Err(ConfigError::Zero { field: "shards" });
+        }
+        let ledger = Arc::new(Ledger::default());
+        let shards = (0..shards)
+            .map(|_| {
+                Shard(Mutex::new(State {
+                    router: Router::with_ledger(config.clone(), epoch_seed, Arc::clone(&ledger)),
+                    wakers: HashMap::new(),
+                }))
+            })
+            .collect();
+        Ok(Self {
             inner: Arc::new(Inner {
+                shards,
+                hasher: RandomState::new(),
                 closed: AtomicBool::new(false),
                 delivered: AtomicU64::new(0),
-                limits,
-                state: Mutex::new(State {
-                    router,
-                    wakers: HashMap::new(),
-                }),
                 clock: Box::new(clock),
+                config,
             }),
-        }
+        })
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &RouterConfig {
+        &self.inner.config
+    }
+
+    /// Which shard (`0..shards`) holds `flow_id`: fixed for the life of the router. For
+    /// benchmarks and tests that place flows on distinct locks.
+    #[must_use]
+    pub fn shard_of(&self, flow_id: &str) -> usize {
+        self.inner.shard_of(flow_id)
     }
 
     fn now(&self) -> Instant {
         (self.inner.clock)()
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        lock(&self.inner)
-    }
-
-    /// Runs `f` on the router under the lock, then wakes `flow_id`'s subscribers.
+    /// Runs `f` on `flow_id`'s shard under its lock, then wakes the flow's subscribers.
     fn write<R>(&self, flow_id: &str, f: impl FnOnce(&mut Router, Instant) -> R) -> R {
         let now = self.now();
         let (result, waker) = {
-            let mut state = self.lock();
+            let mut state = self.inner.lock_flow(flow_id);
             let result = f(&mut state.router, now);
             (result, state.wakers.get(flow_id).cloned())
         };
@@ -123,27 +186,97 @@ impl SharedRouter {
         result
     }
 
-    /// [`Router::ingest`], then wakes the flow's subscribers.
+    /// [`write`](Self::write) of a write that may grow the flow: at the memory bound the
+    /// shard defers, idle flows are evicted across every shard, and the write runs again,
+    /// then making room in its own shard (the writing flow's older frames) or refusing.
+    fn write_growing<P, R>(
+        &self,
+        flow_id: &str,
+        payload: P,
+        mut f: impl FnMut(&mut Router, P, Instant, AtBound) -> Result<R, Refusal<P>>,
+    ) -> Result<R, IngestError> {
+        let mut payload = payload;
+        let mut at_bound = AtBound::Defer;
+        loop {
+            match self.write(flow_id, |router, now| f(router, payload, now, at_bound)) {
+                Ok(done) => return Ok(done),
+                Err(Refusal::Short(deferred)) if at_bound == AtBound::Defer => {
+                    let (back, short) = *deferred;
+                    self.evict_idle(flow_id, &short);
+                    payload = back;
+                    at_bound = AtBound::MakeRoom;
+                }
+                Err(refusal) => return Err(refusal.into_error()),
+            }
+        }
+    }
+
+    /// Evicts idle flows other than `flow_id` across every shard, oldest activity first,
+    /// until `short.excess` bytes are freed; nothing when the idle flows and the writing
+    /// flow's own older frames together cannot make that room.
+    fn evict_idle(&self, flow_id: &str, short: &Short) {
+        let mut idle = Vec::new();
+        for (index, shard) in self.inner.shards.iter().enumerate() {
+            let state = shard.lock();
+            idle.extend(
+                state
+                    .router
+                    .idle_flows(flow_id)
+                    .into_iter()
+                    .map(|(at, id, bytes)| (at, id, bytes, index)),
+            );
+        }
+        if idle.iter().map(|flow| flow.2).sum::<usize>() + short.own < short.excess {
+            return;
+        }
+        idle.sort_unstable();
+        let mut freed = 0;
+        for (at, id, _, index) in idle {
+            if freed >= short.excess {
+                break;
+            }
+            let waker = {
+                let mut state = self.inner.shards[index].lock();
+                // Gone or read since it was listed: not evicted.
+                let Some(bytes) = state.router.evict_idle(&id, at) else {
+                    continue;
+                };
+                freed += bytes;
+                state.wakers.remove(&id)
+            };
+            if let Some(waker) = waker {
+                waker.event.notify(usize::MAX);
+            }
+        }
+    }
+
+    /// [`Router::ingest`], then wakes the flow's subscribers. The message is validated
+    /// before a lock is taken.
     ///
     /// # Errors
     /// As [`Router::ingest`].
     pub fn ingest(&self, flow_id: &str, message: FlowMessage) -> Result<Ingested, IngestError> {
-        self.write(flow_id, |router, now| router.ingest(flow_id, message, now))
+        validate_flow_id(flow_id).map_err(IngestError::FlowId)?;
+        message
+            .validate(flow_id, &self.inner.config.limits)
+            .map_err(IngestError::Contract)?;
+        self.write_growing(flow_id, message, |router, message, now, at_bound| {
+            router.ingest_prepared(flow_id, message, None, now, at_bound)
+        })
     }
 
     /// [`Router::ingest_bytes`], then wakes the flow's subscribers. The body is decoded and
-    /// validated, and its frame's JSON written, before the lock is taken: under it the engine
-    /// only folds, frames and keeps the message, so writers of different flows contend for
-    /// that alone.
+    /// validated, and its frame's JSON written, before a lock is taken: under it the engine
+    /// only folds, frames and keeps the message.
     ///
     /// # Errors
     /// As [`Router::ingest_bytes`].
     pub fn ingest_bytes(&self, flow_id: &str, body: &[u8]) -> Result<Ingested, IngestError> {
-        let message = decode_body(&self.inner.limits, flow_id, body)?;
+        let message = decode_body(&self.inner.config.limits, flow_id, body)?;
         let mut json = Vec::with_capacity(body.len());
         message.write_json(&mut json);
-        self.write(flow_id, |router, now| {
-            router.ingest_prepared(flow_id, message, &json, now)
+        self.write_growing(flow_id, message, |router, message, now, at_bound| {
+            router.ingest_prepared(flow_id, message, Some(&json), now, at_bound)
         })
     }
 
@@ -158,13 +291,13 @@ impl SharedRouter {
         seq: u64,
         message: FlowMessage,
     ) -> Result<Ingested, IngestError> {
-        self.write(flow_id, |router, now| {
-            router.apply_ordered(flow_id, epoch, seq, message, now)
+        self.write_growing(flow_id, message, |router, message, now, at_bound| {
+            router.apply_ordered_at(flow_id, epoch, seq, message, now, at_bound)
         })
     }
 
     /// [`Router::restore`], then wakes the flow's subscribers (closed cursors end, lagging
-    /// ones resync).
+    /// ones resync). The state and history are checked and framed before a lock is taken.
     ///
     /// # Errors
     /// As [`Router::restore`].
@@ -175,8 +308,9 @@ impl SharedRouter {
         state: FlowState,
         history: Vec<(u64, FlowMessage)>,
     ) -> Result<Restored, IngestError> {
-        self.write(flow_id, |router, now| {
-            router.restore(flow_id, at, state, history, now)
+        let prepared = prepare_restore(&self.inner.config, flow_id, at, state, history)?;
+        self.write_growing(flow_id, prepared, |router, prepared, now, at_bound| {
+            router.restore_prepared(flow_id, prepared, now, at_bound)
         })
     }
 
@@ -189,7 +323,7 @@ impl SharedRouter {
         flow_id: &str,
         message: &FlowMessage,
     ) -> Result<Option<EventId>, IngestError> {
-        self.lock().router.admit(flow_id, message)
+        self.inner.lock_flow(flow_id).router.admit(flow_id, message)
     }
 
     /// [`Router::apply_after`], then wakes the flow's subscribers.
@@ -202,8 +336,8 @@ impl SharedRouter {
         after: EventId,
         message: FlowMessage,
     ) -> Result<Ingested, IngestError> {
-        self.write(flow_id, |router, now| {
-            router.apply_after(flow_id, after, message, now)
+        self.write_growing(flow_id, message, |router, message, now, at_bound| {
+            router.apply_after_at(flow_id, after, message, now, at_bound)
         })
     }
 
@@ -222,9 +356,12 @@ impl SharedRouter {
         state: FlowState,
         history: Vec<(u64, FlowMessage)>,
     ) -> Result<Option<Restored>, IngestError> {
-        self.write(flow_id, |router, now| {
+        let prepared = prepare_restore(&self.inner.config, flow_id, at, state, history)?;
+        self.write_growing(flow_id, prepared, |router, prepared, now, at_bound| {
             if router.position(flow_id) == from {
-                router.restore(flow_id, at, state, history, now).map(Some)
+                router
+                    .restore_prepared(flow_id, prepared, now, at_bound)
+                    .map(Some)
             } else {
                 Ok(None)
             }
@@ -242,7 +379,8 @@ impl SharedRouter {
         last_event_id: Option<&str>,
     ) -> Result<FrameStream, SubscribeError> {
         let now = self.now();
-        let mut state = self.lock();
+        let shard = self.inner.shard_of(flow_id);
+        let mut state = self.inner.shards[shard].lock();
         let subscription = state.router.subscribe(flow_id, last_event_id, now)?;
         let waker = Arc::clone(
             state
@@ -252,6 +390,7 @@ impl SharedRouter {
         );
         Ok(FrameStream {
             inner: Arc::clone(&self.inner),
+            shard,
             cursor: subscription.cursor,
             start: subscription.start,
             initial: Some(subscription.initial),
@@ -265,7 +404,7 @@ impl SharedRouter {
     /// [`Router::delete`]; open streams of the flow end.
     pub fn delete(&self, flow_id: &str) -> bool {
         let (existed, waker) = {
-            let mut state = self.lock();
+            let mut state = self.inner.lock_flow(flow_id);
             (state.router.delete(flow_id), state.wakers.remove(flow_id))
         };
         if let Some(waker) = waker {
@@ -279,7 +418,7 @@ impl SharedRouter {
     /// flow that is not held keep waiting.
     pub fn delete_from(&self, flow_id: &str, from: EventId) -> bool {
         let (deleted, waker) = {
-            let mut state = self.lock();
+            let mut state = self.inner.lock_flow(flow_id);
             if state.router.position(flow_id) == Some(from) {
                 (state.router.delete(flow_id), state.wakers.remove(flow_id))
             } else {
@@ -299,27 +438,36 @@ impl SharedRouter {
         // Set before the notifications: a stream that registers its listener after them
         // re-checks the flag before it waits.
         self.inner.closed.store(true, Ordering::SeqCst);
-        let wakers: Vec<Arc<FlowWake>> = self.lock().wakers.values().cloned().collect();
-        for waker in wakers {
-            waker.event.notify(usize::MAX);
+        for shard in &self.inner.shards {
+            let wakers: Vec<Arc<FlowWake>> = shard.lock().wakers.values().cloned().collect();
+            for waker in wakers {
+                waker.event.notify(usize::MAX);
+            }
         }
     }
 
-    /// [`Router::handle_timeout`] at the clock's `now`; evicted flows' streams end. Returns
-    /// when to call again ([`Router::poll_timeout`]).
+    /// [`Router::handle_timeout`] at the clock's `now` in every shard; evicted flows' streams
+    /// end. Returns when to call again ([`Router::poll_timeout`]).
     pub fn handle_timeout(&self) -> Option<Instant> {
         let now = self.now();
-        let (next, wakers) = {
-            let mut state = self.lock();
-            let evicted = state.router.handle_timeout(now);
-            let wakers: Vec<Arc<FlowWake>> = evicted
-                .iter()
-                .filter_map(|id| state.wakers.remove(id))
-                .collect();
-            (state.router.poll_timeout(), wakers)
-        };
-        for waker in wakers {
-            waker.event.notify(usize::MAX);
+        let mut next: Option<Instant> = None;
+        for shard in &self.inner.shards {
+            let wakers: Vec<Arc<FlowWake>> = {
+                let mut state = shard.lock();
+                let evicted = state.router.handle_timeout(now);
+                let wakers = evicted
+                    .iter()
+                    .filter_map(|id| state.wakers.remove(id))
+                    .collect();
+                next = match (next, state.router.poll_timeout()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                wakers
+            };
+            for waker in wakers {
+                waker.event.notify(usize::MAX);
+            }
         }
         next
     }
@@ -327,39 +475,73 @@ impl SharedRouter {
     /// [`Router::snapshot`].
     #[must_use]
     pub fn snapshot(&self, flow_id: &str) -> Option<FlowSnapshot> {
-        self.lock().router.snapshot(flow_id)
+        self.inner.lock_flow(flow_id).router.snapshot(flow_id)
     }
 
     /// [`Router::head`].
     #[must_use]
     pub fn head(&self, flow_id: &str) -> Option<EventId> {
-        self.lock().router.head(flow_id)
+        self.inner.lock_flow(flow_id).router.head(flow_id)
     }
 
-    /// [`Router::flows`].
+    /// [`Router::flows`]: every flow of every shard, sorted by id.
     #[must_use]
     pub fn flows(&self) -> Vec<FlowInfo> {
-        self.lock().router.flows()
+        let mut flows: Vec<FlowInfo> = self
+            .inner
+            .shards
+            .iter()
+            .flat_map(|shard| shard.lock().router.flows())
+            .collect();
+        flows.sort_by(|a, b| a.id.cmp(&b.id));
+        flows
     }
 
-    /// [`Router::stats`], with the frames streams took from a flow's shared batch.
+    /// [`Router::stats`] of all shards together, with the frames streams took from a flow's
+    /// shared batch.
     #[must_use]
     pub fn stats(&self) -> Stats {
-        let mut stats = self.lock().router.stats();
+        // There is at least one shard (checked at construction). The ledger's figures
+        // (flows, subscribers, waiters, bytes) in the first are already every shard's.
+        let mut stats = self.inner.shards[0].lock().router.stats();
+        for shard in &self.inner.shards[1..] {
+            let shard = shard.lock().router.stats();
+            stats.ingested += shard.ingested;
+            stats.delivered += shard.delivered;
+            stats.resyncs += shard.resyncs;
+            stats.evicted_flows += shard.evicted_flows;
+            stats.memory_evictions += shard.memory_evictions;
+        }
         stats.delivered += self.inner.delivered.load(Ordering::Relaxed);
         stats
     }
 
-    /// Runs `f` with read access to the router under the lock (keep it short).
-    pub fn with<R>(&self, f: impl FnOnce(&Router) -> R) -> R {
-        f(&self.lock().router)
+    /// Runs `f` with read access, under its shard's lock, to the router that holds
+    /// `flow_id` (keep it short). Ask it about `flow_id` only: it holds some flows of many.
+    pub fn with_flow<R>(&self, flow_id: &str, f: impl FnOnce(&Router) -> R) -> R {
+        f(&self.inner.lock_flow(flow_id).router)
     }
 }
 
-fn lock(inner: &Inner) -> MutexGuard<'_, State> {
-    // The engine keeps its invariants across a panicking caller (it does not panic on
-    // input), so a poisoned lock still guards consistent state.
-    inner.state.lock().unwrap_or_else(PoisonError::into_inner)
+impl Inner {
+    fn shard_of(&self, flow_id: &str) -> usize {
+        // The remainder is below the shard count, a usize.
+        #[allow(clippy::cast_possible_truncation)]
+        let index = (self.hasher.hash_one(flow_id) % self.shards.len() as u64) as usize;
+        index
+    }
+
+    fn lock_flow(&self, flow_id: &str) -> MutexGuard<'_, State> {
+        self.shards[self.shard_of(flow_id)].lock()
+    }
+}
+
+impl Shard {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The engine keeps its invariants across a panicking caller (it does not panic on
+        // input), so a poisoned lock still guards consistent state.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// One subscription as a stream of SSE bytes, ready to be a response body.
@@ -372,6 +554,8 @@ fn lock(inner: &Inner) -> MutexGuard<'_, State> {
 /// [`SharedRouter::close_streams`] was called. Dropping it unsubscribes.
 pub struct FrameStream {
     inner: Arc<Inner>,
+    /// The shard that holds the flow.
+    shard: usize,
     cursor: Cursor,
     start: Start,
     initial: Option<Bytes>,
@@ -462,7 +646,7 @@ impl FrameStream {
         let mut bytes = 0;
         let mut resynced = false;
         {
-            let mut state = lock(&self.inner);
+            let mut state = self.inner.shards[self.shard].lock();
             while bytes < MAX_BATCH_BYTES {
                 match state.router.poll(&mut self.cursor, now) {
                     Polled::Frame(frame) => {
@@ -535,7 +719,7 @@ impl Drop for FrameStream {
     /// Forgets the flow's wake-up when this was its last stream, so wake-ups of flow ids
     /// nobody follows any more (junk ids a reader waited on) do not accumulate.
     fn drop(&mut self) {
-        let mut state = lock(&self.inner);
+        let mut state = self.inner.shards[self.shard].lock();
         let last = Arc::strong_count(&self.waker) == 2;
         let ours = state
             .wakers

@@ -20,6 +20,7 @@ impl<T> Table<T> {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.index.len()
     }

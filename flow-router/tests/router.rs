@@ -20,6 +20,8 @@ mod overflow;
 mod props;
 #[path = "router/restore.rs"]
 mod restore;
+#[path = "router/shards.rs"]
+mod shards;
 #[path = "router/stream.rs"]
 mod stream;
 #[path = "router/timeline.rs"]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use flow_router::{Router, SharedRouter};
+use flow_router::SharedRouter;
 use tokio::sync::watch;
 
 use crate::auth::Tokens;
@@ -99,10 +99,7 @@ impl App {
     /// # Errors
     /// When the engine refuses its bounds or the Redis client cannot be built.
     pub fn new(config: &Config, epoch_seed: u64) -> Result<Self, BuildError> {
-        let router = SharedRouter::new(
-            Router::new(config.router.clone(), epoch_seed)?,
-            Instant::now,
-        );
+        let router = SharedRouter::new(config.router.clone(), epoch_seed, Instant::now)?;
         let backend = match &config.redis {
             None => Backend::Memory(router.clone()),
             Some(redis) => Backend::Redis(Box::new(Replica::new(redis, router.clone())?)),

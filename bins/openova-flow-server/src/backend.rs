@@ -93,7 +93,7 @@ impl Backend {
     /// streams of: the redis backend learns it at the append, see [`Self::accept`].)
     pub(crate) fn creates_flow(&self, flow_id: &str) -> bool {
         match self {
-            Self::Memory(router) => !router.with(|router| router.contains(flow_id)),
+            Self::Memory(router) => !router.with_flow(flow_id, |router| router.contains(flow_id)),
             Self::Redis(_) => false,
         }
     }

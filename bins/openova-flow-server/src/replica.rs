@@ -170,7 +170,7 @@ impl Replica {
     /// Builds the connections (lazily: nothing is dialled until the task runs or a request
     /// arrives, so the server starts while Redis is down). Needs a Tokio runtime.
     pub(crate) fn new(config: &RedisConfig, router: SharedRouter) -> Result<Self, RedisError> {
-        let router_config = router.with(|router| router.config().clone());
+        let router_config = router.config().clone();
         let log = SharedLog::new(config, &router_config)?;
         // Pub/sub on its own RESP3 connection: pushes arrive on a channel, and the manager
         // subscribes again by itself after a reconnection.
@@ -254,7 +254,7 @@ impl Replica {
             .map(|flow| {
                 let subscribers = self
                     .router
-                    .with(|router| router.flow(&flow.flow_id))
+                    .with_flow(&flow.flow_id, |router| router.flow(&flow.flow_id))
                     .map_or(0, |local| local.subscribers);
                 Listed {
                     id: flow.flow_id,
@@ -338,7 +338,7 @@ impl Replica {
         flow_id: &str,
         message: &FlowMessage,
     ) -> Result<Option<(EventId, Listing)>, IngestError> {
-        self.router.with(|router| {
+        self.router.with_flow(flow_id, |router| {
             let after = router.admit(flow_id, message)?;
             Ok(after.zip(router.flow(flow_id).map(Listing::from)))
         })
@@ -356,7 +356,7 @@ impl Replica {
         tail: Option<LogTail>,
         before: Option<&Listing>,
     ) {
-        let held = self.router.with(|router| {
+        let held = self.router.with_flow(flow_id, |router| {
             let info = router
                 .flow(flow_id)
                 .filter(|info| info.seq == at.seq && info.epoch == at.epoch)?;
@@ -589,7 +589,9 @@ impl Replica {
                 None
             }
             Some(Published::Message { at, json }) => {
-                let local = self.router.with(|router| router.position(flow_id));
+                let local = self
+                    .router
+                    .with_flow(flow_id, |router| router.position(flow_id));
                 let next = local.is_some_and(|l| l.epoch == at.epoch && at.seq == l.seq + 1);
                 let seen = local.is_some_and(|l| l.epoch == at.epoch && at.seq <= l.seq);
                 if seen {
@@ -628,7 +630,9 @@ impl Replica {
             self.unsubscribe(flow_id).await;
             return;
         }
-        let held = self.router.with(|router| router.contains(flow_id));
+        let held = self
+            .router
+            .with_flow(flow_id, |router| router.contains(flow_id));
         self.sync_or_warn(flow_id, held && (work.keep || work.prune))
             .await;
     }
@@ -638,7 +642,7 @@ impl Replica {
     /// right now keeps it ([`join`](Self::join)).
     fn prune(&self, flow_id: &str) -> bool {
         let mut followed = self.lock_followed();
-        let readers = self.router.with(|router| {
+        let readers = self.router.with_flow(flow_id, |router| {
             router.flow(flow_id).map_or(0, |flow| flow.subscribers) + router.waiting(flow_id)
         });
         if readers == 0 && followed.remove(flow_id) {
@@ -755,7 +759,7 @@ async fn catch_up(
     create: bool,
     replay: Option<EventId>,
 ) -> Result<(), ReplicaError> {
-    let local = router.with(|router| router.position(flow_id));
+    let local = router.with_flow(flow_id, |router| router.position(flow_id));
     let loaded = log
         .load(flow_id, local, create, replay)
         .await
@@ -794,7 +798,6 @@ async fn catch_up(
 mod tests {
     use std::time::{Duration, Instant};
 
-    use flow_router::Router;
     use redis_process::RedisProcess;
 
     use super::*;
@@ -812,10 +815,8 @@ mod tests {
             url,
         ])
         .expect("valid flags");
-        let router = SharedRouter::new(
-            Router::new(config.router.clone(), 7).expect("default bounds"),
-            Instant::now,
-        );
+        let router =
+            SharedRouter::new(config.router.clone(), 7, Instant::now).expect("default bounds");
         Replica::new(config.redis.as_ref().expect("redis backend"), router).expect("a redis client")
     }
 
@@ -881,7 +882,7 @@ mod tests {
             .at()
             .expect("created");
         let stream = here.subscribe("y", None).await.expect("y followed");
-        let held = |here: &Replica| here.router.with(|router| router.contains("y"));
+        let held = |here: &Replica| here.router.with_flow("y", |router| router.contains("y"));
 
         here.follow_up("y", FollowUp::MAINTAIN).await;
         assert!(held(&here), "read here: kept");

@@ -495,7 +495,10 @@ async fn subscribe(
         return Err(ApiError::ShuttingDown);
     }
     // A stream on a flow this process holds no state of may wait: bounded per client too.
-    let waiter = if app.router().with(|router| router.contains(flow_id)) {
+    let waiter = if app
+        .router()
+        .with_flow(flow_id, |router| router.contains(flow_id))
+    {
         None
     } else {
         let per_client = &app.inner.waiters_per_ip;

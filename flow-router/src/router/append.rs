@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use flow_contract::{FlowMessage, validate_flow_id};
 
-use super::Router;
+use super::{AtBound, Refusal, Router};
 use crate::error::IngestError;
 use crate::event_id::{Epoch, EventId};
 use crate::fold::{Fold, Preview};
@@ -128,13 +128,29 @@ impl Router {
         message: FlowMessage,
         now: Instant,
     ) -> Result<super::Ingested, IngestError> {
+        self.apply_after_at(flow_id, after, message, now, AtBound::MakeRoom)
+            .map_err(Refusal::into_error)
+    }
+
+    /// [`apply_after`](Self::apply_after), doing `at_bound` at the memory bound.
+    pub(crate) fn apply_after_at(
+        &mut self,
+        flow_id: &str,
+        after: EventId,
+        message: FlowMessage,
+        now: Instant,
+        at_bound: AtBound,
+    ) -> Result<super::Ingested, Refusal<FlowMessage>> {
         let seq = after.seq.saturating_add(1);
         match self.position(flow_id) {
-            Some(at) if at == after => self.apply_ordered(flow_id, after.epoch, seq, message, now),
+            Some(at) if at == after => {
+                self.apply_ordered_at(flow_id, after.epoch, seq, message, now, at_bound)
+            }
             held => Err(IngestError::Stale {
                 seq,
                 current: held.map_or(0, |at| at.seq),
-            }),
+            }
+            .into()),
         }
     }
 }

@@ -4,7 +4,8 @@ use std::time::Instant;
 
 use flow_contract::{FlowInstance, FlowMessage, FlowNode, Relationship, validate_flow_id};
 
-use super::{FlowSnapshot, Router};
+use super::{AtBound, FlowSnapshot, Refusal, Router};
+use crate::config::RouterConfig;
 use crate::error::IngestError;
 use crate::event_id::EventId;
 use crate::fold::Fold;
@@ -108,80 +109,44 @@ impl Router {
         history: Vec<(u64, FlowMessage)>,
         now: Instant,
     ) -> Result<Restored, IngestError> {
-        validate_flow_id(flow_id).map_err(IngestError::FlowId)?;
-        let items = state.nodes.len() + state.relationships.len();
-        if items > self.config.max_state_items {
-            return Err(IngestError::StateFull {
-                items,
-                limit: self.config.max_state_items,
-            });
-        }
-        let ordered = history.windows(2).all(|pair| pair[0].0 < pair[1].0);
-        let complete = ordered && history.last().is_some_and(|(seq, _)| *seq == at.seq);
-        let history = if complete { history } else { Vec::new() };
-        let share = self.config.flow_share();
-        let mut frames = Vec::with_capacity(history.len());
-        for (seq, message) in &history {
-            message
-                .validate(flow_id, &self.config.limits)
-                .map_err(IngestError::Contract)?;
-            let encoded = frame::encode(
-                message,
-                EventId {
-                    epoch: at.epoch,
-                    seq: *seq,
-                },
-            );
-            if encoded.len() <= share {
-                frames.push((*seq, encoded));
-            }
-        }
+        let prepared = prepare(&self.config, flow_id, at, state, history)?;
+        self.restore_prepared(flow_id, prepared, now, AtBound::MakeRoom)
+            .map_err(Refusal::into_error)
+    }
+
+    /// The second half of [`restore`](Self::restore): sets the flow to the prepared state,
+    /// doing `at_bound` at the memory bound.
+    pub(crate) fn restore_prepared(
+        &mut self,
+        flow_id: &str,
+        prepared: PreparedRestore,
+        now: Instant,
+        at_bound: AtBound,
+    ) -> Result<Restored, Refusal<PreparedRestore>> {
+        let at = prepared.at;
         let held = self.flows.get(flow_id);
         let continues = held.is_some_and(|flow| flow.epoch == at.epoch && flow.seq <= at.seq);
-        if held.is_none() && self.flows.len() >= self.config.max_flows {
-            return Err(IngestError::TooManyFlows {
-                limit: self.config.max_flows,
-            });
-        }
-
-        // Everything up to the first held frame counts as evicted.
-        let evicted_through = frames
-            .first()
-            .map_or(at.seq, |(first, _)| first.saturating_sub(1));
-        let mut ring = Ring::after_gap(self.config.ring_capacity, evicted_through);
-        for (seq, encoded) in frames {
-            ring.push(seq, encoded, share);
-        }
-        let fold = Fold::from_state(state.instance, state.nodes, state.relationships);
-        if fold.bytes() > share {
-            return Err(IngestError::FlowMemoryFull {
-                bytes: fold.bytes(),
-                limit: share,
-            });
-        }
-        let others = self.bytes - held.map_or(0, |flow| flow.charged);
-        let after = others + super::flow_overhead(flow_id) + fold.bytes() + ring.charge();
-        let excess = after.saturating_sub(self.config.max_memory_bytes);
-        if excess > 0 {
-            let (evict, _) = self.room(flow_id, excess, 0, after.saturating_sub(self.bytes))?;
-            self.counters.memory_evictions += evict.len() as u64;
-            for id in &evict {
-                self.remove_flow(id);
-            }
-        }
+        let held = held.map_or(0, |flow| flow.charged);
+        let seat = match self.flows.slot(flow_id) {
+            Some(_) => None,
+            None => Some(self.take_flow()?),
+        };
+        let charge = super::flow_overhead(flow_id) + prepared.fold.bytes() + prepared.ring.charge();
+        let reserved = match self.reserve(flow_id, held, charge, 0, at_bound) {
+            Ok(reserved) => reserved,
+            Err(no_room) => return Err(no_room.with(prepared)),
+        };
         let slot = match self.flows.slot(flow_id) {
             Some(slot) if continues => slot,
-            _ => {
-                self.remove_flow(flow_id);
-                self.create(flow_id, at.epoch, now)
-            }
+            _ => self.create(flow_id, at.epoch, now, seat),
         };
         // The slot was just looked up or created, so the flow is there.
         if let Some(flow) = self.flows.at_mut(slot) {
+            flow.charged = reserved.prepaid;
             flow.epoch = at.epoch;
             flow.seq = at.seq;
-            flow.fold = fold;
-            flow.ring = ring;
+            flow.fold = prepared.fold;
+            flow.ring = prepared.ring;
             flow.snapshot = None;
             flow.last_active = now;
             if at.seq > 0 {
@@ -195,4 +160,68 @@ impl Router {
             Restored::Replaced
         })
     }
+}
+
+/// The first half of [`Router::restore`], which reads no flow: checks the flow
+/// id, the state's bounds and the history's messages, and builds the flow's fold and
+/// ring.
+pub(crate) fn prepare(
+    config: &RouterConfig,
+    flow_id: &str,
+    at: EventId,
+    state: FlowState,
+    history: Vec<(u64, FlowMessage)>,
+) -> Result<PreparedRestore, IngestError> {
+    validate_flow_id(flow_id).map_err(IngestError::FlowId)?;
+    let items = state.nodes.len() + state.relationships.len();
+    if items > config.max_state_items {
+        return Err(IngestError::StateFull {
+            items,
+            limit: config.max_state_items,
+        });
+    }
+    let ordered = history.windows(2).all(|pair| pair[0].0 < pair[1].0);
+    let complete = ordered && history.last().is_some_and(|(seq, _)| *seq == at.seq);
+    let history = if complete { history } else { Vec::new() };
+    let share = config.flow_share();
+    let mut frames = Vec::with_capacity(history.len());
+    for (seq, message) in &history {
+        message
+            .validate(flow_id, &config.limits)
+            .map_err(IngestError::Contract)?;
+        let encoded = frame::encode(
+            message,
+            EventId {
+                epoch: at.epoch,
+                seq: *seq,
+            },
+        );
+        if encoded.len() <= share {
+            frames.push((*seq, encoded));
+        }
+    }
+    // Everything up to the first held frame counts as evicted.
+    let evicted_through = frames
+        .first()
+        .map_or(at.seq, |(first, _)| first.saturating_sub(1));
+    let mut ring = Ring::after_gap(config.ring_capacity, evicted_through);
+    for (seq, encoded) in frames {
+        ring.push(seq, encoded, share);
+    }
+    let fold = Fold::from_state(state.instance, state.nodes, state.relationships);
+    if fold.bytes() > share {
+        return Err(IngestError::FlowMemoryFull {
+            bytes: fold.bytes(),
+            limit: share,
+        });
+    }
+    Ok(PreparedRestore { at, fold, ring })
+}
+
+/// A restore checked and built, waiting to be applied to its flow.
+#[derive(Debug)]
+pub(crate) struct PreparedRestore {
+    at: EventId,
+    fold: Fold,
+    ring: Ring,
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use flow_router::{Router, RouterConfig, SharedRouter};
+use flow_router::{RouterConfig, SharedRouter};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -25,10 +25,7 @@ async fn read_until(socket: &mut TcpStream, seen: &mut String, text: &str) {
 #[tokio::test]
 async fn streams_frames_over_a_socket_and_ends_on_delete() {
     let now = origin();
-    let shared = SharedRouter::new(
-        Router::new(RouterConfig::default(), SEED).unwrap(),
-        move || now,
-    );
+    let shared = SharedRouter::new(RouterConfig::default(), SEED, move || now).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(axum::serve(listener, axum_embed::app(shared.clone())).into_future());

@@ -33,10 +33,9 @@ struct Harness {
 impl Harness {
     fn new() -> Self {
         let now = origin();
-        let router = Router::new(RouterConfig::default(), SEED).unwrap();
         let wakes = Arc::new(Wakes::default());
         Self {
-            shared: SharedRouter::new(router, move || now),
+            shared: SharedRouter::new(RouterConfig::default(), SEED, move || now).unwrap(),
             waker: futures::task::waker(Arc::clone(&wakes)),
             wakes,
         }
@@ -175,10 +174,10 @@ fn handle_timeout_evicts_idle_flows_on_the_shell_clock() {
     let origin = origin();
     let elapsed = Arc::new(AtomicU64::new(0));
     let clock = Arc::clone(&elapsed);
-    let shared = SharedRouter::new(
-        Router::new(RouterConfig::default(), SEED).unwrap(),
-        move || origin + Duration::from_secs(clock.load(Ordering::SeqCst)),
-    );
+    let shared = SharedRouter::new(RouterConfig::default(), SEED, move || {
+        origin + Duration::from_secs(clock.load(Ordering::SeqCst))
+    })
+    .unwrap();
     shared
         .ingest_bytes("f", node("f", "a", "running").as_bytes())
         .unwrap();
