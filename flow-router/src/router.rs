@@ -35,6 +35,10 @@ pub struct Router {
     /// first incarnation, and each waiting cursor a clone of it (the ticket). Entries whose
     /// ticket nobody else holds are pruned lazily.
     waiting: HashMap<Arc<str>, Arc<Epoch>>,
+    /// How many wait groups `waiting` holds before the empty ones are pruned: its share of
+    /// [`max_waiters`](RouterConfig::max_waiters), so that the shards of a
+    /// [`SharedRouter`](crate::SharedRouter) keep as many as a lone router.
+    groups_bound: usize,
     /// Bytes, flows, subscribers, waiters and epochs: this router's own, or shared by the
     /// shards of a [`SharedRouter`](crate::SharedRouter).
     ledger: Arc<Ledger>,
@@ -319,13 +323,19 @@ impl Router {
     /// [`ConfigError`] when a bound is unusable.
     pub fn new(config: RouterConfig, epoch_seed: u64) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self::with_ledger(config, epoch_seed, Arc::default()))
+        Ok(Self::shard(config, epoch_seed, Arc::default(), 1))
     }
 
-    /// A router whose bounds count against `ledger` (a shard of a
-    /// [`SharedRouter`](crate::SharedRouter)); `config` is valid.
-    pub(crate) fn with_ledger(config: RouterConfig, epoch_seed: u64, ledger: Arc<Ledger>) -> Self {
+    /// One of `shards` routers whose bounds count against `ledger` (the shards of a
+    /// [`SharedRouter`](crate::SharedRouter)); `config` is valid and `shards` not zero.
+    pub(crate) fn shard(
+        config: RouterConfig,
+        epoch_seed: u64,
+        ledger: Arc<Ledger>,
+        shards: usize,
+    ) -> Self {
         Self {
+            groups_bound: config.max_waiters.div_ceil(shards),
             config,
             epoch_seed,
             flows: Table::new(),
@@ -790,7 +800,7 @@ impl Router {
             .ledger
             .take_waiter(limit)
             .ok_or(SubscribeError::TooManyWaiters { limit })?;
-        if self.waiting.len() >= self.config.max_waiters {
+        if self.waiting.len() >= self.groups_bound {
             // Groups whose every cursor was dropped: only the map holds their ticket.
             self.waiting
                 .retain(|_, ticket| Arc::strong_count(ticket) > 1);

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -90,11 +90,20 @@ struct FlowWake {
 /// The frames after `from` up to and including `to` of one incarnation of the flow,
 /// concatenated (one frame: the ring's own `Bytes`).
 struct Batch {
-    incarnation: Arc<()>,
+    /// Weak: the strong count of an incarnation is its flow's subscriber count. Held, it
+    /// keeps the allocation, so a later incarnation never has the same address.
+    incarnation: Weak<()>,
     from: EventId,
     to: EventId,
     frames: u64,
     bytes: Bytes,
+}
+
+impl Batch {
+    /// Whether the batch holds frames of `incarnation`.
+    fn is_of(&self, incarnation: &Arc<()>) -> bool {
+        std::ptr::eq(self.incarnation.as_ptr(), Arc::as_ptr(incarnation))
+    }
 }
 
 impl fmt::Debug for SharedRouter {
@@ -135,10 +144,11 @@ impl SharedRouter {
             return Err(ConfigError::Zero { field: "shards" });
         }
         let ledger = Arc::new(Ledger::default());
-        let shards = (0..shards)
+        let count = shards;
+        let shards = (0..count)
             .map(|_| {
                 Shard(Mutex::new(State {
-                    router: Router::with_ledger(config.clone(), epoch_seed, Arc::clone(&ledger)),
+                    router: Router::shard(config.clone(), epoch_seed, Arc::clone(&ledger), count),
                     wakers: HashMap::new(),
                 }))
             })
@@ -625,7 +635,7 @@ impl FrameStream {
             .unwrap_or_else(PoisonError::into_inner);
         let batch = shared
             .as_ref()
-            .filter(|b| b.from == from && Arc::ptr_eq(&b.incarnation, incarnation))?;
+            .filter(|b| b.from == from && b.is_of(incarnation))?;
         self.cursor.seen = batch.to.seq;
         self.inner
             .delivered
@@ -683,9 +693,10 @@ impl FrameStream {
                     .unwrap_or_else(PoisonError::into_inner);
                 // Within one incarnation the frame of each seq never changes, so the same
                 // two positions mean the same bytes.
-                if let Some(batch) = shared.as_ref().filter(|b| {
-                    b.from == from && b.to == to && Arc::ptr_eq(&b.incarnation, incarnation)
-                }) {
+                if let Some(batch) = shared
+                    .as_ref()
+                    .filter(|b| b.from == from && b.to == to && b.is_of(incarnation))
+                {
                     return Drained::Ready(batch.bytes.clone());
                 }
                 let bytes = if count == 1 {
@@ -694,7 +705,7 @@ impl FrameStream {
                     concat(&frames, bytes)
                 };
                 *shared = Some(Batch {
-                    incarnation: Arc::clone(incarnation),
+                    incarnation: Arc::downgrade(incarnation),
                     from,
                     to,
                     frames: count as u64,

@@ -18,7 +18,7 @@ use proptest::prelude::*;
 
 use crate::sim::{SEED, origin};
 
-const FLOWS: usize = 4;
+pub(crate) const FLOWS: usize = 4;
 const CAPACITY: usize = 4;
 /// Per flow: half for the ring (a few frames), half for the state (about eight items).
 const BUDGET: usize = 6000;
@@ -27,11 +27,11 @@ const MAX_FLOWS: usize = 3;
 const MAX_SUBSCRIBERS: usize = 5;
 const MAX_WAITERS: usize = 2;
 const MAX_ITEMS: usize = 10;
-const IDLE: Duration = Duration::from_secs(10);
+pub(crate) const IDLE: Duration = Duration::from_secs(10);
 const STATUSES: [&str; 4] = ["pending", "running", "succeeded", "failed"];
 
 #[derive(Debug, Clone)]
-enum Op {
+pub(crate) enum Op {
     Ingest(usize, FlowMessage),
     /// Subscribe to a flow, resuming from another cursor's position, a raw id, or nothing.
     Subscribe(usize, Resume),
@@ -42,13 +42,13 @@ enum Op {
 }
 
 #[derive(Debug, Clone)]
-enum Resume {
+pub(crate) enum Resume {
     Fresh,
     From(usize),
     Raw(String),
 }
 
-fn flow_id(flow: usize) -> String {
+pub(crate) fn flow_id(flow: usize) -> String {
     format!("f{flow}")
 }
 
@@ -115,7 +115,7 @@ fn message(flow: usize) -> impl Strategy<Value = FlowMessage> {
     ]
 }
 
-fn op() -> impl Strategy<Value = Op> {
+pub(crate) fn op() -> impl Strategy<Value = Op> {
     let ingest =
         (0..FLOWS).prop_flat_map(|flow| message(flow).prop_map(move |m| Op::Ingest(flow, m)));
     let resume = prop_oneof![
@@ -132,6 +132,19 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..FLOWS).prop_map(Op::Delete),
         1 => Just(Op::Idle),
     ]
+}
+
+/// The bounds every sequence runs under: small enough that each one is reached.
+pub(crate) fn config() -> RouterConfig {
+    let mut config = RouterConfig::default();
+    config.ring_capacity = CAPACITY;
+    config.flow_byte_budget = BUDGET;
+    config.max_flows = MAX_FLOWS;
+    config.max_subscribers = MAX_SUBSCRIBERS;
+    config.max_waiters = MAX_WAITERS;
+    config.max_state_items = MAX_ITEMS;
+    config.idle_timeout = IDLE;
+    config
 }
 
 /// The naive reference fold: lists, linear search, sorted only when read.
@@ -276,16 +289,8 @@ struct Model {
 
 impl Model {
     fn new() -> Self {
-        let mut config = RouterConfig::default();
-        config.ring_capacity = CAPACITY;
-        config.flow_byte_budget = BUDGET;
-        config.max_flows = MAX_FLOWS;
-        config.max_subscribers = MAX_SUBSCRIBERS;
-        config.max_waiters = MAX_WAITERS;
-        config.max_state_items = MAX_ITEMS;
-        config.idle_timeout = IDLE;
         Self {
-            router: Router::new(config, SEED).unwrap(),
+            router: Router::new(config(), SEED).unwrap(),
             now: origin(),
             flows: (0..FLOWS).map(|_| None).collect(),
             cursors: Vec::new(),

@@ -201,3 +201,146 @@ fn concurrent_writers_on_every_shard_keep_the_ledger_exact() {
     assert!(stats.memory_bytes <= limit, "{stats:?}");
     assert!(stats.memory_evictions > 0, "32 flows do not fit in 12");
 }
+
+/// One random sequence run by a `SharedRouter` over one lock and by one over eight shards,
+/// on the same clock: every answer, every byte a subscriber reads, the flows held and the
+/// totals are the same. Sharding is invisible, memory evictions included (the bound here is
+/// about two flows' worth, so writes keep evicting idle flows of other shards).
+mod one_lock_and_sharded {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use flow_router::FrameStream;
+    use futures::Stream;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::props::{FLOWS, IDLE, Op, Resume, config, flow_id, op};
+
+    struct Pair {
+        seconds: Arc<AtomicU64>,
+        one_lock: SharedRouter,
+        sharded: SharedRouter,
+        /// Each subscription twice.
+        streams: Vec<(FrameStream, FrameStream)>,
+    }
+
+    /// Everything `stream` has ready, and whether it ended.
+    fn drain(stream: &mut FrameStream) -> (String, bool) {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut bytes = Vec::new();
+        loop {
+            match Pin::new(&mut *stream).poll_next(&mut cx) {
+                Poll::Ready(Some(batch)) => bytes.extend_from_slice(&batch),
+                Poll::Ready(None) => return (String::from_utf8(bytes).unwrap(), true),
+                Poll::Pending => return (String::from_utf8(bytes).unwrap(), false),
+            }
+        }
+    }
+
+    /// The first poll of a new stream: its initial bytes, and only them.
+    fn initial(stream: &mut FrameStream) -> String {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let Poll::Ready(Some(initial)) = Pin::new(stream).poll_next(&mut cx) else {
+            panic!("a stream opens with its initial bytes");
+        };
+        String::from_utf8(initial.to_vec()).unwrap()
+    }
+
+    impl Pair {
+        fn new() -> Self {
+            let mut config = config();
+            config.max_memory_bytes = 8000;
+            // Empty wait groups are pruned when a router holds its share of `max_waiters`
+            // groups: a shard's share is smaller, so it prunes at other times (either way a
+            // later waiter gets a reserved epoch). With a share of every flow, none prunes.
+            config.max_waiters = SHARDS * FLOWS;
+            let seconds = Arc::new(AtomicU64::new(0));
+            let origin = origin();
+            let build = |shards| {
+                let clock = Arc::clone(&seconds);
+                SharedRouter::with_shards(config.clone(), SEED, shards, move || {
+                    origin + Duration::from_secs(clock.load(Ordering::SeqCst))
+                })
+                .unwrap()
+            };
+            Self {
+                one_lock: build(1),
+                sharded: build(SHARDS),
+                seconds,
+                streams: Vec::new(),
+            }
+        }
+
+        fn step(&mut self, op: &Op) {
+            self.seconds.fetch_add(1, Ordering::SeqCst);
+            let (one_lock, sharded) = (&self.one_lock, &self.sharded);
+            match op {
+                Op::Ingest(flow, message) => {
+                    let id = flow_id(*flow);
+                    assert_eq!(
+                        one_lock.ingest(&id, message.clone()),
+                        sharded.ingest(&id, message.clone())
+                    );
+                }
+                Op::Subscribe(flow, resume) => {
+                    let resume = match resume {
+                        Resume::Fresh => None,
+                        Resume::From(index) => self
+                            .streams
+                            .get(*index)
+                            .map(|(stream, _)| stream.position().to_string()),
+                        Resume::Raw(raw) => Some(raw.clone()),
+                    };
+                    let id = flow_id(*flow);
+                    match (
+                        one_lock.subscribe(&id, resume.as_deref()),
+                        sharded.subscribe(&id, resume.as_deref()),
+                    ) {
+                        (Ok(mut one), Ok(mut other)) => {
+                            assert_eq!(one.start(), other.start());
+                            assert_eq!(initial(&mut one), initial(&mut other));
+                            self.streams.push((one, other));
+                        }
+                        (one, other) => {
+                            assert_eq!(one.map(|_| ()), other.map(|_| ()));
+                        }
+                    }
+                }
+                Op::Poll(index) => {
+                    if let Some((one, other)) = self.streams.get_mut(*index) {
+                        assert_eq!(drain(one), drain(other));
+                        assert_eq!(one.position(), other.position());
+                    }
+                }
+                Op::Drop(index) => {
+                    if *index < self.streams.len() {
+                        self.streams.swap_remove(*index);
+                    }
+                }
+                Op::Delete(flow) => {
+                    let id = flow_id(*flow);
+                    assert_eq!(one_lock.delete(&id), sharded.delete(&id));
+                }
+                Op::Idle => {
+                    self.seconds.fetch_add(IDLE.as_secs(), Ordering::SeqCst);
+                    assert_eq!(one_lock.handle_timeout(), sharded.handle_timeout());
+                }
+            }
+            assert_eq!(one_lock.flows(), sharded.flows());
+            assert_eq!(one_lock.stats(), sharded.stats());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn a_sharded_router_answers_as_one_lock(ops in prop::collection::vec(op(), 1..80)) {
+            let mut pair = Pair::new();
+            for op in &ops {
+                pair.step(op);
+            }
+        }
+    }
+}

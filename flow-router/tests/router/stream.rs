@@ -141,6 +141,9 @@ fn streams_at_the_same_position_share_one_batch() {
     let mut resumed = h.shared.subscribe("f", Some("e0-1")).unwrap();
     let replay = h.text(&mut resumed);
     assert_eq!(ids(&replay), ["e0-2", "e0-3", "e0-4"], "{replay}");
+    // The shared batch is not a subscriber: the listing counts the five streams.
+    let listed = h.shared.flows();
+    assert_eq!(listed[0].subscribers, 5);
 }
 
 #[test]
