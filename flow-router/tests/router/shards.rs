@@ -64,6 +64,13 @@ impl Clocked {
     }
 }
 
+/// What one flow holding one node costs (a flow id as long as [`Clocked::apart`]'s).
+fn one_flow() -> usize {
+    let clocked = Clocked::new(|_| {});
+    clocked.ingest("f00", "a");
+    clocked.shared.flows()[0].bytes
+}
+
 #[test]
 fn a_flow_id_keeps_its_shard_and_flows_spread_over_all_of_them() {
     let clocked = Clocked::new(|_| {});
@@ -126,11 +133,7 @@ fn flows_subscribers_and_waiters_are_bounded_across_shards() {
 
 #[test]
 fn at_the_memory_bound_idle_flows_of_every_shard_go_oldest_first() {
-    let one = {
-        let clocked = Clocked::new(|_| {});
-        clocked.ingest("f00", "a");
-        clocked.shared.flows()[0].bytes
-    };
+    let one = one_flow();
     let limit = 3 * one + one / 2;
     let clocked = Clocked::new(|c| c.max_memory_bytes = limit);
     let shared = &clocked.shared;
@@ -165,11 +168,7 @@ fn at_the_memory_bound_idle_flows_of_every_shard_go_oldest_first() {
 
 #[test]
 fn concurrent_writers_on_every_shard_keep_the_ledger_exact() {
-    let one = {
-        let clocked = Clocked::new(|_| {});
-        clocked.ingest("f00", "a");
-        clocked.shared.flows()[0].bytes
-    };
+    let one = one_flow();
     let limit = 12 * one;
     let clocked = Clocked::new(|c| c.max_memory_bytes = limit);
     let shared = &clocked.shared;
