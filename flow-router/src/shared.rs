@@ -48,6 +48,25 @@ pub const DEFAULT_SHARDS: usize = 16;
 ///
 /// A lock is held only while the engine runs, never while a consumer writes to a socket:
 /// streams copy frames out (reference-count bumps) and release it before yielding.
+///
+/// ```
+/// use std::time::Instant;
+/// use flow_router::{RouterConfig, SharedRouter};
+///
+/// let mut config = RouterConfig::default();
+/// config.max_flows = 1;
+/// let shared = SharedRouter::new(config, 0x5eed, Instant::now)?;
+/// let node = |flow: &str| format!(r#"{{"type":"upsert-nodes","nodes":[
+///     {{"id":"a","flowId":"{flow}","label":"a","status":"running"}}]}}"#);
+/// shared.ingest_bytes("one", node("one").as_bytes())?;
+///
+/// // Whichever shard holds it, a second flow is over the bound of the whole router.
+/// let err = shared.ingest_bytes("two", node("two").as_bytes()).unwrap_err();
+/// assert_eq!(err.to_string(), "too many flows (limit 1)");
+/// assert_eq!(shared.stats().flows, 1);
+/// assert!(shared.shard_of("one") < flow_router::DEFAULT_SHARDS);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct SharedRouter {
     inner: Arc<Inner>,
