@@ -166,8 +166,35 @@ fn at_the_memory_bound_idle_flows_of_every_shard_go_oldest_first() {
     drop(follower);
 }
 
+/// The seqs of the frames in `text` that carry an id, in order.
+fn seqs(text: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("id: "))
+        .map(|id| id.rsplit('-').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// Polls `stream` until it has nothing ready; its bytes, and whether it ended.
+fn drain(stream: &mut flow_router::FrameStream) -> (String, bool) {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use futures::Stream;
+
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut bytes = Vec::new();
+    loop {
+        match Pin::new(&mut *stream).poll_next(&mut cx) {
+            Poll::Ready(Some(batch)) => bytes.extend_from_slice(&batch),
+            ended => {
+                return (String::from_utf8(bytes).unwrap(), ended.is_ready());
+            }
+        }
+    }
+}
+
 #[test]
-fn concurrent_writers_on_every_shard_keep_the_ledger_exact() {
+fn concurrent_writers_and_readers_on_every_shard_keep_the_ledger_exact() {
     let one = one_flow();
     let limit = 12 * one;
     let clocked = Clocked::new(|c| c.max_memory_bytes = limit);
@@ -188,6 +215,27 @@ fn concurrent_writers_on_every_shard_keep_the_ledger_exact() {
                 }
             });
         }
+        for reader in 0..2 {
+            scope.spawn(move || {
+                let mut open = std::collections::VecDeque::new();
+                for round in 0..200 {
+                    let flow = format!("w{}-{}", (round + reader) % 4, round % 8);
+                    open.push_back((shared.subscribe(&flow, None).unwrap(), None));
+                    if open.len() > 4 {
+                        open.pop_front();
+                    }
+                    // Within one stream (one incarnation of its flow) seqs only go up; a
+                    // snapshot may skip ahead, never back.
+                    for (stream, last) in &mut open {
+                        let (text, _) = drain(stream);
+                        for seq in seqs(&text) {
+                            assert!(last.is_none_or(|last| seq > last), "{seq} after {last:?}");
+                            *last = Some(seq);
+                        }
+                    }
+                }
+            });
+        }
     });
     let flows = shared.flows();
     let stats = shared.stats();
@@ -199,6 +247,11 @@ fn concurrent_writers_on_every_shard_keep_the_ledger_exact() {
     );
     assert!(stats.memory_bytes <= limit, "{stats:?}");
     assert!(stats.memory_evictions > 0, "32 flows do not fit in 12");
+    assert_eq!(
+        (stats.subscribers, stats.waiters),
+        (0, 0),
+        "every stream gave its seat back"
+    );
 }
 
 /// One random sequence run by a `SharedRouter` over one lock and by one over eight shards,
