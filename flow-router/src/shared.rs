@@ -640,7 +640,7 @@ impl FrameStream {
 
     /// The flow's shared batch when it starts at this stream's position, in this stream's
     /// incarnation of the flow: the frames the first stream of a fan-out drained, taken
-    /// without the router's lock (the frame of a seq never changes within an incarnation, and
+    /// without its shard's lock (the frame of a seq never changes within an incarnation, and
     /// a batch holds every frame after its start, so nothing was lost in between).
     fn take_shared(&mut self) -> Option<Bytes> {
         let Target::Flow { incarnation, .. } = &self.cursor.target else {
