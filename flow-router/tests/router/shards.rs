@@ -72,14 +72,23 @@ fn one_flow() -> usize {
 }
 
 #[test]
-fn a_flow_id_keeps_its_shard_and_flows_spread_over_all_of_them() {
+fn flow_ids_spread_over_every_shard_by_a_key_of_each_router() {
     let clocked = Clocked::new(|_| {});
-    let shared = &clocked.shared;
+    // A hundred ids reach all eight shards (`apart` asserts it).
     let ids = clocked.apart(SHARDS);
+    let clone = clocked.shared.clone();
     for id in &ids {
-        assert_eq!(shared.shard_of(id), shared.shard_of(&id.clone()));
-        assert!(shared.shard_of(id) < SHARDS);
+        assert_eq!(clone.shard_of(id), clocked.shared.shard_of(id));
     }
+    // Another router keys its hash anew, so nobody can pick ids that share one lock
+    // everywhere: the same hundred ids land the same way once in 8^100.
+    let other = Clocked::new(|_| {});
+    let all: Vec<String> = (0..100).map(|i| format!("f{i:02}")).collect();
+    let placed = |router: &SharedRouter| -> Vec<usize> {
+        all.iter().map(|id| router.shard_of(id)).collect()
+    };
+    assert_ne!(placed(&clocked.shared), placed(&other.shared));
+
     let err = SharedRouter::with_shards(RouterConfig::default(), SEED, 0, origin).unwrap_err();
     assert_eq!(err.to_string(), "shards must be greater than zero");
 }
