@@ -662,23 +662,15 @@ impl Router {
         in_use: usize,
         needed: usize,
     ) -> Result<(Vec<Arc<str>>, usize), IngestError> {
-        let mut freed = 0;
-        let mut evict = Vec::new();
-        for (_, id, charged) in self.idle_flows(flow_id) {
-            if freed >= excess {
-                break;
-            }
-            freed += charged;
-            evict.push(id);
-        }
-        let trim = excess.saturating_sub(freed);
-        if trim > own {
-            return Err(IngestError::MemoryFull {
+        let idle = self.idle_flows(flow_id);
+        let (count, trim) = evictions(idle.iter().map(|flow| flow.2), excess, own).ok_or(
+            IngestError::MemoryFull {
                 in_use,
                 needed,
                 limit: self.config.max_memory_bytes,
-            });
-        }
+            },
+        )?;
+        let evict = idle.into_iter().take(count).map(|flow| flow.1).collect();
         Ok((evict, trim))
     }
 
@@ -1109,6 +1101,28 @@ pub(crate) fn decode_body(
     limits.decode(body, flow_id).map_err(IngestError::Contract)
 }
 
+/// The eviction policy at the memory bound, for `excess` bytes of room: of the idle flows'
+/// `charges`, oldest first, the fewest that cover it, or all of them with the rest taken from
+/// the writing flow's older frames (up to `own` bytes). Returns how many to evict and the
+/// bytes to trim; `None` when even that is not enough (then nothing is evicted).
+pub(crate) fn evictions(
+    charges: impl IntoIterator<Item = usize>,
+    excess: usize,
+    own: usize,
+) -> Option<(usize, usize)> {
+    let mut freed = 0;
+    let mut count = 0;
+    for charge in charges {
+        if freed >= excess {
+            break;
+        }
+        freed += charge;
+        count += 1;
+    }
+    let trim = excess.saturating_sub(freed);
+    (trim <= own).then_some((count, trim))
+}
+
 /// What a flow costs besides its ring, fold and cached snapshot.
 fn flow_overhead(flow_id: &str) -> usize {
     footprint::flow_overhead(size_of::<Flow>(), flow_id)
@@ -1127,5 +1141,22 @@ fn info(flow: &Flow) -> FlowInfo {
         ring_bytes: flow.ring.bytes(),
         state_bytes: flow.fold.bytes(),
         bytes: flow.charged,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::evictions;
+
+    #[test]
+    fn the_fewest_oldest_idle_flows_then_the_writers_own_frames() {
+        // Oldest first: 30 covers 25.
+        assert_eq!(evictions([30, 10], 25, 0), Some((1, 0)));
+        // Both, and still 5 short: the writer's older frames give them.
+        assert_eq!(evictions([10, 10], 25, 5), Some((2, 5)));
+        // Not enough anywhere: nothing is evicted.
+        assert_eq!(evictions([10, 10], 25, 4), None);
+        // No excess, no eviction.
+        assert_eq!(evictions([10], 0, 0), Some((0, 0)));
     }
 }

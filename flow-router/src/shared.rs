@@ -27,7 +27,7 @@ use crate::frame;
 use crate::ledger::Ledger;
 use crate::router::{
     AtBound, FlowInfo, FlowSnapshot, FlowState, Ingested, Refusal, Restored, Router, Short, Stats,
-    decode_body, prepare_restore,
+    decode_body, evictions, prepare_restore,
 };
 
 /// Most bytes a [`FrameStream`] gathers into one item when several frames are ready.
@@ -255,10 +255,12 @@ impl SharedRouter {
                     .map(|(at, id, bytes)| (at, id, bytes, index)),
             );
         }
-        if idle.iter().map(|flow| flow.2).sum::<usize>() + short.own < short.excess {
+        idle.sort_unstable();
+        if evictions(idle.iter().map(|flow| flow.2), short.excess, short.own).is_none() {
             return;
         }
-        idle.sort_unstable();
+        // In order until the excess is covered: a flow read or gone since it was listed is
+        // skipped, and the next one stands in for it.
         let mut freed = 0;
         for (at, id, _, index) in idle {
             if freed >= short.excess {
