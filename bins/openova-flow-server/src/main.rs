@@ -8,11 +8,11 @@ use anyhow::Context as _;
 use openova_flow_server::{App, Config, Drained, serve_with_stream_runtime};
 use tracing_subscriber::EnvFilter;
 
-/// The images' static musl binary allocates with jemalloc: with musl's own allocator the server
-/// spent about a third more CPU per ingested event and held more memory per idle stream
-/// (docs/BENCHMARKS.md, "Issue 18: sixth session"). glibc builds keep glibc's allocator, which
-/// measured alike.
-#[cfg(target_env = "musl")]
+/// Every build allocates with jemalloc. With musl's allocator the images' static binary spent
+/// about a third more CPU per ingested event (docs/BENCHMARKS.md, "Issue 18: sixth session"); with
+/// glibc's, a connection task that migrates between worker threads frees its request buffers
+/// into another thread's arena and waits on that arena's lock: a third of the server's `futex`
+/// calls under ingest, and 14 to 20% more CPU per event than jemalloc ("eighth session").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
