@@ -53,6 +53,8 @@ SERVER_FULL: dict[str, Any] = {
         "maxStateItems": 50000,
         "ui": True,
         "backend": "redis",
+        "requestThreads": 2,
+        "streamThreads": 3,
         "redisFlowTtl": "24h",
         "redisTimeout": "2s",
     },

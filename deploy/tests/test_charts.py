@@ -310,6 +310,8 @@ def test_server_full_env_names_and_values(server: RenderedChart) -> None:
         "FLOW_SERVER_MAX_STATE_ITEMS": "50000",
         "FLOW_SERVER_UI": "true",
         "FLOW_SERVER_BACKEND": "redis",
+        "FLOW_SERVER_REQUEST_THREADS": "2",
+        "FLOW_SERVER_STREAM_THREADS": "3",
         "FLOW_SERVER_REDIS_FLOW_TTL": "24h",
         "FLOW_SERVER_REDIS_TIMEOUT": "2s",
         "FLOW_SERVER_REDIS_URL": None,

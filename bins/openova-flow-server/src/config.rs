@@ -2,7 +2,7 @@
 //! levels (raw [`Args`] from clap, then the validated [`Config`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 use clap::Parser;
@@ -130,6 +130,15 @@ pub struct Args {
     #[arg(long, env = "FLOW_SERVER_UI", default_value_t = true, action = clap::ArgAction::Set)]
     pub ui: bool,
 
+    /// Worker threads that serve requests (default: half the available cores, at least 1).
+    #[arg(long, env = "FLOW_SERVER_REQUEST_THREADS")]
+    pub request_threads: Option<NonZeroUsize>,
+
+    /// Worker threads that write event streams (default: the other half of the available cores,
+    /// at least 1).
+    #[arg(long, env = "FLOW_SERVER_STREAM_THREADS")]
+    pub stream_threads: Option<NonZeroUsize>,
+
     /// Log filter (`info`, `openova_flow_server=debug`, ...); `RUST_LOG` is read when unset.
     #[arg(long, env = "FLOW_SERVER_LOG")]
     pub log: Option<String>,
@@ -214,6 +223,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Whether `/ui/` is served.
     pub ui: bool,
+    /// Worker threads of the request and the stream runtimes.
+    pub threads: Threads,
     /// Log filter; `None` = `RUST_LOG`, else `info`.
     pub log: Option<String>,
     /// The Redis backend's settings; `None` = the in-memory backend.
@@ -234,6 +245,33 @@ pub struct ConnectionLimits {
     pub max_head_bytes: usize,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+}
+
+/// Worker threads of the server's two runtimes: requests on one, event streams on the other,
+/// so a wide fan-out's writes never queue ahead of a publisher's request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Threads {
+    /// Threads serving requests.
+    pub requests: NonZeroUsize,
+    /// Threads writing event streams.
+    pub streams: NonZeroUsize,
+}
+
+impl Threads {
+    /// The default split of `cores`: half to requests (rounded down), the rest to streams, at
+    /// least one each. Together they match the cores, so the two runtimes do not take turns
+    /// on a core (on two cores, two workers each cost 15 to 20% more CPU per event and per
+    /// frame than one each: docs/BENCHMARKS.md, "Issue 18: eighth session").
+    #[must_use]
+    pub fn split(cores: NonZeroUsize) -> Self {
+        let half = NonZeroUsize::new(cores.get() / 2).unwrap_or(NonZeroUsize::MIN);
+        let rest = NonZeroUsize::new(cores.get() - cores.get() / 2).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            requests: half,
+            streams: rest,
+        }
+    }
 }
 
 /// A per-flow ingest rate: `per_second` on average, `burst` at once.
@@ -375,6 +413,13 @@ impl TryFrom<Args> for Config {
                 "must be greater than zero".to_owned(),
             ));
         }
+        // Without a cgroup or affinity answer, one core: the bounded choice.
+        let cores = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+        let split = Threads::split(cores);
+        let threads = Threads {
+            requests: args.request_threads.unwrap_or(split.requests),
+            streams: args.stream_threads.unwrap_or(split.streams),
+        };
         let redis = match (args.backend, args.redis_url) {
             (BackendKind::Memory, _) => None,
             (BackendKind::Redis, None) => {
@@ -423,6 +468,7 @@ impl TryFrom<Args> for Config {
             read_tokens: args.read_tokens.map(|list| list.0),
             shutdown_grace: args.shutdown_grace,
             ui: args.ui,
+            threads,
             log: args.log,
             redis,
         })
@@ -736,6 +782,28 @@ mod tests {
     }
 
     #[test]
+    fn threads_split_the_cores_and_flags_override_each_half() {
+        let n = |n: usize| NonZeroUsize::new(n).expect("literal");
+        for (cores, requests, streams) in [(1, 1, 1), (2, 1, 1), (3, 1, 2), (8, 4, 4), (9, 4, 5)] {
+            assert_eq!(
+                Threads::split(n(cores)),
+                Threads {
+                    requests: n(requests),
+                    streams: n(streams),
+                },
+                "{cores} cores"
+            );
+        }
+        let config = Config::try_from_args(["x", "--request-threads", "3"]).expect("valid flag");
+        assert_eq!(config.threads.requests, n(3));
+        let cores = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+        assert_eq!(config.threads.streams, Threads::split(cores).streams);
+        let config = Config::try_from_args(["x", "--stream-threads", "5"]).expect("valid flag");
+        assert_eq!(config.threads.streams, n(5));
+        assert_eq!(config.threads.requests, Threads::split(cores).requests);
+    }
+
+    #[test]
     fn malformed_values_name_the_variable() {
         for (flag, value, variable) in [
             ("--ring-capacity", "many", "FLOW_SERVER_RING_CAPACITY"),
@@ -758,6 +826,8 @@ mod tests {
                 "FLOW_SERVER_MAX_WAITERS_PER_IP",
             ),
             ("--max-connections", "0", "FLOW_SERVER_MAX_CONNECTIONS"),
+            ("--request-threads", "0", "FLOW_SERVER_REQUEST_THREADS"),
+            ("--stream-threads", "two", "FLOW_SERVER_STREAM_THREADS"),
             (
                 "--max-connections-per-ip",
                 "x",

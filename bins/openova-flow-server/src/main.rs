@@ -54,15 +54,18 @@ fn init_tracing(filter: Option<&str>) {
 }
 
 /// Requests run on one runtime, event streams on another (`flow-streams` threads): a wide
-/// fan-out's writes never queue ahead of a publisher's request.
+/// fan-out's writes never queue ahead of a publisher's request. `FLOW_SERVER_REQUEST_THREADS`
+/// and `FLOW_SERVER_STREAM_THREADS` size them.
 fn run(config: &Config) -> anyhow::Result<()> {
     let streams = tokio::runtime::Builder::new_multi_thread()
         .thread_name("flow-streams")
+        .worker_threads(config.threads.streams.get())
         .enable_all()
         .build()
         .context("starting the stream runtime")?;
     let requests = tokio::runtime::Builder::new_multi_thread()
         .thread_name("flow-requests")
+        .worker_threads(config.threads.requests.get())
         .enable_all()
         .build()
         .context("starting the request runtime")?;
