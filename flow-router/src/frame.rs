@@ -4,6 +4,8 @@
 //! one of the contract's tags, the id is hex digits, a dash and decimal digits, and compact JSON
 //! escapes every control character inside strings, so no CR, LF or NUL can reach a field.
 
+use std::io::Write as _;
+
 use bytes::Bytes;
 use flow_contract::FlowMessage;
 
@@ -35,21 +37,29 @@ pub(crate) fn retry(millis: u128) -> Vec<u8> {
 /// Encodes one message as its frame.
 pub(crate) fn encode(message: &FlowMessage, id: EventId) -> Bytes {
     let event = message.message_type().as_str();
-    encode_with(event, id, |out| message.write_json(out))
+    encode_with(event, id, 256, |out| message.write_json(out))
 }
 
 /// Encodes a frame of `event` whose data, the message's compact JSON, was written already.
 pub(crate) fn encode_data(event: &str, id: EventId, json: &[u8]) -> Bytes {
-    encode_with(event, id, |out| out.extend_from_slice(json))
+    encode_with(event, id, json.len(), |out| out.extend_from_slice(json))
 }
 
-/// Encodes a frame whose data is written by `data`.
-pub(crate) fn encode_with(event: &str, id: EventId, data: impl FnOnce(&mut Vec<u8>)) -> Bytes {
-    let mut out = Vec::with_capacity(256);
+/// Encodes a frame whose data, about `data_len` bytes, is written by `data`. The buffer is
+/// sized for the frame up front: growing it on the way would copy it, and leave a ring frame
+/// holding up to twice its bytes.
+pub(crate) fn encode_with(
+    event: &str,
+    id: EventId,
+    data_len: usize,
+    data: impl FnOnce(&mut Vec<u8>),
+) -> Bytes {
+    let mut out = Vec::with_capacity(MAX_FRAME_OVERHEAD + data_len);
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(event.as_bytes());
     out.extend_from_slice(b"\nid: ");
-    out.extend_from_slice(id.to_string().as_bytes());
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{id}");
     out.extend_from_slice(b"\ndata: ");
     let data_at = out.len();
     data(&mut out);

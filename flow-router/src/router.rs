@@ -129,7 +129,7 @@ impl Flow {
             epoch: self.epoch,
             seq: self.seq,
         };
-        let frame = frame::encode_with("snapshot", at, |out| {
+        let frame = frame::encode_with("snapshot", at, 256, |out| {
             self.fold.write_snapshot_json(&self.id, out);
         });
         if ledger.reserve(frame.len(), limit) {
@@ -815,7 +815,7 @@ impl Router {
         let start = if resumed {
             Start::Resumed { replayed: 0 }
         } else {
-            initial.extend_from_slice(&frame::encode_with("snapshot", at, |out| {
+            initial.extend_from_slice(&frame::encode_with("snapshot", at, 64, |out| {
                 Fold::default().write_snapshot_json(&id, out);
             }));
             self.counters.delivered += 1;
