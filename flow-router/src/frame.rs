@@ -46,8 +46,9 @@ pub(crate) fn encode_data(event: &str, id: EventId, json: &[u8]) -> Bytes {
 }
 
 /// Encodes a frame whose data, about `data_len` bytes, is written by `data`. The buffer is
-/// sized for the frame up front: growing it on the way would copy it, and leave a ring frame
-/// holding up to twice its bytes.
+/// sized for the frame up front: growing it on the way copies it. A frame whose data outgrew
+/// the estimate is shrunk to its length, so that a ring frame or a cached snapshot holds about
+/// the bytes the ledger charges for it, not up to twice as many.
 pub(crate) fn encode_with(
     event: &str,
     id: EventId,
@@ -70,6 +71,9 @@ pub(crate) fn encode_with(
         "compact JSON holds no CR, LF or NUL"
     );
     out.extend_from_slice(b"\n\n");
+    if out.capacity() - out.len() > MAX_FRAME_OVERHEAD {
+        out.shrink_to_fit();
+    }
     Bytes::from(out)
 }
 
@@ -97,6 +101,38 @@ mod tests {
             encode(&message, longest).len(),
             message.to_json().len() + MAX_FRAME_OVERHEAD
         );
+    }
+
+    /// The allocation behind a frame `Bytes` that nothing else shares.
+    fn capacity(frame: Bytes) -> usize {
+        frame
+            .try_into_mut()
+            .expect("a fresh frame is not shared")
+            .capacity()
+    }
+
+    #[test]
+    fn a_frame_holds_about_its_own_bytes() {
+        let id = EventId {
+            epoch: Epoch(1),
+            seq: 7,
+        };
+        let pad = "x".repeat(3000);
+        let body = format!(
+            r#"{{"type":"upsert-nodes","nodes":[{{"id":"n","flowId":"f","label":"n","status":"running","meta":{{"pad":"{pad}"}}}}]}}"#
+        );
+        let message = decode(body.as_bytes(), "f").unwrap();
+        let json = message.to_json();
+        // Known JSON: allocated once at the frame's size. Unknown (256 guessed): grown, then
+        // shrunk back.
+        for frame in [
+            encode_data(message.message_type().as_str(), id, &json),
+            encode(&message, id),
+        ] {
+            let len = frame.len();
+            assert!(len > json.len());
+            assert!(capacity(frame) <= len + MAX_FRAME_OVERHEAD);
+        }
     }
 
     #[test]
