@@ -261,8 +261,8 @@ pub struct Threads {
 impl Threads {
     /// The default split of `cores`: half to requests (rounded down), the rest to streams, at
     /// least one each. Together they match the cores, so the two runtimes do not take turns
-    /// on a core (on two cores, two workers each cost 15 to 20% more CPU per event and per
-    /// frame than one each: docs/BENCHMARKS.md, "Issue 18: eighth session").
+    /// on a core (on two cores, one worker each costs 15 to 22% less CPU per event and per
+    /// frame than two each: docs/BENCHMARKS.md, "Issue 18: eighth session").
     #[must_use]
     pub fn split(cores: NonZeroUsize) -> Self {
         let half = NonZeroUsize::new(cores.get() / 2).unwrap_or(NonZeroUsize::MIN);
