@@ -14,13 +14,11 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::event_stream::{EventReader, WAIT};
-use crate::fixture::upsert_nodes;
+use crate::fixture::{config, upsert_nodes};
 use crate::process::spawn;
 
 const LEGIT: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 const HEAD_TIMEOUT: &str = "1s";
-/// `FLOW_SERVER_MAX_CONNECTIONS_PER_IP` left at its default.
-const MAX_CONNECTIONS_PER_IP: u64 = 256;
 /// The engine's memory bound during the suite (`FLOW_SERVER_MAX_MEMORY_BYTES`).
 const MAX_MEMORY_BYTES: u64 = 32 << 20;
 /// What the process holds besides the flows the engine counts: the binary, thread stacks,
@@ -283,9 +281,11 @@ async fn hostile_clients_never_deny_the_legitimate_ones() {
         .local_address(LEGIT)
         .build()
         .expect("client");
+    // FLOW_SERVER_MAX_CONNECTIONS_PER_IP is left at its default.
+    let per_ip = u64::try_from(config(&[]).connections.max_per_ip).expect("a usize fits u64");
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut poll = tokio::time::interval(Duration::from_millis(20));
-    while metric(&scraper, &addr, "openova_flow_connections").await > MAX_CONNECTIONS_PER_IP - 200 {
+    while metric(&scraper, &addr, "openova_flow_connections").await + 200 > per_ip {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the spray's connections are closed within the wait"
